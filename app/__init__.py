@@ -1,0 +1,1 @@
+"""OPD Queue Board: real-time queues for hospital outpatient departments."""

@@ -1,0 +1,101 @@
+"""Errors for people: every failure becomes a JSON body that says what was wrong."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, code: str = "error", **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.extra = extra
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"{what} not found", code="not_found")
+
+
+# Our own SQLSTATEs, raised by sql/functions.sql.
+_SQLSTATE_TO_HTTP = {
+    "OPD10": (409, "illegal_transition"),
+    "OPD11": (409, "full"),
+    "OPD12": (409, "queue_empty"),
+    "OPD13": (422, "outside_geofence"),
+    "OPD14": (409, "doctor_unavailable"),
+    "OPD15": (404, "not_found"),
+    "OPD16": (422, "invalid"),
+}
+
+# Standard SQLSTATEs that bad input can still reach (a constraint caught what validation let by).
+_CLASS_TO_HTTP = {
+    "23505": (409, "duplicate"),
+    "23503": (422, "unknown_reference"),
+    "23514": (422, "constraint_violated"),
+    "23502": (422, "missing_value"),
+    "22P02": (422, "invalid_value"),
+    "22001": (422, "value_too_long"),
+    "22003": (422, "value_out_of_range"),
+    "22007": (422, "invalid_datetime"),
+    "22008": (422, "invalid_datetime"),
+}
+
+
+def from_postgres(exc: asyncpg.PostgresError) -> ApiError | None:
+    state = getattr(exc, "sqlstate", None) or ""
+    if state in _SQLSTATE_TO_HTTP:
+        status, code = _SQLSTATE_TO_HTTP[state]
+        extra: dict[str, Any] = {}
+        detail = getattr(exc, "detail", None)
+        if detail and detail.startswith("{"):
+            import json
+
+            extra = json.loads(detail)
+        return ApiError(status, exc.args[0] if exc.args else str(exc), code=code, **extra)
+    if state in _CLASS_TO_HTTP:
+        status, code = _CLASS_TO_HTTP[state]
+        constraint = getattr(exc, "constraint_name", None)
+        message = getattr(exc, "message", None) or str(exc)
+        extra = {"constraint": constraint} if constraint else {}
+        return ApiError(status, message, code=code, **extra)
+    return None
+
+
+def error_response(err: ApiError) -> JSONResponse:
+    body = {"error": {"code": err.code, "message": err.message, **err.extra}}
+    return JSONResponse(body, status_code=err.status)
+
+
+async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def handle_postgres_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, asyncpg.PostgresError)
+    mapped = from_postgres(exc)
+    if mapped is None:
+        log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        mapped = ApiError(500, "internal database error", code="internal")
+    return error_response(mapped)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(ApiError(exc.status_code, str(exc.detail), code=code))
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(ApiError(500, "internal error", code="internal"))

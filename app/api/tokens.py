@@ -1,0 +1,182 @@
+"""Token operations: issue, read, and every step of the lifecycle (all enforced in SQL)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from app.api import schemas
+from app.api.auth import Principal
+from app.api.errors import ApiError
+from app.api.patients import find_or_create_patient
+from app.api.registry import Call, api, require_found
+
+TAG = "tokens"
+
+
+def token_json(row: asyncpg.Record | dict[str, Any], base_url: str) -> dict[str, Any]:
+    data = dict(row.items()) if isinstance(row, asyncpg.Record) else dict(row)
+    data["tracking_url"] = f"{base_url}/t/{data['tracking_code']}"
+    return data
+
+
+def base_url(call: Call) -> str:
+    return str(call.request.app.state.settings.base_url())
+
+
+async def load_token_for(call: Call, token_id: uuid.UUID) -> asyncpg.Record:
+    """The token, if the caller's hospital owns it; doctors only reach their own patients."""
+    row = await call.pool.fetchrow(
+        "SELECT token_id, hospital_id, doctor_id, status FROM tokens WHERE token_id = $1", token_id)
+    require_found(row, "token")
+    call.staff.require_hospital(row["hospital_id"])
+    return row
+
+
+async def run_token_function(call: Call, sql: str, *args: Any) -> dict[str, Any]:
+    row = await call.pool.fetchrow(sql, *args)
+    return token_json(require_found(row, "token"), base_url(call))
+
+
+@api.op("POST", "/tokens", summary="Issue a token (walk-in, online booking or emergency)", tag=TAG,
+        body=schemas.TOKEN_ISSUE, status=201)
+async def issue_token(call: Call) -> dict[str, Any]:
+    staff = call.staff
+    staff.require_role("admin", "receptionist")
+    body = call.body
+    booking_type = body.get("booking_type", "WALK_IN")
+    priority = body.get("priority", 3 if booking_type == "EMERGENCY" else 1)
+    if booking_type == "EMERGENCY" and priority != 3:
+        raise ApiError(422, "an emergency token has priority 3", code="invalid", field="priority")
+    async with call.pool.acquire() as conn, conn.transaction():
+        if body.get("patient_id"):
+            owner = await conn.fetchval("SELECT hospital_id FROM patients WHERE patient_id = $1",
+                                        body["patient_id"])
+            if owner != staff.hospital_id:
+                raise ApiError(404, "patient not found", code="not_found", field="patient_id")
+            patient_id = body["patient_id"]
+        else:
+            patient_id = await find_or_create_patient(conn, staff.hospital_id, body["patient"])
+        await _check_same_hospital(conn, staff, body.get("doctor_id"), body.get("dept_id"))
+        row = await conn.fetchrow(
+            "SELECT * FROM issue_token($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            staff.hospital_id, patient_id, body.get("doctor_id"), body.get("dept_id"),
+            booking_type, priority, body.get("scheduled_time"), body.get("visit_reason"),
+            staff.actor_id)
+    return token_json(row, base_url(call))
+
+
+async def _check_same_hospital(conn: asyncpg.Connection, staff: Principal,
+                               doctor_id: uuid.UUID | None, dept_id: uuid.UUID | None) -> None:
+    if doctor_id is not None:
+        owner = await conn.fetchval("SELECT hospital_id FROM doctors WHERE doctor_id = $1", doctor_id)
+        if owner != staff.hospital_id:
+            raise ApiError(404, "doctor not found", code="not_found", field="doctor_id")
+    if dept_id is not None:
+        owner = await conn.fetchval("SELECT hospital_id FROM departments WHERE dept_id = $1", dept_id)
+        if owner != staff.hospital_id:
+            raise ApiError(404, "department not found", code="not_found", field="dept_id")
+
+
+@api.op("GET", "/tokens/{token_id}", summary="Read a token", tag=TAG)
+async def get_token(call: Call) -> dict[str, Any]:
+    token_id = call.path_id("token_id", "token")
+    await load_token_for(call, token_id)
+    row = await call.pool.fetchrow("SELECT * FROM tokens WHERE token_id = $1", token_id)
+    return token_json(row, base_url(call))
+
+
+@api.op("GET", "/tokens/{token_id}/history", summary="A token's audit trail", tag=TAG)
+async def get_token_history(call: Call) -> list[dict[str, Any]]:
+    token_id = call.path_id("token_id", "token")
+    await load_token_for(call, token_id)
+    rows = await call.pool.fetch(
+        """SELECT h.history_id, h.previous_status, h.new_status, h.changed_by, u.username AS changed_by_username,
+                  h.changed_by_key, h.change_reason, h.metadata, h.changed_at
+           FROM token_history h LEFT JOIN staff_users u ON u.user_id = h.changed_by
+           WHERE h.token_id = $1 ORDER BY h.history_id""", token_id)
+    return [dict(r.items()) for r in rows]
+
+
+@api.op("POST", "/tokens/{token_id}/check-in", tag=TAG, body=schemas.CHECK_IN,
+        summary="Check a booked patient in: inside the geofence, or by staff override with a reason")
+async def check_in(call: Call) -> dict[str, Any]:
+    token_id = call.path_id("token_id", "token")
+    call.staff.require_role("admin", "receptionist")
+    await load_token_for(call, token_id)
+    body = call.body
+    if body.get("override_reason") is None and (body.get("latitude") is None or body.get("longitude") is None):
+        raise ApiError(422, "give latitude and longitude, or an override_reason", code="invalid")
+    return await run_token_function(
+        call, "SELECT * FROM check_in_token($1, $2, $3, $4, $5)", token_id,
+        body.get("latitude"), body.get("longitude"), body.get("override_reason"), call.staff.actor_id)
+
+
+async def _doctor_action(call: Call, sql: str, *extra: Any) -> dict[str, Any]:
+    token_id = call.path_id("token_id", "token")
+    token = await load_token_for(call, token_id)
+    call.staff.require_doctor(token["doctor_id"])
+    return await run_token_function(call, sql, token_id, *extra)
+
+
+def _status_op(path: str, status: str, summary: str) -> None:
+    async def handler(call: Call) -> dict[str, Any]:
+        return await _doctor_action(call, "SELECT * FROM set_token_status($1, $2, $3, $4)", status,
+                                    call.staff.actor_id, call.body.get("reason"))
+    handler.__name__ = f"token_{path.replace('-', '_')}"
+    api.op("POST", f"/tokens/{{token_id}}/{path}", summary=summary, tag=TAG,
+           body=schemas.REASON_OPTIONAL)(handler)
+
+
+_status_op("call", "WAITING", "Call this token now (out of order, e.g. the patient who stepped out)")
+_status_op("start", "IN_CONSULTATION", "Start the consultation")
+_status_op("complete", "COMPLETED", "Complete the consultation")
+_status_op("no-show", "NO_SHOW", "Mark as no-show")
+_status_op("requeue", "CHECKED_IN", "Put back in the queue at its old place (undo a call or a no-show)")
+_status_op("undo-start", "WAITING", "Undo 'start': back to called")
+_status_op("undo-complete", "IN_CONSULTATION", "Undo 'complete': back in consultation")
+
+
+@api.op("POST", "/tokens/{token_id}/cancel", summary="Cancel a token", tag=TAG, body=schemas.CANCEL)
+async def cancel_token(call: Call) -> dict[str, Any]:
+    return await _doctor_action(call, "SELECT * FROM set_token_status($1, 'CANCELLED', $2, $3)",
+                                call.staff.actor_id, call.body.get("reason"))
+
+
+@api.op("POST", "/tokens/{token_id}/recall", summary="Announce a called token again", tag=TAG,
+        body=schemas.EMPTY)
+async def recall_token(call: Call) -> dict[str, Any]:
+    return await _doctor_action(call, "SELECT * FROM recall_token($1, $2)", call.staff.actor_id)
+
+
+@api.op("POST", "/tokens/{token_id}/transfer", summary="Move a queued token to another doctor of the department",
+        tag=TAG, body=schemas.TRANSFER)
+async def transfer_token(call: Call) -> dict[str, Any]:
+    return await _doctor_action(call, "SELECT * FROM transfer_token($1, $2, $3, $4)",
+                                call.body["to_doctor_id"], call.staff.actor_id, call.body.get("reason"))
+
+
+@api.op("POST", "/tokens/{token_id}/reschedule", tag=TAG, body=schemas.RESCHEDULE, status=201,
+        summary="Close as RESCHEDULED and issue a linked token for another time")
+async def reschedule_token(call: Call) -> dict[str, Any]:
+    token_id = call.path_id("token_id", "token")
+    call.staff.require_role("admin", "receptionist", "doctor")
+    token = await load_token_for(call, token_id)
+    call.staff.require_doctor(token["doctor_id"])
+    return await run_token_function(
+        call, "SELECT * FROM reschedule_token($1, $2, $3, $4, $5)", token_id,
+        call.body["scheduled_time"], call.body.get("doctor_id"), call.staff.actor_id,
+        call.body.get("reason"))
+
+
+@api.op("POST", "/doctors/{doctor_id}/call-next", tag=TAG, body=schemas.CALL_NEXT,
+        summary="Call the doctor's next patient (409 when nobody is waiting)")
+async def call_next(call: Call) -> dict[str, Any]:
+    doctor_id = call.path_id("doctor_id", "doctor")
+    owner = await call.pool.fetchval("SELECT hospital_id FROM doctors WHERE doctor_id = $1", doctor_id)
+    call.staff.require_hospital(owner)
+    call.staff.require_doctor(doctor_id)
+    return await run_token_function(call, "SELECT * FROM call_next_token($1, $2, $3)", doctor_id,
+                                    call.staff.actor_id, call.body.get("complete_current", False))

@@ -1,0 +1,45 @@
+"""The patient's own token, reached by its tracking code (no staff credential)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.api import schemas
+from app.api.errors import ApiError
+from app.api.registry import Call, api
+
+TAG = "patient"
+TRACKING_CODE_PATTERN = r"^[A-Za-z0-9_-]{16,32}$"
+
+
+async def token_id_for_code(call: Call, code: str) -> Any:
+    """The token behind a tracking code, if the code is valid today (until the visit day ends)."""
+    import re
+
+    if not re.match(TRACKING_CODE_PATTERN, code):
+        raise ApiError(404, "unknown or expired tracking link", code="not_found")
+    token_id = await call.pool.fetchval(
+        """SELECT t.token_id FROM tokens t
+           WHERE t.tracking_code = $1 AND t.visit_date >= hospital_today(t.hospital_id)""", code)
+    if token_id is None:
+        raise ApiError(404, "unknown or expired tracking link", code="not_found")
+    return token_id
+
+
+@api.op("GET", "/track/{code}", summary="A patient's token: status, position, ETA (no personal data)",
+        tag=TAG, auth=False)
+async def track_token(call: Call) -> dict[str, Any]:
+    token_id = await token_id_for_code(call, call.request.path_params["code"])
+    view: dict[str, Any] = await call.pool.fetchval("SELECT token_public_view($1)", token_id)
+    return view
+
+
+@api.op("POST", "/track/{code}/check-in", tag=TAG, auth=False, body=schemas.obj(
+            {"latitude": schemas.COORD_LAT, "longitude": schemas.COORD_LON}, ["latitude", "longitude"]),
+        summary="The patient checks in from their phone, inside the hospital's geofence")
+async def track_check_in(call: Call) -> dict[str, Any]:
+    token_id = await token_id_for_code(call, call.request.path_params["code"])
+    await call.pool.execute("SELECT check_in_token($1, $2, $3, NULL, NULL)", token_id,
+                            call.body["latitude"], call.body["longitude"])
+    view: dict[str, Any] = await call.pool.fetchval("SELECT token_public_view($1)", token_id)
+    return view

@@ -1,0 +1,183 @@
+"""The command line: `python -m app <command>` (see README and docs/operations.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.settings import Settings
+
+
+def database_url(settings: Settings) -> str:
+    from app.main import resolve_database_url
+
+    return resolve_database_url(settings)
+
+
+async def _with_pool(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from app.db.migrate import upgrade
+    from app.db.pool import create_pool
+
+    dsn = database_url(settings)
+    await upgrade(dsn)
+    pool = await create_pool(dsn, min_size=1, max_size=4)
+    try:
+        return await work(pool)
+    finally:
+        await pool.close()
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db.migrate import upgrade
+
+    applied = asyncio.run(upgrade(database_url(settings)))
+    print("applied: " + (", ".join(applied) if applied else "nothing new") + "; functions.sql refreshed")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from app.demo import load_demo
+
+    summary = asyncio.run(_with_pool(settings, load_demo))
+    print(summary)
+    return 0
+
+
+async def _hospital_id(pool: Any, code: str) -> Any:
+    hospital_id = await pool.fetchval("SELECT hospital_id FROM hospitals WHERE code = $1", code)
+    if hospital_id is None:
+        raise SystemExit(f"no hospital with code {code!r} (load the demo with `python -m app demo`)")
+    return hospital_id
+
+
+def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.api.auth import create_api_key
+
+    async def work(pool: Any) -> str:
+        hospital_id = await _hospital_id(pool, args.hospital)
+        doctor_id = None
+        if args.role == "doctor":
+            if not args.doctor:
+                raise SystemExit("--role doctor needs --doctor <emp_code>")
+            doctor_id = await pool.fetchval(
+                "SELECT doctor_id FROM doctors WHERE hospital_id = $1 AND emp_code = $2",
+                hospital_id, args.doctor)
+            if doctor_id is None:
+                raise SystemExit(f"no doctor with emp_code {args.doctor!r}")
+        async with pool.acquire() as conn:
+            _, key = await create_api_key(conn, hospital_id, role=args.role, doctor_id=doctor_id,
+                                          label=args.label)
+        return key
+
+    print(asyncio.run(_with_pool(settings, work)))
+    return 0
+
+
+def cmd_apikey_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(pool: Any) -> list[Any]:
+        hospital_id = await _hospital_id(pool, args.hospital)
+        return list(await pool.fetch(
+            """SELECT key_id, key_prefix, role, label, created_at, last_used_at, revoked_at
+               FROM api_keys WHERE hospital_id = $1 ORDER BY created_at""", hospital_id))
+
+    for row in asyncio.run(_with_pool(settings, work)):
+        state = "revoked" if row["revoked_at"] else "active"
+        print(f"{row['key_id']}  {row['key_prefix']}…  {row['role']:<12} {state:<8} {row['label']}")
+    return 0
+
+
+def cmd_apikey_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(pool: Any) -> str:
+        return str(await pool.execute(
+            "UPDATE api_keys SET revoked_at = now() WHERE key_id::text = $1 OR key_prefix = $1",
+            args.key))
+
+    result = asyncio.run(_with_pool(settings, work))
+    print("revoked" if result != "UPDATE 0" else "no such key")
+    return 0 if result != "UPDATE 0" else 1
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    if workers > 1 and not settings.redis_url:
+        print("more than one worker needs REDIS_URL: without Redis, live updates cannot cross "
+              "processes", file=sys.stderr)
+        return 2
+    dsn = database_url(settings)
+    # The app reads DATABASE_URL; pointing it at the server resolved here means every worker
+    # shares the embedded PostgreSQL this process started.
+    os.environ["DATABASE_URL"] = dsn
+    os.environ.setdefault("OPD_PUBLIC_URL", f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}")  # noqa: S104
+    if args.demo:
+        from app.demo import demo_banner, load_demo
+
+        async def demo(pool: Any) -> str:
+            await load_demo(pool)
+            return await demo_banner(pool, os.environ["OPD_PUBLIC_URL"])
+
+        print(asyncio.run(_with_pool(Settings.from_env(), demo)), flush=True)
+    uvicorn.run("app.main:app", host=host, port=port, workers=workers, proxy_headers=True,
+                forwarded_allow_ips=",".join(settings.trusted_proxies) or "127.0.0.1",
+                ws_max_size=64 * 1024, ws_ping_interval=settings.ws_ping_s,
+                ws_ping_timeout=settings.ws_ping_s, log_level=settings.log_level.lower())
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.simulate import run_simulation
+
+    return asyncio.run(run_simulation(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="OPD Queue Board")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply sql/ to DATABASE_URL").set_defaults(func=cmd_db_upgrade)
+
+    sub.add_parser("demo", help="load the demo hospital DEMO (idempotent)").set_defaults(func=cmd_demo)
+
+    apikey = sub.add_parser("apikey", help="staff API keys").add_subparsers(dest="apikey_command", required=True)
+    create = apikey.add_parser("create", help="print a new API key, alone on stdout")
+    create.add_argument("--hospital", required=True, help="hospital code, e.g. DEMO")
+    create.add_argument("--role", default="admin", choices=["admin", "receptionist", "doctor"])
+    create.add_argument("--doctor", help="the doctor's emp_code, for --role doctor")
+    create.add_argument("--label", default="", help="a note to recognise the key by")
+    create.set_defaults(func=cmd_apikey_create)
+    listing = apikey.add_parser("list", help="list a hospital's keys")
+    listing.add_argument("--hospital", required=True)
+    listing.set_defaults(func=cmd_apikey_list)
+    revoke = apikey.add_parser("revoke", help="revoke a key by id or prefix")
+    revoke.add_argument("key")
+    revoke.set_defaults(func=cmd_apikey_revoke)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--demo", action="store_true", help="load the demo hospital first and print its URLs")
+    serve.set_defaults(func=cmd_serve)
+
+    simulate = sub.add_parser("simulate", help="drive the demo hospital like a real OPD morning")
+    simulate.add_argument("--url", default=None, help="server base URL (default OPD_PUBLIC_URL or http://127.0.0.1:8000)")
+    simulate.add_argument("--key", default=os.environ.get("OPD_API_KEY"), help="admin API key (or OPD_API_KEY)")
+    simulate.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    simulate.add_argument("--minutes", type=float, default=240.0, help="simulated minutes to run")
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args, Settings.from_env())
+    return result

@@ -1,0 +1,276 @@
+"""The demo hospital DEMO: 7 departments, 14 doctors with cabins and today's shifts, 140 patients
+with tokens in every state, built by replaying a morning through the real lifecycle functions
+(with the database clock set back), so timings and history look like a real OPD's.
+
+Idempotent: the structure is upserted; today's tokens are made once per hospital day. Shifts are
+laid around the current time, so the demo is live at whatever hour it is started.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+HOSPITAL_CODE = "DEMO"
+TIMEZONE = "Asia/Kolkata"
+LATITUDE, LONGITUDE, GEOFENCE_M = 26.8467, 80.9462, 300
+
+# code, name, consultation minutes, buffer minutes, colour, doctors
+DEPARTMENTS = [
+    ("GEN", "General Medicine", 10, 2, "#1565C0", ["Dr. Anil Mehta", "Dr. Farah Qureshi"]),
+    ("CARD", "Cardiology", 15, 5, "#C62828", ["Dr. Rajesh Iyer", "Dr. Meera Pillai"]),
+    ("ORTHO", "Orthopaedics", 12, 3, "#2E7D32", ["Dr. Vikram Singh", "Dr. Kavita Rao"]),
+    ("PED", "Paediatrics", 10, 2, "#F9A825", ["Dr. Sunita Sharma", "Dr. Arjun Nair"]),
+    ("ENT", "ENT", 8, 2, "#6A1B9A", ["Dr. Pooja Desai", "Dr. Rohan Gupta"]),
+    ("DERM", "Dermatology", 8, 2, "#00838F", ["Dr. Neha Kapoor", "Dr. Sameer Khan"]),
+    ("GYN", "Obstetrics & Gynaecology", 15, 3, "#AD1457", ["Dr. Lakshmi Menon", "Dr. Ritu Verma"]),
+]
+FIRST_NAMES = ["Aarav", "Priya", "Rahul", "Ananya", "Vivaan", "Diya", "Mohammed", "Ishita", "Arjun",
+               "Kavya", "Sai", "Fatima", "Rohan", "Sneha", "Kabir", "Meera", "Aditya", "Pooja",
+               "Harpreet", "Lakshmi", "Imran", "Neha", "Suresh", "Geeta", "Ravi", "Sunita", "Manoj",
+               "Asha", "Deepak", "Rekha"]
+LAST_NAMES = ["Sharma", "Verma", "Khan", "Patel", "Singh", "Yadav", "Gupta", "Mishra", "Iyer",
+              "Reddy", "Das", "Ansari", "Tiwari", "Joshi", "Nair", "Pandey", "Srivastava", "Kaur"]
+REASONS = ["fever and cough", "follow-up", "chest pain", "back pain", "skin rash", "ear ache",
+           "routine check-up", "knee pain", "headache", "prescription renewal", "child vaccination",
+           "breathlessness", "antenatal visit", "sore throat"]
+TOKENS_PER_DOCTOR = 10
+LATE_DOCTOR_EMP = "ENT-2"  # on today's roster but not yet arrived: drives the DOCTOR_LATE alert
+
+
+@dataclass(order=True)
+class Event:
+    at: dt.datetime
+    seq: int
+    action: str = field(compare=False)
+    key: str = field(compare=False)
+    args: dict[str, Any] = field(compare=False, default_factory=dict)
+
+
+async def load_demo(pool: asyncpg.Pool) -> str:
+    async with pool.acquire() as conn:
+        hospital_id = await _upsert_structure(conn)
+        made = await _make_todays_tokens(conn, hospital_id)
+        counts = await conn.fetchrow(
+            """SELECT (SELECT count(*) FROM departments WHERE hospital_id = $1) AS departments,
+                      (SELECT count(*) FROM doctors WHERE hospital_id = $1) AS doctors,
+                      (SELECT count(*) FROM patients WHERE hospital_id = $1) AS patients,
+                      (SELECT count(*) FROM tokens WHERE hospital_id = $1
+                         AND visit_date = hospital_today($1)) AS tokens_today""", hospital_id)
+    state = "made today's tokens" if made else "today's tokens were already there"
+    return (f"demo hospital {HOSPITAL_CODE}: {counts['departments']} departments, "
+            f"{counts['doctors']} doctors, {counts['patients']} patients, "
+            f"{counts['tokens_today']} tokens today ({state})")
+
+
+async def _upsert_structure(conn: asyncpg.Connection) -> uuid.UUID:
+    hospital_id = await conn.fetchval(
+        """INSERT INTO hospitals (code, name, address, latitude, longitude, geofence_radius, timezone)
+           VALUES ($1, 'Sanjivani City Hospital (demo)', 'MG Road, Hazratganj, Lucknow', $2, $3, $4, $5)
+           ON CONFLICT (code) DO UPDATE SET updated_at = hospitals.updated_at
+           RETURNING hospital_id""", HOSPITAL_CODE, LATITUDE, LONGITUDE, GEOFENCE_M, TIMEZONE)
+    for floor, (code, name, minutes, buffer, colour, doctors) in enumerate(DEPARTMENTS, start=1):
+        dept_id = await conn.fetchval(
+            """INSERT INTO departments (hospital_id, name, code, avg_consultation_time, buffer_time,
+                                        max_tokens_per_day, color_code)
+               VALUES ($1, $2, $3, $4, $5, 200, $6)
+               ON CONFLICT (hospital_id, code) DO UPDATE SET updated_at = departments.updated_at
+               RETURNING dept_id""", hospital_id, name, code, minutes, buffer, colour)
+        for n, doctor_name in enumerate(doctors, start=1):
+            cabin_id = await conn.fetchval(
+                """INSERT INTO cabins (dept_id, cabin_number, floor_number) VALUES ($1, $2, $3)
+                   ON CONFLICT (dept_id, cabin_number) DO UPDATE SET floor_number = EXCLUDED.floor_number
+                   RETURNING cabin_id""", dept_id, f"{code[0]}-{floor}0{n}", floor)
+            emp = f"{code}-{n}"
+            await conn.execute(
+                """INSERT INTO doctors (hospital_id, emp_code, name, specialization, primary_dept_id,
+                                        phone, max_tokens_per_session)
+                   VALUES ($1, $2, $3, $4, $5, $6, 60) ON CONFLICT (hospital_id, emp_code) DO NOTHING""",
+                hospital_id, emp, doctor_name, name, dept_id, f"90000{floor:02d}{n:03d}")
+            doctor_id = await conn.fetchval(
+                "SELECT doctor_id FROM doctors WHERE hospital_id = $1 AND emp_code = $2", hospital_id, emp)
+            await _ensure_shifts(conn, hospital_id, cabin_id, doctor_id, late=emp == LATE_DOCTOR_EMP)
+    rng = random.Random(42)  # noqa: S311 - demo data, not security
+    for i in range(1, 141):
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        born = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 80))
+        await conn.execute(
+            """INSERT INTO patients (hospital_id, uhid, name, phone, date_of_birth, gender, preferred_language)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hospital_id, uhid) DO NOTHING""",
+            hospital_id, f"DEMO-{i:04d}", name, f"9{rng.randrange(10**8, 10**9):09d}", born,
+            rng.choice(["MALE", "FEMALE"]), rng.choice(["en", "en", "hi"]))
+    return uuid.UUID(str(hospital_id))
+
+
+def _local_now() -> dt.datetime:
+    return dt.datetime.now(ZoneInfo(TIMEZONE))
+
+
+async def _ensure_shifts(conn: asyncpg.Connection, hospital_id: uuid.UUID, cabin_id: Any,
+                         doctor_id: Any, *, late: bool) -> None:
+    now = _local_now()
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = max(day_start + dt.timedelta(minutes=5), now - dt.timedelta(hours=2, minutes=30))
+    if late:
+        start = max(day_start + dt.timedelta(minutes=5), now - dt.timedelta(minutes=25))
+    start = start.replace(minute=start.minute - start.minute % 5, second=0, microsecond=0)
+    end = min(start + dt.timedelta(hours=8), day_start + dt.timedelta(hours=23, minutes=59))
+    exists = await conn.fetchval(
+        "SELECT 1 FROM cabin_doctors WHERE doctor_id = $1 AND shift_date = $2", doctor_id, now.date())
+    if not exists:
+        await conn.execute(
+            """INSERT INTO cabin_doctors (cabin_id, doctor_id, shift_date, shift_start_time, shift_end_time,
+                                          status, actual_start_time)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            cabin_id, doctor_id, now.date(), start.time(), end.time(),
+            "SCHEDULED" if late else "ACTIVE", None if late else start + dt.timedelta(minutes=3))
+    tomorrow = now.date() + dt.timedelta(days=1)
+    await conn.execute(
+        """INSERT INTO cabin_doctors (cabin_id, doctor_id, shift_date, shift_start_time, shift_end_time)
+           VALUES ($1, $2, $3, '09:00', '15:00') ON CONFLICT DO NOTHING""", cabin_id, doctor_id, tomorrow)
+
+
+async def _make_todays_tokens(conn: asyncpg.Connection, hospital_id: uuid.UUID) -> bool:
+    if await conn.fetchval("SELECT 1 FROM tokens WHERE hospital_id = $1 AND visit_date = hospital_today($1) LIMIT 1",
+                           hospital_id):
+        return False
+    rng = random.Random(_local_now().date().toordinal())  # noqa: S311 - demo data
+    doctors = await conn.fetch(
+        """SELECT d.doctor_id, d.emp_code, dep.dept_id, dep.avg_consultation_time AS minutes, dep.buffer_time,
+                  hospital_local_time(d.hospital_id, a.shift_date, a.shift_start_time) AS shift_start,
+                  hospital_local_time(d.hospital_id, a.shift_date, '00:00') AS day_start
+           FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
+           JOIN cabin_doctors a ON a.doctor_id = d.doctor_id AND a.shift_date = hospital_today(d.hospital_id)
+           WHERE d.hospital_id = $1 ORDER BY dep.code, d.emp_code""", hospital_id)
+    patients = [r["patient_id"] for r in await conn.fetch(
+        "SELECT patient_id FROM patients WHERE hospital_id = $1 ORDER BY uhid", hospital_id)]
+    rng.shuffle(patients)
+    now = dt.datetime.now(dt.UTC)
+    events: list[Event] = []
+    for doctor in doctors:
+        mine = [patients.pop() for _ in range(min(TOKENS_PER_DOCTOR, len(patients)))]
+        events += _doctor_morning(rng, doctor, mine, now)
+    events.sort()
+    tokens: dict[str, Any] = {}
+    try:
+        async with conn.transaction():  # all of the morning, or none of it
+            for event in events:
+                await conn.execute("SELECT set_config('opd.fake_now', $1, false)", event.at.isoformat())
+                await _apply(conn, hospital_id, event, tokens)
+    finally:
+        await conn.execute("SELECT set_config('opd.fake_now', '', false)")
+    return True
+
+
+def _doctor_morning(rng: random.Random, doctor: asyncpg.Record, patients: list[Any],
+                    now: dt.datetime) -> list[Event]:
+    """One doctor's morning so far: some seen, one no-show, one in consultation, a queue."""
+    events: list[Event] = []
+    seq = iter(range(10**6))
+    key_base = str(doctor["doctor_id"])
+    start = max(doctor["shift_start"], now - dt.timedelta(hours=3))
+    opened = max(start - dt.timedelta(minutes=20), doctor["day_start"] + dt.timedelta(minutes=1))
+    late = doctor["emp_code"] == LATE_DOCTOR_EMP
+    slot = dt.timedelta(minutes=doctor["minutes"] + doctor["buffer_time"])
+    budget = max(0, int((now - start - dt.timedelta(minutes=5)) / slot)) if not late else 0
+    n_seen = min(4, budget)
+    cursor = start + dt.timedelta(minutes=3)
+
+    def issue(i: int, at: dt.datetime, **kwargs: Any) -> str:
+        key = f"{key_base}:{i}"
+        at = min(max(at, opened), now - dt.timedelta(seconds=30))
+        events.append(Event(at, next(seq), "issue", key, {
+            "doctor_id": doctor["doctor_id"], "patient_id": patients[i],
+            "reason": rng.choice(REASONS), **kwargs}))
+        return key
+
+    def later(key: str, at: dt.datetime, action: str, **kwargs: Any) -> None:
+        events.append(Event(min(at, now - dt.timedelta(seconds=10)), next(seq), action, key, kwargs))
+
+    i = 0
+    for _ in range(n_seen):  # seen and done
+        key = issue(i, cursor - dt.timedelta(minutes=rng.randint(5, 25)))
+        duration = dt.timedelta(minutes=max(2, rng.gauss(doctor["minutes"], doctor["minutes"] / 4)))
+        later(key, cursor, "status", status="WAITING")
+        later(key, cursor + dt.timedelta(minutes=1), "status", status="IN_CONSULTATION")
+        later(key, cursor + dt.timedelta(minutes=1) + duration, "status", status="COMPLETED")
+        cursor += dt.timedelta(minutes=1) + duration + dt.timedelta(minutes=doctor["buffer_time"])
+        i += 1
+    if budget > n_seen:  # called and never came
+        key = issue(i, cursor - dt.timedelta(minutes=15))
+        later(key, cursor, "status", status="WAITING")
+        later(key, cursor + dt.timedelta(minutes=3), "status", status="NO_SHOW")
+        cursor += dt.timedelta(minutes=4)
+        i += 1
+    if budget > 0 and cursor < now - dt.timedelta(minutes=2):  # called, or in consultation now
+        key = issue(i, cursor - dt.timedelta(minutes=10))
+        later(key, cursor, "status", status="WAITING")
+        if doctor["emp_code"].endswith("-1"):
+            later(key, cursor + dt.timedelta(minutes=1), "status", status="IN_CONSULTATION")
+        i += 1
+    key = issue(i, opened + dt.timedelta(minutes=5))  # cancelled by the desk
+    later(key, opened + dt.timedelta(minutes=30), "status", status="CANCELLED", reason="patient left")
+    i += 1
+    shift_left = doctor["shift_start"] + dt.timedelta(hours=7)
+    slot_time = min(now + dt.timedelta(minutes=rng.randint(40, 120)), shift_left)
+    key = issue(i, opened, booking_type="ONLINE", scheduled=slot_time.replace(second=0, microsecond=0))
+    if doctor["emp_code"].endswith("-2"):  # the patient asked for tomorrow instead
+        later(key, opened + dt.timedelta(minutes=2), "reschedule",
+              scheduled=doctor["day_start"] + dt.timedelta(days=1, hours=10))
+    i += 1
+    while i < len(patients):  # the queue now waiting
+        kind = rng.random()
+        booking = "EMERGENCY" if kind < 0.05 else "WALK_IN"
+        priority = 3 if booking == "EMERGENCY" else (2 if kind < 0.2 else 1)
+        issue(i, now - dt.timedelta(minutes=rng.randint(2, 60)), booking_type=booking, priority=priority)
+        i += 1
+    return events
+
+
+async def _apply(conn: asyncpg.Connection, hospital_id: uuid.UUID, event: Event,
+                 tokens: dict[str, Any]) -> None:
+    if event.action == "issue":
+        a = event.args
+        tokens[event.key] = await conn.fetchval(
+            "SELECT token_id FROM issue_token($1, $2, $3, NULL, $4, $5, $6, $7)",
+            hospital_id, a["patient_id"], a["doctor_id"], a.get("booking_type", "WALK_IN"),
+            a.get("priority", 1), a.get("scheduled"), a["reason"])
+    elif event.action == "reschedule":
+        await conn.execute("SELECT 1 FROM reschedule_token($1, $2, NULL, NULL, 'asked for another day')",
+                           tokens[event.key], event.args["scheduled"])
+    else:
+        await conn.execute("SELECT 1 FROM set_token_status($1, $2, NULL, $3)", tokens[event.key],
+                           event.args["status"], event.args.get("reason"))
+
+
+async def demo_banner(pool: asyncpg.Pool, base_url: str) -> str:
+    """Print-out for `serve --demo`: a fresh admin API key and where everything is."""
+    from app.api.auth import create_api_key
+
+    async with pool.acquire() as conn:
+        hospital_id = await conn.fetchval("SELECT hospital_id FROM hospitals WHERE code = $1", HOSPITAL_CODE)
+        _, key = await create_api_key(conn, hospital_id, role="admin", label="serve --demo")
+        doctor = await conn.fetchrow(
+            "SELECT doctor_id, name FROM doctors WHERE hospital_id = $1 ORDER BY emp_code LIMIT 1", hospital_id)
+        tracking = await conn.fetchval(
+            """SELECT tracking_code FROM tokens WHERE hospital_id = $1 AND visit_date = hospital_today($1)
+               AND status = 'CHECKED_IN' ORDER BY serial DESC LIMIT 1""", hospital_id)
+    lines = [
+        "",
+        "OPD Queue Board — demo hospital DEMO",
+        f"  staff API key (admin): {key}",
+        f"  API docs (OpenAPI):    {base_url}/openapi.json",
+        f"  health:                {base_url}/healthz",
+        f"  a doctor's queue:      curl -H 'Authorization: Bearer {key}' "
+        f"{base_url}/api/v1/queues/doctors/{doctor['doctor_id']}",
+        f"  a patient's token:     {base_url}/api/v1/track/{tracking}",
+        f"  live updates:          ws://{base_url.split('://', 1)[1]}/ws  (docs/protocol.md)",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""One bus interface, two backends: in-process (one worker) and Redis (many processes and nodes).
+
+The bus carries snapshot frames: each publish stores the topic's latest frame (so a process
+can answer a new subscriber without the database) and fans the frame out to every process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from app.live.frames import Frame
+
+log = logging.getLogger(__name__)
+
+# listen() yields frames, and None for "you may have missed frames: reread what you need".
+RESYNC = None
+SNAPSHOT_TTL_S = 2 * 24 * 3600  # a topic's latest frame outlives its visit day, then expires
+
+
+class Bus(Protocol):
+    async def connect(self) -> None: ...
+    async def close(self) -> None: ...
+    async def publish(self, frame: Frame) -> None: ...
+    async def latest(self, topics: list[str]) -> dict[str, Frame]: ...
+    def listen(self) -> AsyncIterator[Frame | None]: ...
+    async def health(self) -> str: ...
+
+
+class MemoryBus:
+    """Everything in this process: for a single worker with no Redis."""
+
+    def __init__(self) -> None:
+        self._frames: dict[str, Frame] = {}
+        self._listeners: set[asyncio.Queue[Frame | None]] = set()
+
+    async def connect(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def publish(self, frame: Frame) -> None:
+        self._frames[frame.topic] = frame
+        for queue in self._listeners:
+            queue.put_nowait(frame)
+
+    async def latest(self, topics: list[str]) -> dict[str, Frame]:
+        return {t: self._frames[t] for t in topics if t in self._frames}
+
+    async def listen(self) -> AsyncIterator[Frame | None]:
+        queue: asyncio.Queue[Frame | None] = asyncio.Queue()
+        self._listeners.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._listeners.discard(queue)
+
+    async def health(self) -> str:
+        return "ok (in-process)"
+
+
+class RedisBus:
+    """Latest frames in Redis keys, fan-out over Redis pub/sub."""
+
+    RECONNECT_MAX_S = 5.0  # backoff ceiling while Redis is away
+
+    def __init__(self, url: str, namespace: str = "opd") -> None:
+        import redis.asyncio as redis
+
+        # The namespace keeps deployments (and test runs) that share one Redis apart.
+        self._channel = f"{namespace}:frames"
+        self._key = f"{namespace}:frame:"
+        self._redis = redis.Redis.from_url(url, health_check_interval=15,
+                                           socket_keepalive=True, retry_on_timeout=True)
+
+    @property
+    def client(self):  # type: ignore[no-untyped-def]
+        return self._redis
+
+    async def connect(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def publish(self, frame: Frame) -> None:
+        encoded = frame.encode()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key + frame.topic, encoded, ex=SNAPSHOT_TTL_S)
+            pipe.publish(self._channel, encoded)
+            await pipe.execute()
+
+    async def latest(self, topics: list[str]) -> dict[str, Frame]:
+        if not topics:
+            return {}
+        values = await self._redis.mget([self._key + t for t in topics])
+        return {t: Frame.decode(v.decode()) for t, v in zip(topics, values, strict=True)
+                if v is not None}
+
+    async def listen(self) -> AsyncIterator[Frame | None]:
+        delay = 0.1
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                delay = 0.1
+                # Frames published while we were away are lost: the hub rereads what it needs.
+                yield RESYNC
+                while True:
+                    message = await pubsub.get_message(timeout=30.0)
+                    if message is None or message["type"] != "message":
+                        continue
+                    yield Frame.decode(message["data"].decode())
+            except (OSError, ConnectionError) as exc:
+                log.warning("redis subscription lost (%s); retrying in %.1fs", exc, delay)
+            except Exception as exc:  # redis-py raises its own ConnectionError subclasses
+                if exc.__class__.__module__.startswith("redis"):
+                    log.warning("redis subscription lost (%s); retrying in %.1fs", exc, delay)
+                else:
+                    raise
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.RECONNECT_MAX_S)
+
+    async def health(self) -> str:
+        try:
+            await self._redis.ping()
+            return "ok"
+        except Exception as exc:
+            return f"error: {exc.__class__.__name__}"
+
+
+def create_bus(redis_url: str | None, namespace: str = "opd") -> Bus:
+    return RedisBus(redis_url, namespace) if redis_url else MemoryBus()

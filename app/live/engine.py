@@ -1,0 +1,196 @@
+"""The queue engine: after a change, recompute the doctor's queue in one SQL round trip, derive
+the boards, and publish each topic whose visible content changed.
+
+Only the elected leader runs an engine (see leader.py); every process fans out (hub.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import Any
+
+import asyncpg
+
+from app import jsonutil
+from app.live import views
+from app.live.bus import Bus
+from app.live.design_keys import DesignKeys
+from app.live.frames import Frame
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RECOMPUTE_CONCURRENCY = 4  # doctors recomputed at once; leaves pool connections for the API
+RETRY_AFTER_ERROR_S = 1.0
+
+
+class QueueEngine:
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, settings: Settings,
+                 design_keys: DesignKeys | None = None) -> None:
+        self._pool = pool
+        self._bus = bus
+        self._settings = settings
+        self._design_keys = design_keys
+        # A new engine rebuilds everything from scratch, hence a new epoch; versions start from
+        # the clock in microseconds so they keep growing across engines too.
+        self.epoch = secrets.token_hex(6)
+        self._version = time.time_ns() // 1000
+        self._dirty: dict[str, float | None] = {}       # doctor_id -> earliest commit time
+        self._extra_tokens: dict[str, set[str]] = {}    # doctor_id -> tokens that left its queue
+        self._everything = True
+        self._layouts_stale = True
+        self._wake = asyncio.Event()
+        self._wake.set()
+        self._published: dict[str, str] = {}            # topic -> data last published
+        self.queues: dict[str, dict[str, Any]] = {}     # doctor_id -> latest queue (private)
+        self.layouts: dict[str, dict[str, Any]] = {}    # hospital_id -> layout
+        self._doctor_hospital: dict[str, str] = {}
+        self.stats = {"recomputes": 0, "queries": 0, "frames": 0, "changes": 0, "batches": 0}
+
+    # Inputs --------------------------------------------------------------------------------
+    def note_change(self, payload: dict[str, Any]) -> None:
+        """A NOTIFY from the database (sql/functions.sql, tokens_after_write and friends)."""
+        self.stats["changes"] += 1
+        at = payload.get("at")
+        doctor_id = payload.get("doctor_id")
+        if not doctor_id:
+            return
+        self._mark(doctor_id, at)
+        if payload.get("kind") == "token" and payload.get("token_id"):
+            old_doctor = payload.get("old_doctor_id")
+            self._extra_tokens.setdefault(old_doctor or doctor_id, set()).add(payload["token_id"])
+            if old_doctor:
+                self._mark(old_doctor, at)
+        if doctor_id not in self._doctor_hospital:
+            self._layouts_stale = True  # a doctor we have not laid out yet
+        self._wake.set()
+
+    def _mark(self, doctor_id: str, at: float | None) -> None:
+        previous = self._dirty.get(doctor_id)
+        self._dirty[doctor_id] = at if previous is None else min(previous, at or previous)
+
+    def mark_everything_stale(self) -> None:
+        """After a (re)connect or on the safety timer: notifications may have been lost."""
+        self._everything = True
+        self._layouts_stale = True
+        self._wake.set()
+
+    def mark_active_queues(self) -> None:
+        """ETAs drift while a consultation runs long: recompute queues that have patients."""
+        for doctor_id, queue in self.queues.items():
+            if queue.get("now_serving") or queue.get("waiting"):
+                self._mark(doctor_id, None)
+        self._wake.set()
+
+    # The loop ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        coalesce_s = self._settings.coalesce_ms / 1000
+        while True:
+            await self._wake.wait()
+            # Gather the burst: 100 changes within this window cost one recompute per doctor.
+            await asyncio.sleep(coalesce_s)
+            self._wake.clear()
+            dirty, self._dirty = self._dirty, {}
+            extras, self._extra_tokens = self._extra_tokens, {}
+            everything, self._everything = self._everything, False
+            try:
+                await self._process(dirty, extras, everything)
+            except (asyncpg.PostgresError, OSError, asyncio.TimeoutError) as exc:
+                log.warning("recompute failed (%s); retrying", exc)
+                for doctor_id, at in dirty.items():
+                    self._mark(doctor_id, at)
+                for doctor_id, tokens in extras.items():
+                    self._extra_tokens.setdefault(doctor_id, set()).update(tokens)
+                self._everything = self._everything or everything
+                await asyncio.sleep(RETRY_AFTER_ERROR_S)
+                self._wake.set()
+
+    async def _process(self, dirty: dict[str, float | None], extras: dict[str, set[str]],
+                       everything: bool) -> None:
+        self.stats["batches"] += 1
+        if self._layouts_stale or everything:
+            await self._load_layouts()
+        doctors = dict(dirty)
+        if everything:
+            for doctor_id in self._doctor_hospital:
+                doctors.setdefault(doctor_id, None)
+        limit = asyncio.Semaphore(RECOMPUTE_CONCURRENCY)
+
+        async def recompute(doctor_id: str) -> None:
+            async with limit:
+                await self._recompute_doctor(doctor_id, doctors[doctor_id],
+                                             sorted(extras.get(doctor_id, ())))
+
+        await asyncio.gather(*(recompute(d) for d in doctors))
+        hospitals = {self._doctor_hospital[d] for d in doctors if d in self._doctor_hospital}
+        if everything:
+            hospitals |= set(self.layouts)
+        changed_at = min((at for at in doctors.values() if at is not None), default=None)
+        for hospital_id in hospitals:
+            await self._publish_boards(hospital_id, set(doctors), everything, changed_at)
+
+    async def _load_layouts(self) -> None:
+        rows = await self._pool.fetch(
+            "SELECT hospital_layout(hospital_id) AS layout FROM hospitals WHERE status = 'ACTIVE'")
+        self.stats["queries"] += 1
+        self.layouts = {r["layout"]["hospital_id"]: r["layout"] for r in rows}
+        self._doctor_hospital = {
+            doctor_id: hospital_id
+            for hospital_id, layout in self.layouts.items()
+            for dept in layout["departments"] for doctor_id in dept["doctor_ids"]
+        }
+        self._layouts_stale = False
+        if self._design_keys is not None:
+            await self._design_keys.write_geofences(self.layouts.values())
+
+    async def _recompute_doctor(self, doctor_id: str, changed_at: float | None,
+                                extra_tokens: list[str]) -> None:
+        async with self._pool.acquire() as conn:
+            result = await conn.fetchval("SELECT doctor_live_views($1, $2)", doctor_id, extra_tokens)
+        self.stats["recomputes"] += 1
+        self.stats["queries"] += 1
+        if result is None or result["queue"] is None:
+            return
+        queue = result["queue"]
+        self.queues[doctor_id] = queue
+        await self._publish(f"doctor:{doctor_id}", views.doctor_topic_view(queue), changed_at)
+        for token in result["tokens"]:
+            await self._publish(f"token:{token['code']}", token["view"], changed_at)
+        if self._design_keys is not None:
+            await self._design_keys.write_doctor(queue)
+
+    async def _publish_boards(self, hospital_id: str, doctors: set[str], everything: bool,
+                              changed_at: float | None) -> None:
+        layout = self.layouts.get(hospital_id)
+        if layout is None:
+            return
+        departments = []
+        for dept in layout["departments"]:
+            view = views.department_view(layout, dept, self.queues)
+            departments.append(view)
+            if everything or doctors.intersection(dept["doctor_ids"]):
+                await self._publish(f"department:{dept['dept_id']}", view, changed_at)
+                for cabin in dept["cabins"]:
+                    await self._publish(f"cabin:{cabin['cabin_id']}",
+                                        views.cabin_view(layout, dept, cabin, self.queues), changed_at)
+        await self._publish(f"hospital:{hospital_id}", views.hospital_view(layout, departments),
+                            changed_at)
+        if self._design_keys is not None:
+            await self._design_keys.write_department_counts(
+                {d["dept_id"]: d["waiting_count"] for d in departments})
+
+    async def _publish(self, topic: str, data: Any, changed_at: float | None) -> None:
+        """Publish the topic's new snapshot, unless nothing visible changed."""
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k != "computed_at"}
+        text = jsonutil.dumps(data)
+        if self._published.get(topic) == text:
+            return
+        self._published[topic] = text
+        self._version += 1
+        frame = Frame.snapshot(topic, self.epoch, self._version, data, changed_at)
+        await self._bus.publish(frame)
+        self.stats["frames"] += 1

@@ -1,0 +1,134 @@
+"""Fan-out in one process: every frame from the bus goes to this process's subscribed clients.
+
+A client never holds up another: each has its own writer task and a one-slot-per-topic
+mailbox, so a client that falls behind skips straight to the latest snapshot of each topic,
+and one whose send blocks past the timeout is disconnected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from app.live.bus import Bus
+from app.live.frames import Frame
+
+log = logging.getLogger(__name__)
+
+SendText = Callable[[str], Awaitable[None]]
+
+
+class Client:
+    def __init__(self, send: SendText, close: Callable[[], Awaitable[None]],
+                 send_timeout_s: float) -> None:
+        self._send = send
+        self._close = close
+        self._send_timeout_s = send_timeout_s
+        self._mailbox: dict[str, str] = {}   # topic (or control key) -> latest text
+        self._ready = asyncio.Event()
+        self.topics: set[str] = set()
+        self.dropped = 0                      # snapshots skipped because a newer one came
+        self.closed = False
+        self._writer = asyncio.create_task(self._write_loop(), name="ws-writer")
+
+    def offer(self, key: str, text: str) -> None:
+        if self.closed:
+            return
+        if key in self._mailbox:
+            self.dropped += 1
+        self._mailbox[key] = text
+        self._ready.set()
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                await self._ready.wait()
+                self._ready.clear()
+                while self._mailbox:
+                    key = next(iter(self._mailbox))
+                    text = self._mailbox.pop(key)
+                    await asyncio.wait_for(self._send(text), timeout=self._send_timeout_s)
+        except asyncio.TimeoutError:
+            log.info("disconnecting a WebSocket client stuck for %.0fs", self._send_timeout_s)
+            self.closed = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._close(), timeout=1)
+        except Exception:  # the socket went away: the reader side notices and cleans up
+            self.closed = True
+
+    async def stop(self) -> None:
+        self.closed = True
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._writer
+
+
+class Hub:
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._subscribers: dict[str, set[Client]] = {}
+        self._frames: dict[str, Frame] = {}    # latest frame of each topic someone here watches
+        self.frames_in = 0
+        self.frames_out = 0
+
+    @property
+    def client_count(self) -> int:
+        return len({c for subs in self._subscribers.values() for c in subs})
+
+    async def run(self) -> None:
+        async for frame in self._bus.listen():
+            if frame is None:
+                await self._resync()
+                continue
+            self.frames_in += 1
+            self._deliver(frame)
+
+    def _deliver(self, frame: Frame) -> None:
+        subscribers = self._subscribers.get(frame.topic)
+        if not subscribers:
+            return
+        current = self._frames.get(frame.topic)
+        if current is not None and current.version >= frame.version:
+            return
+        self._frames[frame.topic] = frame
+        for client in subscribers:
+            client.offer(frame.topic, frame.text)
+        self.frames_out += len(subscribers)
+
+    async def _resync(self) -> None:
+        """After a bus reconnect: reread every watched topic and pass on what is newer."""
+        topics = list(self._subscribers)
+        for start in range(0, len(topics), 500):
+            latest = await self._bus.latest(topics[start:start + 500])
+            for frame in latest.values():
+                self._deliver(frame)
+
+    async def subscribe(self, client: Client, topic: str) -> Frame | None:
+        """Register first, then read the cache, so no frame falls in between."""
+        self._subscribers.setdefault(topic, set()).add(client)
+        client.topics.add(topic)
+        frame = self._frames.get(topic)
+        if frame is None:
+            frame = (await self._bus.latest([topic])).get(topic)
+            if frame is not None:
+                current = self._frames.get(topic)
+                if current is None or current.version < frame.version:
+                    self._frames[topic] = frame
+                frame = self._frames[topic]
+        return frame
+
+    def unsubscribe(self, client: Client, topic: str) -> None:
+        client.topics.discard(topic)
+        subscribers = self._subscribers.get(topic)
+        if subscribers is None:
+            return
+        subscribers.discard(client)
+        if not subscribers:
+            del self._subscribers[topic]
+            self._frames.pop(topic, None)
+
+    def remove(self, client: Client) -> None:
+        for topic in list(client.topics):
+            self.unsubscribe(client, topic)

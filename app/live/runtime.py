@@ -1,0 +1,71 @@
+"""Wires the live parts of one process: bus, hub, topic access, and (when elected) the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+from app.live.access import TopicAccess
+from app.live.bus import MemoryBus, RedisBus, create_bus
+from app.live.design_keys import DesignKeys
+from app.live.engine import QueueEngine
+from app.live.hub import Hub
+from app.live.leader import LeaderLoop
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SingleWorkerOnly(RuntimeError):
+    pass
+
+
+class LiveRuntime:
+    def __init__(self, settings: Settings, dsn: str, pool: asyncpg.Pool) -> None:
+        self.settings = settings
+        self.pool = pool
+        self._dsn = dsn
+        self.bus = create_bus(settings.redis_url, settings.bus_namespace)
+        self.hub = Hub(self.bus)
+        self.access = TopicAccess(pool)
+        design_keys = DesignKeys(self.bus.client) if isinstance(self.bus, RedisBus) else None
+        self.leader = LeaderLoop(
+            dsn, settings.leader_lock_key,
+            lambda: QueueEngine(pool, self.bus, settings, design_keys),
+            settings.safety_refresh_s, settings.eta_tick_s)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.bus.connect()
+        if isinstance(self.bus, MemoryBus):
+            await self._refuse_second_worker()
+        self._tasks = [asyncio.create_task(self.hub.run(), name="hub"),
+                       asyncio.create_task(self.leader.run(), name="leader")]
+
+    async def _refuse_second_worker(self) -> None:
+        """Without Redis, frames cannot cross processes: a second process would show nothing."""
+        locked = await self.pool.fetchval(
+            """SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+               WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted
+                 AND d.datname = current_database()""",
+            self.settings.leader_lock_key)
+        if locked:
+            raise SingleWorkerOnly(
+                "another process already serves this database with the in-process bus; "
+                "set REDIS_URL to run more than one worker")
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.bus.close()
+
+    async def health(self) -> dict[str, str]:
+        checks = {"bus": await self.bus.health(),
+                  "engine": "leader" if self.leader.is_leader else "follower"}
+        return checks

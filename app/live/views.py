@@ -1,0 +1,88 @@
+"""The public views derived from doctors' queues: department and hospital boards, cabin doors.
+
+Pure functions of the engine's latest doctor snapshots and the hospital layout; no database.
+Nothing here may carry a phone number or a full name: boards show token numbers, or a first
+name and initial when the hospital opts in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BOARD_NEXT = 5  # tokens listed after "now serving" on a TV board
+DOOR_NEXT = 2  # ... and on a cabin door display
+
+
+def board_name(full_name: str | None, shows_names: bool) -> str | None:
+    """'Asha Kumari Verma' -> 'Asha V.' when the hospital opts in, else None."""
+    if not shows_names or not full_name:
+        return None
+    parts = full_name.split()
+    if len(parts) == 1:
+        return parts[0]
+    return f"{parts[0]} {parts[-1][0]}."
+
+
+def desk(queue: dict[str, Any], shows_names: bool, next_count: int) -> dict[str, Any]:
+    """One doctor at one cabin: who is being served and who is next."""
+    serving = queue.get("now_serving")
+    return {
+        "doctor_id": queue["doctor_id"],
+        "doctor_name": queue["doctor_name"],
+        "cabin_id": queue.get("cabin_id"),
+        "cabin_number": queue.get("cabin_number"),
+        "paused": queue.get("paused", False),
+        "on_shift": queue.get("shift") is not None,
+        "now_serving": None if serving is None else {
+            "token_number": serving["token_number"],
+            "status": serving["status"],
+            "called_time": serving.get("called_time"),
+            "call_count": serving.get("call_count", 0),
+            "display_name": board_name(serving.get("patient_name"), shows_names),
+        },
+        "next": [{"token_number": w["token_number"], "eta_minutes": w["eta_minutes"],
+                  "display_name": board_name(w.get("patient_name"), shows_names)}
+                 for w in queue.get("waiting", [])[:next_count]],
+        "waiting_count": len(queue.get("waiting", [])),
+    }
+
+
+def department_view(layout: dict[str, Any], dept: dict[str, Any],
+                    queues: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    shows = bool(layout.get("board_shows_names"))
+    desks = [desk(queues[d], shows, BOARD_NEXT) for d in dept["doctor_ids"]
+             if d in queues and queues[d].get("shift") is not None]
+    desks.sort(key=lambda x: (x["cabin_number"] or "", x["doctor_name"]))
+    return {
+        "dept_id": dept["dept_id"], "code": dept["code"], "name": dept["name"],
+        "color_code": dept["color_code"], "hospital_id": layout["hospital_id"],
+        "desks": desks, "waiting_count": sum(d["waiting_count"] for d in desks),
+    }
+
+
+def hospital_view(layout: dict[str, Any], departments: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "hospital_id": layout["hospital_id"], "code": layout["code"], "name": layout["name"],
+        "timezone": layout["timezone"], "announcement_languages": layout["announcement_languages"],
+        "departments": departments,
+    }
+
+
+def cabin_view(layout: dict[str, Any], dept: dict[str, Any], cabin: dict[str, Any],
+               queues: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    shows = bool(layout.get("board_shows_names"))
+    desks = [desk(q, shows, DOOR_NEXT) for q in queues.values()
+             if q.get("cabin_id") == cabin["cabin_id"] and q.get("shift") is not None]
+    return {
+        "cabin_id": cabin["cabin_id"], "cabin_number": cabin["cabin_number"],
+        "dept_code": dept["code"], "dept_name": dept["name"], "color_code": dept["color_code"],
+        "hospital_id": layout["hospital_id"], "desks": desks,
+    }
+
+
+def doctor_topic_view(queue: dict[str, Any]) -> dict[str, Any]:
+    """The staff view of a doctor's queue: the API's shape, without engine-only fields."""
+    from app.api.queues import strip_private
+
+    result: dict[str, Any] = strip_private(queue)
+    return result

@@ -1,0 +1,137 @@
+"""The WebSocket endpoint /ws (protocol: docs/protocol.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app import jsonutil
+from app.api.auth import Principal, authenticate
+from app.api.errors import ApiError
+from app.live.access import TopicDenied
+from app.live.frames import Frame
+from app.live.hub import Client
+
+log = logging.getLogger(__name__)
+
+MAX_TOPICS_PER_CONNECTION = 64
+
+
+def _error(message: str, topic: str | None = None) -> str:
+    body: dict[str, Any] = {"type": "error", "message": message}
+    if topic is not None:
+        body["topic"] = topic
+    return jsonutil.dumps(body)
+
+
+async def live_socket(websocket: WebSocket) -> None:
+    runtime = websocket.app.state.live
+    settings = websocket.app.state.settings
+    principal: Principal | None = None
+    if websocket.headers.get("authorization"):
+        try:
+            principal = await authenticate(websocket)
+        except ApiError as exc:
+            await websocket.close(code=4401, reason=exc.message[:120])
+            return
+    await websocket.accept()
+    client = Client(websocket.send_text, websocket.close, settings.ws_send_timeout_s)
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text = message.get("text")
+            if text is None:
+                text = (message.get("bytes") or b"").decode("utf-8", "replace")
+            if len(text) > settings.ws_max_message_bytes:
+                client.offer("error", _error(f"message larger than {settings.ws_max_message_bytes} bytes"))
+                continue
+            await _handle(runtime, client, principal, text)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        runtime.hub.remove(client)
+        await client.stop()
+
+
+async def _handle(runtime: Any, client: Client, principal: Principal | None, text: str) -> None:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        client.offer("error", _error("message is not valid JSON"))
+        return
+    if not isinstance(message, dict):
+        client.offer("error", _error("message must be a JSON object with a 'type'"))
+        return
+    kind = message.get("type")
+    topic = message.get("topic")
+    if kind == "ping":
+        client.offer("pong", '{"type":"pong"}')
+    elif kind == "subscribe":
+        await _subscribe(runtime, client, principal, message)
+    elif kind == "unsubscribe":
+        if not isinstance(topic, str):
+            client.offer("error", _error("unsubscribe needs a topic"))
+            return
+        runtime.hub.unsubscribe(client, topic)
+        client.offer(f"ack:{topic}", jsonutil.dumps({"type": "unsubscribed", "topic": topic}))
+    else:
+        client.offer("error", _error("unknown message type; use subscribe, unsubscribe or ping",
+                                     topic if isinstance(topic, str) else None))
+
+
+async def _subscribe(runtime: Any, client: Client, principal: Principal | None,
+                     message: dict[str, Any]) -> None:
+    topic = message.get("topic")
+    if not isinstance(topic, str):
+        client.offer("error", _error("subscribe needs a topic"))
+        return
+    epoch, version = message.get("epoch"), message.get("version")
+    if (epoch is not None and not isinstance(epoch, str)) or \
+            (version is not None and (not isinstance(version, int) or isinstance(version, bool))):
+        client.offer("error", _error("epoch must be a string and version an integer", topic))
+        return
+    if topic not in client.topics and len(client.topics) >= MAX_TOPICS_PER_CONNECTION:
+        client.offer("error", _error(f"at most {MAX_TOPICS_PER_CONNECTION} topics per connection", topic))
+        return
+    try:
+        kind, ident = await runtime.access.check(principal, topic)
+    except TopicDenied as exc:
+        client.offer("error", _error(str(exc), topic))
+        return
+    frame = await runtime.hub.subscribe(client, topic)
+    if frame is None and kind == "token":
+        frame = await _token_frame_from_database(runtime, topic, ident)
+    if frame is None:
+        client.offer(f"ack:{topic}", jsonutil.dumps({"type": "subscribed", "topic": topic, "pending": True}))
+    elif frame.epoch == epoch and version is not None and version >= frame.version:
+        client.offer(f"ack:{topic}", jsonutil.dumps(
+            {"type": "subscribed", "topic": topic, "epoch": frame.epoch, "version": frame.version,
+             "current": True}))
+    else:
+        client.offer(topic, frame.text)
+
+
+async def _token_frame_from_database(runtime: Any, topic: str, code: str) -> Frame | None:
+    """A token the engine has not published (a booking for a later day): read it directly."""
+    view = await runtime.pool.fetchval(
+        "SELECT token_public_view(token_id) FROM tokens WHERE tracking_code = $1", code)
+    if view is None:
+        return None
+    return Frame.snapshot(topic, "db", 0, view, None)
+
+
+def live_routes() -> list[WebSocketRoute]:
+    return [WebSocketRoute("/ws", live_socket)]
+
+
+async def close_quietly(websocket: WebSocket) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(), timeout=1)

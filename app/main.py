@@ -1,0 +1,104 @@
+"""The ASGI app: `app.main:app`. One lifespan owns every resource."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from app.api import errors
+from app.api import patients, queues, setup, tokens, track  # noqa: F401  (registers operations)
+from app.api.openapi import build_openapi
+from app.api.registry import api
+from app.db.migrate import upgrade
+from app.db.pool import create_pool
+from app.live.runtime import LiveRuntime
+from app.live.ws import live_routes
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def resolve_database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    from app.db.embedded import embedded_database_url
+
+    return embedded_database_url(settings.var_dir)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    checks: dict[str, str] = {}
+    ok = True
+    try:
+        await request.app.state.pool.fetchval("SELECT 1")
+        checks["database"] = "ok"
+    except (asyncpg.PostgresError, OSError) as exc:
+        checks["database"] = f"error: {exc.__class__.__name__}"
+        ok = False
+    live: LiveRuntime = request.app.state.live
+    checks.update(await live.health())
+    ok = ok and all(v == "ok" or not v.startswith("error") for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "degraded", "checks": checks},
+                        status_code=200 if ok else 503)
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.state.openapi)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        logging.basicConfig(level=settings.log_level,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        dsn = resolve_database_url(settings)
+        await upgrade(dsn)
+        app.state.dsn = dsn
+        app.state.pool = await create_pool(dsn)
+        app.state.live = LiveRuntime(settings, dsn, app.state.pool)
+        await app.state.live.start()
+        try:
+            yield
+        finally:
+            await app.state.live.stop()
+            await app.state.pool.close()
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/openapi.json", openapi),
+        *api.routes(),
+        *live_routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            errors.ApiError: errors.handle_api_error,
+            asyncpg.PostgresError: errors.handle_postgres_error,
+            HTTPException: errors.handle_http_exception,
+            Exception: errors.handle_unexpected,
+        },
+    )
+    app.state.settings = settings
+    app.state.openapi = build_openapi(api)
+    return app
+
+
+def __getattr__(name: str) -> Starlette:
+    # `uvicorn app.main:app` builds the app on first access, so importing this module for its
+    # helpers (tests, CLI) does not read the environment.
+    if name == "app":
+        built = create_app()
+        globals()["app"] = built
+        return built
+    raise AttributeError(name)

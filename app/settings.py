@@ -1,0 +1,106 @@
+"""Every setting of the app, read from the environment in one place (documented in docs/operations.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Secret(str):
+    """A string that does not print itself."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw is None or raw == "" else int(raw)
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw is None or raw == "" else float(raw)
+
+
+# name -> one-line description; tests check that docs/operations.md mentions every one.
+DOCUMENTED_SETTINGS = {
+    "DATABASE_URL": "PostgreSQL DSN; unset runs the embedded PostgreSQL under var/",
+    "REDIS_URL": "Redis URL; unset uses the in-process bus (one worker only)",
+    "PORT": "HTTP port for `serve` and the Procfile (default 8000)",
+    "HOST": "bind address for `serve` (default 127.0.0.1)",
+    "OPD_VAR_DIR": "where the embedded PostgreSQL keeps its data (default ./var)",
+    "OPD_SECRET_KEY": "signs session cookies; unset generates one kept in var/secret_key",
+    "OPD_PUBLIC_URL": "base URL printed in links and QR codes (default http://HOST:PORT)",
+    "OPD_WORKERS": "uvicorn worker processes for `serve` (needs REDIS_URL when > 1)",
+    "OPD_COALESCE_MS": "how long the queue engine gathers changes before a recompute (default 25)",
+    "OPD_SAFETY_REFRESH_S": "full recompute of every active queue this often (default 30)",
+    "OPD_ETA_TICK_S": "recompute active queues this often so ETAs follow long consultations (default 20)",
+    "OPD_WS_SEND_TIMEOUT_S": "a client whose send blocks this long is disconnected (default 10)",
+    "OPD_WS_PING_S": "server ping interval for WebSocket clients (default 20)",
+    "OPD_WS_MAX_MESSAGE_BYTES": "largest client message accepted (default 4096)",
+    "OPD_LEADER_LOCK_KEY": "PostgreSQL advisory lock id that elects the queue engine (default 727001)",
+    "OPD_TRUSTED_PROXIES": "comma-separated proxy addresses whose X-Forwarded-* headers are trusted",
+    "OPD_LOG_LEVEL": "log level (default INFO)",
+    "OPD_BUS_NAMESPACE": "prefix of this deployment's Redis keys and channel (default opd)",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    var_dir: Path = REPO_ROOT / "var"
+    secret_key: Secret | None = None
+    public_url: str | None = None
+    workers: int = 1
+    coalesce_ms: int = 25
+    safety_refresh_s: float = 30.0
+    eta_tick_s: float = 20.0
+    ws_send_timeout_s: float = 10.0
+    ws_ping_s: float = 20.0
+    ws_max_message_bytes: int = 4096
+    leader_lock_key: int = 727001
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
+    log_level: str = "INFO"
+    bus_namespace: str = "opd"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        secret = os.environ.get("OPD_SECRET_KEY")
+        proxies = os.environ.get("OPD_TRUSTED_PROXIES", "")
+        return cls(
+            database_url=os.environ.get("DATABASE_URL") or None,
+            redis_url=os.environ.get("REDIS_URL") or None,
+            host=os.environ.get("HOST", "127.0.0.1"),
+            port=_int("PORT", 8000),
+            var_dir=Path(os.environ.get("OPD_VAR_DIR") or REPO_ROOT / "var"),
+            secret_key=Secret(secret) if secret else None,
+            public_url=os.environ.get("OPD_PUBLIC_URL") or None,
+            workers=_int("OPD_WORKERS", 1),
+            coalesce_ms=_int("OPD_COALESCE_MS", 25),
+            safety_refresh_s=_float("OPD_SAFETY_REFRESH_S", 30.0),
+            eta_tick_s=_float("OPD_ETA_TICK_S", 20.0),
+            ws_send_timeout_s=_float("OPD_WS_SEND_TIMEOUT_S", 10.0),
+            ws_ping_s=_float("OPD_WS_PING_S", 20.0),
+            ws_max_message_bytes=_int("OPD_WS_MAX_MESSAGE_BYTES", 4096),
+            leader_lock_key=_int("OPD_LEADER_LOCK_KEY", 727001),
+            trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
+            log_level=os.environ.get("OPD_LOG_LEVEL", "INFO"),
+            bus_namespace=os.environ.get("OPD_BUS_NAMESPACE") or "opd",
+        )
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

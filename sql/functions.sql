@@ -1,0 +1,964 @@
+-- Every function, trigger and view of OPD Queue Board. Applied on every `db upgrade`, so each
+-- statement is written to be re-applied (CREATE OR REPLACE, DROP ... IF EXISTS).
+--
+-- Errors raised here carry our own SQLSTATEs so the API can map them without parsing text:
+--   OPD10 illegal transition or state conflict  -> 409
+--   OPD11 a day or session is full              -> 409
+--   OPD12 nobody is waiting                     -> 409
+--   OPD13 outside the hospital's geofence       -> 422
+--   OPD14 doctor not on shift / on a break      -> 409
+--   OPD15 not found                             -> 404
+--   OPD16 invalid input                         -> 422
+
+-- Time ---------------------------------------------------------------------------------------
+-- The one clock of the database. Tests and the day simulator may set `opd.fake_now` for a
+-- session; production never does.
+CREATE OR REPLACE FUNCTION opd_now() RETURNS TIMESTAMPTZ
+LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(NULLIF(current_setting('opd.fake_now', true), '')::timestamptz, now())
+$$;
+
+CREATE OR REPLACE FUNCTION hospital_today(p_hospital_id UUID) RETURNS DATE
+LANGUAGE sql STABLE AS $$
+    SELECT (opd_now() AT TIME ZONE h.timezone)::date FROM hospitals h WHERE h.hospital_id = p_hospital_id
+$$;
+
+-- A hospital-local date and wall-clock time as an absolute instant.
+CREATE OR REPLACE FUNCTION hospital_local_time(p_hospital_id UUID, p_day DATE, p_time TIME)
+RETURNS TIMESTAMPTZ
+LANGUAGE sql STABLE AS $$
+    SELECT (p_day + p_time) AT TIME ZONE h.timezone FROM hospitals h WHERE h.hospital_id = p_hospital_id
+$$;
+
+-- Minutes an online booking may be late and still keep its slot's place in the queue.
+CREATE OR REPLACE FUNCTION online_grace_minutes() RETURNS INT
+LANGUAGE sql IMMUTABLE AS $$ SELECT 15 $$;
+
+-- Partitions ----------------------------------------------------------------------------------
+-- Creates the monthly partition of p_table holding p_day, unless it exists. Safe to call
+-- concurrently: a transaction-level advisory lock serialises creators.
+CREATE OR REPLACE FUNCTION create_partition_if_not_exists(p_table TEXT, p_day DATE)
+RETURNS TEXT
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_start DATE := date_trunc('month', p_day)::date;
+    v_end DATE := (date_trunc('month', p_day) + INTERVAL '1 month')::date;
+    v_name TEXT := format('%s_%s', p_table, to_char(v_start, 'YYYY_MM'));
+BEGIN
+    IF p_table <> 'tokens' THEN
+        RAISE EXCEPTION 'only tokens is partitioned, not %', p_table USING ERRCODE = 'OPD16';
+    END IF;
+    IF to_regclass(v_name) IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('opd.create_partition'));
+    IF to_regclass(v_name) IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                   v_name, p_table, v_start, v_end);
+    RETURN v_name;
+END $$;
+
+-- This month and the next p_months_ahead months, by the earliest time zone (today anywhere).
+CREATE OR REPLACE FUNCTION ensure_token_partitions(p_months_ahead INT DEFAULT 2)
+RETURNS TEXT[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_created TEXT[] := '{}';
+    v_name TEXT;
+    v_base DATE := (opd_now() AT TIME ZONE 'UTC')::date - 1;
+BEGIN
+    FOR i IN 0..p_months_ahead LOOP
+        v_name := create_partition_if_not_exists('tokens',
+                                                 (date_trunc('month', v_base) + make_interval(months => i))::date);
+        IF v_name IS NOT NULL THEN
+            v_created := v_created || v_name;
+        END IF;
+    END LOOP;
+    RETURN v_created;
+END $$;
+
+-- Who is acting: the API sets these per transaction (set_config(..., true)); plain SQL leaves
+-- them empty and the audit row says so.
+CREATE OR REPLACE FUNCTION opd_set_actor(p_actor UUID, p_reason TEXT) RETURNS VOID
+LANGUAGE sql AS $$
+    SELECT set_config('opd.actor_id', COALESCE(p_actor::text, ''), true),
+           set_config('opd.reason', COALESCE(left(p_reason, 255), ''), true);
+$$;
+
+CREATE OR REPLACE FUNCTION opd_actor() RETURNS UUID
+LANGUAGE sql STABLE AS $$ SELECT NULLIF(current_setting('opd.actor_id', true), '')::uuid $$;
+
+CREATE OR REPLACE FUNCTION opd_reason() RETURNS TEXT
+LANGUAGE sql STABLE AS $$ SELECT NULLIF(current_setting('opd.reason', true), '') $$;
+
+-- Geofence ------------------------------------------------------------------------------------
+-- Great-circle distance in metres (earthdistance's sphere).
+CREATE OR REPLACE FUNCTION distance_to_hospital_m(p_hospital_id UUID, p_lat NUMERIC, p_lon NUMERIC)
+RETURNS DOUBLE PRECISION
+LANGUAGE sql STABLE AS $$
+    SELECT earth_distance(ll_to_earth(h.latitude, h.longitude), ll_to_earth(p_lat, p_lon))
+    FROM hospitals h WHERE h.hospital_id = p_hospital_id
+$$;
+
+-- Inside means within geofence_radius; half a metre of slack so a point computed to lie exactly
+-- on the circle is not refused for floating-point rounding (phone GPS is far coarser anyway).
+CREATE OR REPLACE FUNCTION is_inside_geofence(p_hospital_id UUID, p_lat NUMERIC, p_lon NUMERIC)
+RETURNS BOOLEAN
+LANGUAGE sql STABLE AS $$
+    SELECT distance_to_hospital_m(p_hospital_id, p_lat, p_lon) <= h.geofence_radius + 0.5
+    FROM hospitals h WHERE h.hospital_id = p_hospital_id
+$$;
+
+-- The doctor's shift on a day: the one covering p_at, else the next to start, else the last.
+CREATE OR REPLACE FUNCTION doctor_shift(p_doctor_id UUID, p_day DATE, p_at TIMESTAMPTZ)
+RETURNS cabin_doctors
+LANGUAGE sql STABLE AS $$
+    SELECT cd.*
+    FROM cabin_doctors cd
+    JOIN doctors d ON d.doctor_id = cd.doctor_id
+    WHERE cd.doctor_id = p_doctor_id AND cd.shift_date = p_day AND cd.status <> 'CANCELLED'
+    ORDER BY
+        (p_at < hospital_local_time(d.hospital_id, p_day, cd.shift_end_time)) DESC,
+        cd.shift_start_time
+    LIMIT 1
+$$;
+
+-- Token triggers ------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION queue_joined_at(p_booking_type TEXT, p_scheduled TIMESTAMPTZ,
+                                           p_check_in TIMESTAMPTZ)
+RETURNS TIMESTAMPTZ
+LANGUAGE sql IMMUTABLE AS $$
+    -- Fairness rule (docs/schema.md): an online booking that arrives by its slot plus the grace
+    -- period queues from its slot time (arriving early does not jump the queue); arriving later,
+    -- or walking in, queues from the arrival.
+    SELECT CASE
+        WHEN p_booking_type = 'ONLINE'
+             AND p_check_in <= p_scheduled + make_interval(mins => online_grace_minutes())
+        THEN p_scheduled
+        ELSE p_check_in
+    END
+$$;
+
+CREATE OR REPLACE FUNCTION tokens_before_insert() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_doctor doctors;
+    v_dept departments;
+    v_shift cabin_doctors;
+    v_now TIMESTAMPTZ := opd_now();
+    v_taken INT;
+BEGIN
+    SELECT * INTO v_doctor FROM doctors WHERE doctor_id = NEW.doctor_id AND hospital_id = NEW.hospital_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'doctor % does not exist in this hospital', NEW.doctor_id USING ERRCODE = 'OPD15';
+    END IF;
+    IF v_doctor.status <> 'ACTIVE' THEN
+        RAISE EXCEPTION '% is %, not taking patients', v_doctor.name, lower(v_doctor.status)
+            USING ERRCODE = 'OPD14';
+    END IF;
+    NEW.dept_id := COALESCE(NEW.dept_id, v_doctor.primary_dept_id);
+    IF NEW.dept_id <> v_doctor.primary_dept_id THEN
+        RAISE EXCEPTION '% does not work in that department', v_doctor.name USING ERRCODE = 'OPD16';
+    END IF;
+    NEW.scheduled_time := COALESCE(NEW.scheduled_time, v_now);
+    NEW.visit_date := COALESCE(NEW.visit_date,
+        (NEW.scheduled_time AT TIME ZONE (SELECT timezone FROM hospitals WHERE hospital_id = NEW.hospital_id))::date);
+    IF NEW.visit_date < hospital_today(NEW.hospital_id) THEN
+        RAISE EXCEPTION 'cannot issue a token for a past day (%)', NEW.visit_date USING ERRCODE = 'OPD16';
+    END IF;
+
+    v_shift := doctor_shift(NEW.doctor_id, NEW.visit_date, GREATEST(v_now, NEW.scheduled_time));
+    IF v_shift.assignment_id IS NULL THEN
+        RAISE EXCEPTION '% has no shift on %', v_doctor.name, NEW.visit_date USING ERRCODE = 'OPD14';
+    END IF;
+    NEW.cabin_id := COALESCE(NEW.cabin_id, v_shift.cabin_id);
+
+    -- Numbering: the counter row is locked until this transaction ends, which also serialises
+    -- concurrent issuers of one department, so the session count below is exact.
+    INSERT INTO token_counters AS c (dept_id, visit_date, last_number)
+    VALUES (NEW.dept_id, NEW.visit_date, 1)
+    ON CONFLICT (dept_id, visit_date) DO UPDATE SET last_number = c.last_number + 1
+    RETURNING last_number INTO NEW.serial;
+
+    SELECT * INTO v_dept FROM departments WHERE dept_id = NEW.dept_id;
+    IF NEW.serial > v_dept.max_tokens_per_day THEN
+        RAISE EXCEPTION '% is full for %: all % tokens of the day are issued',
+            v_dept.name, NEW.visit_date, v_dept.max_tokens_per_day USING ERRCODE = 'OPD11';
+    END IF;
+    SELECT count(*) INTO v_taken FROM tokens
+    WHERE doctor_id = NEW.doctor_id AND visit_date = NEW.visit_date
+      AND status NOT IN ('CANCELLED', 'RESCHEDULED');
+    IF v_taken >= v_doctor.max_tokens_per_session THEN
+        RAISE EXCEPTION '% is full for %: % of % tokens issued',
+            v_doctor.name, NEW.visit_date, v_taken, v_doctor.max_tokens_per_session USING ERRCODE = 'OPD11';
+    END IF;
+    NEW.token_number := v_dept.code || '-' || lpad(NEW.serial::text, 3, '0');
+
+    IF NEW.tracking_code IS NULL THEN
+        -- 18 bytes: all of one v4 UUID (122 random bits) and two random bytes of another,
+        -- 138 random bits in 24 URL-safe characters. (pgcrypto is not in every PostgreSQL build.)
+        NEW.tracking_code := translate(encode(substring(
+            uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) FROM 1 FOR 18), 'base64'),
+            '+/', '-_');
+    END IF;
+    IF NEW.booking_type = 'EMERGENCY' THEN
+        NEW.priority := 3;
+    END IF;
+
+    IF NEW.status NOT IN ('BOOKED', 'CHECKED_IN') THEN
+        RAISE EXCEPTION 'a new token starts as BOOKED or CHECKED_IN, not %', NEW.status USING ERRCODE = 'OPD10';
+    END IF;
+    IF NEW.status = 'CHECKED_IN' THEN
+        IF NEW.visit_date <> hospital_today(NEW.hospital_id) THEN
+            RAISE EXCEPTION 'only today''s tokens can be checked in' USING ERRCODE = 'OPD10';
+        END IF;
+        NEW.check_in_time := COALESCE(NEW.check_in_time, v_now);
+        NEW.queue_joined_at := queue_joined_at(NEW.booking_type, NEW.scheduled_time, NEW.check_in_time);
+    END IF;
+    NEW.created_at := v_now;
+    NEW.updated_at := v_now;
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE FUNCTION tokens_before_update() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_now TIMESTAMPTZ := opd_now();
+    v_to doctors;
+    v_shift cabin_doctors;
+BEGIN
+    IF NEW.token_id <> OLD.token_id OR NEW.visit_date <> OLD.visit_date OR NEW.serial <> OLD.serial
+       OR NEW.token_number <> OLD.token_number OR NEW.tracking_code <> OLD.tracking_code
+       OR NEW.hospital_id <> OLD.hospital_id OR NEW.patient_id <> OLD.patient_id
+       OR NEW.booking_type <> OLD.booking_type THEN
+        RAISE EXCEPTION 'a token''s identity (number, day, patient, hospital, booking type) never changes'
+            USING ERRCODE = 'OPD10';
+    END IF;
+
+    IF NEW.status <> OLD.status THEN
+        IF NOT EXISTS (SELECT 1 FROM token_transitions
+                       WHERE from_status = OLD.status AND to_status = NEW.status) THEN
+            RAISE EXCEPTION 'token % cannot go from % to %', OLD.token_number, OLD.status, NEW.status
+                USING ERRCODE = 'OPD10',
+                      HINT = 'allowed changes are listed in the token_transitions table';
+        END IF;
+        IF NEW.status IN ('CHECKED_IN', 'WAITING', 'IN_CONSULTATION')
+           AND OLD.visit_date <> hospital_today(OLD.hospital_id) THEN
+            RAISE EXCEPTION 'token % is for %, not today', OLD.token_number, OLD.visit_date
+                USING ERRCODE = 'OPD10';
+        END IF;
+        CASE NEW.status
+            WHEN 'CHECKED_IN' THEN
+                IF OLD.status = 'BOOKED' THEN
+                    NEW.check_in_time := COALESCE(NEW.check_in_time, v_now);
+                    NEW.queue_joined_at := queue_joined_at(NEW.booking_type, NEW.scheduled_time, NEW.check_in_time);
+                ELSIF OLD.status IN ('WAITING', 'NO_SHOW') THEN
+                    -- Back to the queue (undo of a call or of a no-show): keeps its old place.
+                    NEW.called_time := NULL;
+                    NEW.closed_at := NULL;
+                END IF;
+            WHEN 'WAITING' THEN
+                IF OLD.status = 'IN_CONSULTATION' THEN
+                    NEW.consultation_start_time := NULL;       -- undo of "start"
+                ELSE
+                    NEW.called_time := v_now;
+                    NEW.call_count := OLD.call_count + 1;
+                END IF;
+            WHEN 'IN_CONSULTATION' THEN
+                IF OLD.status = 'COMPLETED' THEN
+                    NEW.consultation_end_time := NULL;         -- undo of "complete"
+                ELSE
+                    NEW.called_time := COALESCE(NEW.called_time, v_now);
+                    NEW.consultation_start_time := v_now;
+                END IF;
+            WHEN 'COMPLETED' THEN
+                NEW.consultation_end_time := v_now;
+            ELSE  -- NO_SHOW, CANCELLED, RESCHEDULED
+                NEW.closed_at := v_now;
+        END CASE;
+        IF NEW.status NOT IN ('CHECKED_IN') THEN
+            NEW.queue_position := NULL;
+            NEW.estimated_wait_time := NULL;
+        END IF;
+    ELSIF NEW.call_count > OLD.call_count THEN
+        IF OLD.status <> 'WAITING' THEN
+            RAISE EXCEPTION 'only a called token can be called again (% is %)', OLD.token_number, OLD.status
+                USING ERRCODE = 'OPD10';
+        END IF;
+        NEW.called_time := v_now;                                -- a recall: announce again
+    END IF;
+
+    IF NEW.doctor_id <> OLD.doctor_id THEN
+        IF OLD.status NOT IN ('BOOKED', 'CHECKED_IN') OR NEW.status <> OLD.status THEN
+            RAISE EXCEPTION 'only a token that is booked or waiting in the queue can move to another doctor (% is %)',
+                OLD.token_number, OLD.status USING ERRCODE = 'OPD10';
+        END IF;
+        SELECT * INTO v_to FROM doctors WHERE doctor_id = NEW.doctor_id AND hospital_id = OLD.hospital_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'doctor % does not exist in this hospital', NEW.doctor_id USING ERRCODE = 'OPD15';
+        END IF;
+        IF v_to.primary_dept_id <> OLD.dept_id THEN
+            RAISE EXCEPTION '% is in another department; a transfer stays in the department', v_to.name
+                USING ERRCODE = 'OPD16';
+        END IF;
+        IF v_to.status <> 'ACTIVE' THEN
+            RAISE EXCEPTION '% is %, not taking patients', v_to.name, lower(v_to.status) USING ERRCODE = 'OPD14';
+        END IF;
+        v_shift := doctor_shift(NEW.doctor_id, OLD.visit_date, v_now);
+        IF v_shift.assignment_id IS NULL THEN
+            RAISE EXCEPTION '% has no shift on %', v_to.name, OLD.visit_date USING ERRCODE = 'OPD14';
+        END IF;
+        NEW.cabin_id := v_shift.cabin_id;
+        NEW.queue_position := NULL;
+        NEW.estimated_wait_time := NULL;
+    END IF;
+
+    IF NEW.booking_type = 'EMERGENCY' AND NEW.priority <> 3 THEN
+        RAISE EXCEPTION 'an emergency token keeps priority 3' USING ERRCODE = 'OPD16';
+    END IF;
+    NEW.updated_at := v_now;
+    RETURN NEW;
+END $$;
+
+-- Audit and NOTIFY, in the writing transaction: the history row commits with the change or not
+-- at all, and PostgreSQL delivers the NOTIFY only after commit.
+CREATE OR REPLACE FUNCTION tokens_after_write() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_old_status TEXT := CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END;
+    v_old_doctor UUID := CASE WHEN TG_OP = 'UPDATE' THEN OLD.doctor_id END;
+    v_meta JSONB := '{}';
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.status <> OLD.status OR NEW.doctor_id <> OLD.doctor_id THEN
+        IF TG_OP = 'UPDATE' AND NEW.doctor_id <> OLD.doctor_id THEN
+            v_meta := jsonb_build_object('from_doctor_id', OLD.doctor_id, 'to_doctor_id', NEW.doctor_id);
+        END IF;
+        IF TG_OP = 'INSERT' AND NEW.rescheduled_from_token_id IS NOT NULL THEN
+            v_meta := jsonb_build_object('rescheduled_from_token_id', NEW.rescheduled_from_token_id);
+        END IF;
+        INSERT INTO token_history (token_id, visit_date, previous_status, new_status, changed_by,
+                                   changed_by_key, change_reason, metadata, changed_at)
+        VALUES (NEW.token_id, NEW.visit_date, v_old_status, NEW.status,
+                (SELECT user_id FROM staff_users WHERE user_id = opd_actor()),
+                (SELECT key_id FROM api_keys WHERE key_id = opd_actor()),
+                COALESCE(opd_reason(), CASE WHEN TG_OP = 'UPDATE' AND NEW.doctor_id <> OLD.doctor_id
+                                            THEN 'TRANSFER' END),
+                v_meta, opd_now());
+    END IF;
+    PERFORM pg_notify('opd_changes', json_build_object(
+        'kind', 'token',
+        'token_id', NEW.token_id,
+        'visit_date', NEW.visit_date,
+        'doctor_id', NEW.doctor_id,
+        'old_doctor_id', CASE WHEN v_old_doctor IS DISTINCT FROM NEW.doctor_id THEN v_old_doctor END,
+        'dept_id', NEW.dept_id,
+        'hospital_id', NEW.hospital_id,
+        'status', NEW.status,
+        'old_status', v_old_status,
+        'at', extract(epoch FROM clock_timestamp())
+    )::text);
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS tokens_before_insert ON tokens;
+CREATE TRIGGER tokens_before_insert BEFORE INSERT ON tokens
+    FOR EACH ROW EXECUTE FUNCTION tokens_before_insert();
+
+-- The WHEN clauses keep the ETA write-back (queue_position, estimated_wait_time, eta_updated_at)
+-- free of trigger work: it neither audits nor notifies.
+DROP TRIGGER IF EXISTS tokens_before_update ON tokens;
+CREATE TRIGGER tokens_before_update BEFORE UPDATE ON tokens
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.doctor_id IS DISTINCT FROM NEW.doctor_id
+          OR OLD.priority IS DISTINCT FROM NEW.priority OR OLD.call_count IS DISTINCT FROM NEW.call_count
+          OR OLD.token_id IS DISTINCT FROM NEW.token_id OR OLD.visit_date IS DISTINCT FROM NEW.visit_date
+          OR OLD.serial IS DISTINCT FROM NEW.serial OR OLD.token_number IS DISTINCT FROM NEW.token_number
+          OR OLD.tracking_code IS DISTINCT FROM NEW.tracking_code
+          OR OLD.hospital_id IS DISTINCT FROM NEW.hospital_id
+          OR OLD.patient_id IS DISTINCT FROM NEW.patient_id
+          OR OLD.booking_type IS DISTINCT FROM NEW.booking_type)
+    EXECUTE FUNCTION tokens_before_update();
+
+DROP TRIGGER IF EXISTS tokens_after_insert ON tokens;
+CREATE TRIGGER tokens_after_insert AFTER INSERT ON tokens
+    FOR EACH ROW EXECUTE FUNCTION tokens_after_write();
+
+DROP TRIGGER IF EXISTS tokens_after_update ON tokens;
+CREATE TRIGGER tokens_after_update AFTER UPDATE ON tokens
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.doctor_id IS DISTINCT FROM NEW.doctor_id
+          OR OLD.priority IS DISTINCT FROM NEW.priority OR OLD.called_time IS DISTINCT FROM NEW.called_time)
+    EXECUTE FUNCTION tokens_after_write();
+
+-- History is append-only.
+CREATE OR REPLACE FUNCTION token_history_append_only() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'token_history is append-only' USING ERRCODE = 'OPD10';
+END $$;
+
+DROP TRIGGER IF EXISTS token_history_append_only ON token_history;
+CREATE TRIGGER token_history_append_only BEFORE UPDATE ON token_history
+    FOR EACH ROW EXECUTE FUNCTION token_history_append_only();
+
+-- A doctor's break, leave or shift change alters their queue's ETAs and the boards.
+CREATE OR REPLACE FUNCTION doctors_after_update() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('opd_changes', json_build_object(
+        'kind', 'doctor', 'doctor_id', NEW.doctor_id, 'dept_id', NEW.primary_dept_id,
+        'hospital_id', NEW.hospital_id, 'at', extract(epoch FROM clock_timestamp()))::text);
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS doctors_after_update ON doctors;
+CREATE TRIGGER doctors_after_update AFTER UPDATE ON doctors
+    FOR EACH ROW
+    WHEN (OLD.paused_at IS DISTINCT FROM NEW.paused_at OR OLD.status IS DISTINCT FROM NEW.status
+          OR OLD.avg_consultation_time IS DISTINCT FROM NEW.avg_consultation_time
+          OR OLD.name IS DISTINCT FROM NEW.name)
+    EXECUTE FUNCTION doctors_after_update();
+
+CREATE OR REPLACE FUNCTION cabin_doctors_after_write() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_row cabin_doctors := COALESCE(NEW, OLD);
+BEGIN
+    PERFORM pg_notify('opd_changes', json_build_object(
+        'kind', 'doctor', 'doctor_id', d.doctor_id, 'dept_id', d.primary_dept_id,
+        'hospital_id', d.hospital_id, 'at', extract(epoch FROM clock_timestamp()))::text)
+    FROM doctors d WHERE d.doctor_id = v_row.doctor_id;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS cabin_doctors_after_write ON cabin_doctors;
+CREATE TRIGGER cabin_doctors_after_write AFTER INSERT OR UPDATE OR DELETE ON cabin_doctors
+    FOR EACH ROW EXECUTE FUNCTION cabin_doctors_after_write();
+
+-- The lifecycle ------------------------------------------------------------------------------
+INSERT INTO token_transitions (from_status, to_status, meaning) VALUES
+    ('BOOKED', 'CHECKED_IN', 'the patient arrived and joined the queue'),
+    ('BOOKED', 'NO_SHOW', 'the patient never arrived'),
+    ('BOOKED', 'CANCELLED', 'cancelled before arrival'),
+    ('BOOKED', 'RESCHEDULED', 'moved to another session; a new token replaces it'),
+    ('CHECKED_IN', 'WAITING', 'called to the cabin'),
+    ('CHECKED_IN', 'IN_CONSULTATION', 'taken in without a separate call'),
+    ('CHECKED_IN', 'NO_SHOW', 'left the hall before being called'),
+    ('CHECKED_IN', 'CANCELLED', 'cancelled while queued'),
+    ('CHECKED_IN', 'RESCHEDULED', 'moved to another session while queued'),
+    ('WAITING', 'IN_CONSULTATION', 'the called patient came in'),
+    ('WAITING', 'NO_SHOW', 'called and did not come'),
+    ('WAITING', 'CANCELLED', 'cancelled after being called'),
+    ('WAITING', 'CHECKED_IN', 'call undone: back to the head of the queue'),
+    ('IN_CONSULTATION', 'COMPLETED', 'consultation finished'),
+    ('IN_CONSULTATION', 'WAITING', 'start undone'),
+    ('COMPLETED', 'IN_CONSULTATION', 'complete undone'),
+    ('NO_SHOW', 'CHECKED_IN', 'no-show undone, or the patient came back: rejoins at their old place')
+ON CONFLICT (from_status, to_status) DO UPDATE SET meaning = EXCLUDED.meaning;
+
+-- Issues a token. p_doctor_id NULL means "any doctor of p_dept_id on shift": the one whose
+-- queue is shortest. Returns the new token row.
+CREATE OR REPLACE FUNCTION issue_token(
+    p_hospital_id UUID, p_patient_id UUID, p_doctor_id UUID, p_dept_id UUID,
+    p_booking_type TEXT, p_priority INT, p_scheduled_time TIMESTAMPTZ, p_visit_reason TEXT,
+    p_actor UUID DEFAULT NULL, p_rescheduled_from UUID DEFAULT NULL)
+RETURNS tokens
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_token tokens;
+    v_doctor_id UUID := p_doctor_id;
+    v_now TIMESTAMPTZ := opd_now();
+    v_when TIMESTAMPTZ := COALESCE(p_scheduled_time, v_now);
+    v_day DATE;
+BEGIN
+    PERFORM opd_set_actor(p_actor, CASE WHEN p_rescheduled_from IS NULL THEN 'ISSUED' ELSE 'RESCHEDULED' END);
+    SELECT (v_when AT TIME ZONE h.timezone)::date INTO v_day FROM hospitals h WHERE h.hospital_id = p_hospital_id;
+    IF v_day IS NULL THEN
+        RAISE EXCEPTION 'hospital % does not exist', p_hospital_id USING ERRCODE = 'OPD15';
+    END IF;
+    IF v_doctor_id IS NULL THEN
+        IF p_dept_id IS NULL OR NOT EXISTS (SELECT 1 FROM departments WHERE dept_id = p_dept_id AND hospital_id = p_hospital_id) THEN
+            RAISE EXCEPTION 'department % does not exist in this hospital', p_dept_id USING ERRCODE = 'OPD15';
+        END IF;
+        SELECT d.doctor_id INTO v_doctor_id
+        FROM doctors d
+        JOIN cabin_doctors cd ON cd.doctor_id = d.doctor_id AND cd.shift_date = v_day AND cd.status <> 'CANCELLED'
+        WHERE d.primary_dept_id = p_dept_id AND d.status = 'ACTIVE'
+          AND v_when < hospital_local_time(d.hospital_id, v_day, cd.shift_end_time)
+        ORDER BY (SELECT count(*) FROM tokens t
+                  WHERE t.doctor_id = d.doctor_id AND t.visit_date = v_day
+                    AND t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION')),
+                 d.name
+        LIMIT 1;
+        IF v_doctor_id IS NULL THEN
+            RAISE EXCEPTION 'no doctor of this department is on shift on %', v_day USING ERRCODE = 'OPD14';
+        END IF;
+    END IF;
+    IF p_booking_type = 'ONLINE' AND p_scheduled_time IS NULL THEN
+        RAISE EXCEPTION 'an online booking needs a scheduled_time' USING ERRCODE = 'OPD16';
+    END IF;
+    INSERT INTO tokens (hospital_id, patient_id, doctor_id, dept_id, booking_type, priority, status,
+                        scheduled_time, visit_date, visit_reason, rescheduled_from_token_id)
+    VALUES (p_hospital_id, p_patient_id, v_doctor_id, p_dept_id, p_booking_type,
+            CASE WHEN p_booking_type = 'EMERGENCY' THEN 3 ELSE COALESCE(p_priority, 1) END,
+            -- Walk-ins and emergencies are issued at the desk, so the patient is already here;
+            -- an online booking (or a token for a later day) waits for check-in.
+            CASE WHEN p_booking_type <> 'ONLINE' AND v_day = hospital_today(p_hospital_id)
+                 THEN 'CHECKED_IN' ELSE 'BOOKED' END,
+            v_when, v_day, p_visit_reason, p_rescheduled_from)
+    RETURNING * INTO v_token;
+    RETURN v_token;
+END $$;
+
+CREATE OR REPLACE FUNCTION token_for_update(p_token_id UUID) RETURNS tokens
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_token tokens;
+BEGIN
+    SELECT * INTO v_token FROM tokens WHERE token_id = p_token_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'token % does not exist', p_token_id USING ERRCODE = 'OPD15';
+    END IF;
+    RETURN v_token;
+END $$;
+
+-- Moves a token to p_status (the trigger checks the transition and stamps the times).
+CREATE OR REPLACE FUNCTION set_token_status(p_token_id UUID, p_status TEXT, p_actor UUID,
+                                            p_reason TEXT DEFAULT NULL)
+RETURNS tokens
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_token tokens := token_for_update(p_token_id);
+BEGIN
+    PERFORM opd_set_actor(p_actor, COALESCE(p_reason, p_status));
+    IF p_status IN ('WAITING', 'IN_CONSULTATION') AND v_token.status NOT IN ('WAITING', 'IN_CONSULTATION', 'COMPLETED') THEN
+        PERFORM assert_doctor_free(v_token.doctor_id, v_token.visit_date);
+    END IF;
+    UPDATE tokens SET status = p_status,
+                      cancellation_reason = CASE WHEN p_status = 'CANCELLED' THEN p_reason ELSE cancellation_reason END
+    WHERE token_id = p_token_id RETURNING * INTO v_token;
+    RETURN v_token;
+END $$;
+
+-- Locks the doctor (so calls for one doctor run one at a time) and refuses when someone is
+-- already called or in consultation, or the doctor is on a break.
+CREATE OR REPLACE FUNCTION assert_doctor_free(p_doctor_id UUID, p_day DATE) RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_doctor doctors;
+    v_busy TEXT;
+BEGIN
+    SELECT * INTO v_doctor FROM doctors WHERE doctor_id = p_doctor_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'doctor % does not exist', p_doctor_id USING ERRCODE = 'OPD15';
+    END IF;
+    IF v_doctor.paused_at IS NOT NULL THEN
+        RAISE EXCEPTION '% is on a break; resume first', v_doctor.name USING ERRCODE = 'OPD14';
+    END IF;
+    SELECT token_number || ' is ' || CASE status WHEN 'WAITING' THEN 'called' ELSE 'in consultation' END
+    INTO v_busy
+    FROM tokens WHERE doctor_id = p_doctor_id AND visit_date = p_day
+                  AND status IN ('WAITING', 'IN_CONSULTATION');
+    IF v_busy IS NOT NULL THEN
+        RAISE EXCEPTION '% already: complete it or mark it no-show first', v_busy USING ERRCODE = 'OPD10';
+    END IF;
+    UPDATE doctors SET last_active_at = opd_now() WHERE doctor_id = p_doctor_id;
+END $$;
+
+-- Calls the doctor's next patient: highest priority first, then earliest queue_joined_at.
+-- p_complete_current first completes the patient in consultation ("complete and call next").
+CREATE OR REPLACE FUNCTION call_next_token(p_doctor_id UUID, p_actor UUID,
+                                           p_complete_current BOOLEAN DEFAULT FALSE)
+RETURNS tokens
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_day DATE;
+    v_token tokens;
+BEGIN
+    SELECT hospital_today(hospital_id) INTO v_day FROM doctors WHERE doctor_id = p_doctor_id;
+    IF v_day IS NULL THEN
+        RAISE EXCEPTION 'doctor % does not exist', p_doctor_id USING ERRCODE = 'OPD15';
+    END IF;
+    PERFORM opd_set_actor(p_actor, 'CALL_NEXT');
+    IF p_complete_current THEN
+        -- Lock the doctor first so a double click waits here and then finds the new call.
+        PERFORM 1 FROM doctors WHERE doctor_id = p_doctor_id FOR NO KEY UPDATE;
+        UPDATE tokens SET status = 'COMPLETED'
+        WHERE doctor_id = p_doctor_id AND visit_date = v_day AND status = 'IN_CONSULTATION';
+    END IF;
+    PERFORM assert_doctor_free(p_doctor_id, v_day);
+    SELECT * INTO v_token FROM tokens
+    WHERE doctor_id = p_doctor_id AND visit_date = v_day AND status = 'CHECKED_IN'
+    ORDER BY priority DESC, queue_joined_at, serial
+    LIMIT 1
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'nobody is waiting for this doctor' USING ERRCODE = 'OPD12';
+    END IF;
+    UPDATE tokens SET status = 'WAITING' WHERE token_id = v_token.token_id AND visit_date = v_day
+    RETURNING * INTO v_token;
+    RETURN v_token;
+END $$;
+
+CREATE OR REPLACE FUNCTION recall_token(p_token_id UUID, p_actor UUID) RETURNS tokens
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_token tokens := token_for_update(p_token_id);
+BEGIN
+    PERFORM opd_set_actor(p_actor, 'RECALL');
+    UPDATE tokens SET call_count = call_count + 1 WHERE token_id = p_token_id RETURNING * INTO v_token;
+    RETURN v_token;
+END $$;
+
+CREATE OR REPLACE FUNCTION check_in_token(p_token_id UUID, p_lat NUMERIC, p_lon NUMERIC,
+                                          p_override_reason TEXT, p_actor UUID)
+RETURNS tokens
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_token tokens := token_for_update(p_token_id);
+    v_distance DOUBLE PRECISION;
+    v_radius INT;
+BEGIN
+    IF v_token.status <> 'BOOKED' THEN
+        RAISE EXCEPTION 'token % is already %', v_token.token_number, v_token.status USING ERRCODE = 'OPD10';
+    END IF;
+    IF p_override_reason IS NULL OR btrim(p_override_reason) = '' THEN
+        IF p_lat IS NULL OR p_lon IS NULL THEN
+            RAISE EXCEPTION 'check-in needs latitude and longitude, or a staff override with a reason'
+                USING ERRCODE = 'OPD16';
+        END IF;
+        IF NOT is_inside_geofence(v_token.hospital_id, p_lat, p_lon) THEN
+            SELECT distance_to_hospital_m(v_token.hospital_id, p_lat, p_lon), geofence_radius
+            INTO v_distance, v_radius FROM hospitals WHERE hospital_id = v_token.hospital_id;
+            RAISE EXCEPTION 'you are % m from the hospital; check-in works within % m',
+                round(v_distance::numeric), v_radius
+                USING ERRCODE = 'OPD13', DETAIL = json_build_object('distance_m', round(v_distance::numeric), 'radius_m', v_radius)::text;
+        END IF;
+    END IF;
+    PERFORM opd_set_actor(p_actor, CASE WHEN p_override_reason IS NULL THEN 'CHECK_IN'
+                                        ELSE 'CHECK_IN_OVERRIDE: ' || p_override_reason END);
+    UPDATE tokens SET status = 'CHECKED_IN', check_in_latitude = p_lat, check_in_longitude = p_lon,
+                      check_in_override_reason = NULLIF(btrim(p_override_reason), '')
+    WHERE token_id = p_token_id RETURNING * INTO v_token;
+    RETURN v_token;
+END $$;
+
+CREATE OR REPLACE FUNCTION transfer_token(p_token_id UUID, p_to_doctor_id UUID, p_actor UUID,
+                                          p_reason TEXT DEFAULT NULL)
+RETURNS tokens
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_token tokens := token_for_update(p_token_id);
+BEGIN
+    IF v_token.doctor_id = p_to_doctor_id THEN
+        RAISE EXCEPTION 'token % is already with that doctor', v_token.token_number USING ERRCODE = 'OPD10';
+    END IF;
+    PERFORM opd_set_actor(p_actor, COALESCE('TRANSFER: ' || p_reason, 'TRANSFER'));
+    UPDATE tokens SET doctor_id = p_to_doctor_id WHERE token_id = p_token_id RETURNING * INTO v_token;
+    RETURN v_token;
+END $$;
+
+-- Closes the token as RESCHEDULED and issues its replacement (same patient, same department)
+-- for p_scheduled_time, with p_doctor_id or the same doctor. Returns the new token.
+CREATE OR REPLACE FUNCTION reschedule_token(p_token_id UUID, p_scheduled_time TIMESTAMPTZ,
+                                            p_doctor_id UUID, p_actor UUID, p_reason TEXT DEFAULT NULL)
+RETURNS tokens
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_old tokens := token_for_update(p_token_id);
+    v_new tokens;
+BEGIN
+    PERFORM opd_set_actor(p_actor, COALESCE('RESCHEDULED: ' || p_reason, 'RESCHEDULED'));
+    UPDATE tokens SET status = 'RESCHEDULED', cancellation_reason = p_reason
+    WHERE token_id = p_token_id RETURNING * INTO v_old;
+    v_new := issue_token(v_old.hospital_id, v_old.patient_id, COALESCE(p_doctor_id, v_old.doctor_id),
+                         v_old.dept_id, 'ONLINE', v_old.priority, p_scheduled_time, v_old.visit_reason,
+                         p_actor, v_old.token_id);
+    RETURN v_new;
+END $$;
+
+CREATE OR REPLACE FUNCTION set_doctor_paused(p_doctor_id UUID, p_paused BOOLEAN) RETURNS doctors
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_doctor doctors;
+BEGIN
+    UPDATE doctors SET paused_at = CASE WHEN p_paused THEN COALESCE(paused_at, opd_now()) END,
+                       last_active_at = opd_now()
+    WHERE doctor_id = p_doctor_id RETURNING * INTO v_doctor;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'doctor % does not exist', p_doctor_id USING ERRCODE = 'OPD15';
+    END IF;
+    RETURN v_doctor;
+END $$;
+
+-- Queue and ETA -------------------------------------------------------------------------------
+-- Every live token of a doctor's day with its position and ETA, in one pass. The token called
+-- or in consultation comes first with position 0; waiting tokens follow from position 1.
+-- ETA = time until the doctor is free (remaining of the current consultation, or until the
+-- shift starts) + (position - 1) x (consultation time + the department's buffer).
+CREATE OR REPLACE FUNCTION doctor_queue(p_doctor_id UUID, p_day DATE)
+RETURNS TABLE (token_id UUID, token_number TEXT, status TEXT, priority INT, booking_type TEXT,
+               queue_position INT, eta_minutes INT, queue_joined_at TIMESTAMPTZ)
+LANGUAGE sql STABLE AS $$
+    WITH doc AS (
+        SELECT d.doctor_id, d.hospital_id, d.paused_at,
+               COALESCE(d.avg_consultation_time, dep.avg_consultation_time) AS consult_mins,
+               dep.buffer_time AS buffer_mins
+        FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
+        WHERE d.doctor_id = p_doctor_id
+    ),
+    live AS (
+        SELECT t.* FROM tokens t
+        WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day
+          AND t.status IN ('CHECKED_IN', 'WAITING', 'IN_CONSULTATION')
+    ),
+    current_token AS (
+        SELECT l.* FROM live l WHERE l.status IN ('WAITING', 'IN_CONSULTATION') LIMIT 1
+    ),
+    free_in AS (
+        -- Minutes until the doctor can take the next waiting patient.
+        SELECT GREATEST(
+            COALESCE((
+                SELECT CASE
+                    WHEN c.status = 'IN_CONSULTATION' THEN
+                        GREATEST(0, doc.consult_mins
+                                    - extract(epoch FROM opd_now() - c.consultation_start_time) / 60)
+                        + doc.buffer_mins
+                    ELSE doc.consult_mins + doc.buffer_mins
+                END FROM current_token c), 0),
+            -- Before the shift starts, nobody is seen.
+            COALESCE(extract(epoch FROM hospital_local_time(doc.hospital_id, p_day,
+                         (doctor_shift(p_doctor_id, p_day, opd_now())).shift_start_time) - opd_now()) / 60, 0)
+        ) AS mins
+        FROM doc
+    ),
+    waiting AS (
+        SELECT l.*, row_number() OVER (ORDER BY l.priority DESC, l.queue_joined_at, l.serial)::int AS pos
+        FROM live l WHERE l.status = 'CHECKED_IN'
+    )
+    SELECT c.token_id, c.token_number::text, c.status::text, c.priority, c.booking_type::text,
+           0, 0, c.queue_joined_at
+    FROM current_token c
+    UNION ALL
+    SELECT w.token_id, w.token_number::text, w.status::text, w.priority, w.booking_type::text, w.pos,
+           ceil(free_in.mins + (w.pos - 1) * (doc.consult_mins + doc.buffer_mins))::int,
+           w.queue_joined_at
+    FROM waiting w, free_in, doc
+    ORDER BY 6
+$$;
+
+-- The design's per-token ETA, kept for reports: the same answer as doctor_queue.
+CREATE OR REPLACE FUNCTION calculate_token_eta(p_token_id UUID) RETURNS INT
+LANGUAGE sql STABLE AS $$
+    SELECT q.eta_minutes
+    FROM tokens t, doctor_queue(t.doctor_id, t.visit_date) q
+    WHERE t.token_id = p_token_id AND q.token_id = t.token_id
+$$;
+
+-- Writes positions and ETAs back to the tokens that changed and returns the doctor's queue
+-- snapshot as JSON (the shape of GET /api/v1/queues/doctors/{id}, plus private fields that the
+-- engine strips per topic). One round trip for the queue engine.
+CREATE OR REPLACE FUNCTION doctor_queue_snapshot(p_doctor_id UUID, p_day DATE, p_write_back BOOLEAN)
+RETURNS JSONB
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_now TIMESTAMPTZ := opd_now();
+    v_result JSONB;
+BEGIN
+    IF p_write_back THEN
+        UPDATE tokens t SET queue_position = NULLIF(q.queue_position, 0),
+                            estimated_wait_time = q.eta_minutes, eta_updated_at = v_now
+        FROM doctor_queue(p_doctor_id, p_day) q
+        WHERE t.token_id = q.token_id AND t.visit_date = p_day
+          AND (t.queue_position IS DISTINCT FROM NULLIF(q.queue_position, 0)
+               OR t.estimated_wait_time IS DISTINCT FROM q.eta_minutes);
+    END IF;
+    SELECT jsonb_build_object(
+        'doctor_id', d.doctor_id,
+        'doctor_name', d.name,
+        'dept_id', d.primary_dept_id,
+        'dept_code', dep.code,
+        'dept_name', dep.name,
+        'color_code', dep.color_code,
+        'hospital_id', d.hospital_id,
+        'visit_date', p_day,
+        'paused', d.paused_at IS NOT NULL,
+        'doctor_status', d.status,
+        'cabin_id', s.cabin_id,
+        'cabin_number', c.cabin_number,
+        'shift', CASE WHEN s.assignment_id IS NULL THEN NULL ELSE jsonb_build_object(
+                    'start', s.shift_start_time, 'end', s.shift_end_time, 'status', s.status) END,
+        'now_serving', (
+            SELECT to_jsonb(x) FROM (
+                SELECT t.token_id, t.token_number, t.status, t.priority, t.booking_type,
+                       t.called_time, t.call_count, t.consultation_start_time, t.visit_reason,
+                       p.name AS patient_name, p.date_of_birth, p.gender,
+                       t.tracking_code AS _tracking_code
+                FROM tokens t JOIN patients p ON p.patient_id = t.patient_id
+                WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day
+                  AND t.status IN ('WAITING', 'IN_CONSULTATION')
+                LIMIT 1) x),
+        'waiting', COALESCE((
+            SELECT jsonb_agg(to_jsonb(x) ORDER BY x.position) FROM (
+                SELECT q.token_id, q.token_number, q.queue_position AS position,
+                       q.eta_minutes, q.priority, q.status, q.booking_type,
+                       p.name AS patient_name, t.visit_reason,
+                       t.tracking_code AS _tracking_code
+                FROM doctor_queue(p_doctor_id, p_day) q
+                JOIN tokens t ON t.token_id = q.token_id AND t.visit_date = p_day
+                JOIN patients p ON p.patient_id = t.patient_id
+                WHERE q.queue_position > 0) x), '[]'::jsonb),
+        'booked_count', (SELECT count(*) FROM tokens t WHERE t.doctor_id = p_doctor_id
+                           AND t.visit_date = p_day AND t.status = 'BOOKED'),
+        'completed_count', (SELECT count(*) FROM tokens t WHERE t.doctor_id = p_doctor_id
+                              AND t.visit_date = p_day AND t.status = 'COMPLETED'),
+        'computed_at', v_now
+    ) INTO v_result
+    FROM doctors d
+    JOIN departments dep ON dep.dept_id = d.primary_dept_id
+    LEFT JOIN LATERAL (SELECT * FROM doctor_shift(p_doctor_id, p_day, v_now)) s ON true
+    LEFT JOIN cabins c ON c.cabin_id = s.cabin_id
+    WHERE d.doctor_id = p_doctor_id;
+    RETURN v_result;
+END $$;
+
+-- One token as its patient sees it (the token: topic and GET /api/v1/track/{code}). No name, no
+-- phone: only the token, its place and the doctor's public details.
+CREATE OR REPLACE FUNCTION token_public_view(p_token_id UUID) RETURNS JSONB
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'token_id', t.token_id,
+        'token_number', t.token_number,
+        'status', t.status,
+        'visit_date', t.visit_date,
+        'booking_type', t.booking_type,
+        'priority', t.priority,
+        'scheduled_time', t.scheduled_time,
+        'position', q.queue_position,
+        'eta_minutes', q.eta_minutes,
+        'called_time', t.called_time,
+        'call_count', t.call_count,
+        'doctor_id', t.doctor_id,
+        'doctor_name', d.name,
+        'dept_name', dep.name,
+        'dept_code', dep.code,
+        'cabin_id', t.cabin_id,
+        'cabin_number', c.cabin_number,
+        'hospital_id', t.hospital_id,
+        'hospital_name', h.name,
+        'now_serving', (SELECT s.token_number FROM tokens s
+                        WHERE s.doctor_id = t.doctor_id AND s.visit_date = t.visit_date
+                          AND s.status IN ('WAITING', 'IN_CONSULTATION') LIMIT 1),
+        'replaced_by', (SELECT n.token_number FROM tokens n WHERE n.rescheduled_from_token_id = t.token_id LIMIT 1)
+    )
+    FROM tokens t
+    JOIN doctors d ON d.doctor_id = t.doctor_id
+    JOIN departments dep ON dep.dept_id = t.dept_id
+    JOIN hospitals h ON h.hospital_id = t.hospital_id
+    LEFT JOIN cabins c ON c.cabin_id = t.cabin_id
+    LEFT JOIN LATERAL (SELECT * FROM doctor_queue(t.doctor_id, t.visit_date) dq
+                       WHERE dq.token_id = t.token_id) q ON true
+    WHERE t.token_id = p_token_id
+$$;
+
+-- Views ---------------------------------------------------------------------------------------
+-- "Today" is each hospital's own day, not the database server's.
+CREATE OR REPLACE VIEW vw_live_queue AS
+SELECT
+    t.token_id,
+    t.token_number,
+    t.hospital_id,
+    p.name AS patient_name,
+    p.phone AS patient_phone,
+    d.name AS doctor_name,
+    dept.name AS department_name,
+    c.cabin_number,
+    t.status,
+    t.queue_position,
+    t.estimated_wait_time,
+    t.scheduled_time,
+    t.check_in_time,
+    EXTRACT(EPOCH FROM (opd_now() - t.check_in_time)) / 60 AS actual_wait_mins
+FROM tokens t
+JOIN hospitals h ON h.hospital_id = t.hospital_id
+JOIN patients p ON t.patient_id = p.patient_id
+JOIN doctors d ON t.doctor_id = d.doctor_id
+JOIN departments dept ON t.dept_id = dept.dept_id
+LEFT JOIN cabins c ON t.cabin_id = c.cabin_id
+WHERE t.status IN ('CHECKED_IN', 'WAITING', 'IN_CONSULTATION')
+  AND t.visit_date = (opd_now() AT TIME ZONE h.timezone)::date
+ORDER BY t.doctor_id, t.queue_position NULLS FIRST;
+
+CREATE OR REPLACE VIEW vw_doctor_status AS
+SELECT
+    d.doctor_id,
+    d.hospital_id,
+    d.name AS doctor_name,
+    d.specialization,
+    cd.cabin_id,
+    c.cabin_number,
+    COUNT(t.token_id) FILTER (WHERE t.status = 'CHECKED_IN') AS pending_tokens,
+    MAX(t.consultation_start_time) AS last_consult_start,
+    CASE
+        WHEN bool_or(t.status IN ('WAITING', 'IN_CONSULTATION')) THEN 'BUSY'
+        WHEN d.paused_at IS NOT NULL THEN 'ON_BREAK'
+        WHEN cd.status = 'ACTIVE' THEN 'AVAILABLE'
+        ELSE 'OFFLINE'
+    END AS current_status
+FROM doctors d
+JOIN hospitals h ON h.hospital_id = d.hospital_id
+LEFT JOIN cabin_doctors cd ON d.doctor_id = cd.doctor_id
+    AND cd.shift_date = (opd_now() AT TIME ZONE h.timezone)::date AND cd.status = 'ACTIVE'
+LEFT JOIN cabins c ON cd.cabin_id = c.cabin_id
+LEFT JOIN tokens t ON d.doctor_id = t.doctor_id
+    AND t.visit_date = (opd_now() AT TIME ZONE h.timezone)::date
+GROUP BY d.doctor_id, d.hospital_id, d.name, d.specialization, d.paused_at, cd.cabin_id,
+         c.cabin_number, cd.status;
+
+SELECT ensure_token_partitions(2);
+
+-- Everything the queue engine publishes for one doctor, in one round trip: the doctor's queue
+-- (positions and ETAs written back) and the patient view of each of the doctor's tokens of the
+-- day that is still open, plus p_extra_token_ids (tokens that just closed or moved away).
+CREATE OR REPLACE FUNCTION doctor_live_views(p_doctor_id UUID, p_extra_token_ids UUID[])
+RETURNS JSONB
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_day DATE;
+    v_queue JSONB;
+BEGIN
+    SELECT hospital_today(hospital_id) INTO v_day FROM doctors WHERE doctor_id = p_doctor_id;
+    IF v_day IS NULL THEN
+        RETURN NULL;
+    END IF;
+    v_queue := doctor_queue_snapshot(p_doctor_id, v_day, true);
+    RETURN jsonb_build_object(
+        'queue', v_queue,
+        'tokens', COALESCE((
+            SELECT jsonb_agg(jsonb_build_object('code', t.tracking_code, 'view', token_public_view(t.token_id)))
+            FROM tokens t
+            WHERE (t.doctor_id = p_doctor_id AND t.visit_date = v_day
+                   AND t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION'))
+               OR (t.token_id = ANY(p_extra_token_ids) AND t.visit_date >= v_day - 1)), '[]'::jsonb));
+END $$;
+
+-- What the engine needs to lay out boards: per hospital its departments, doctors and cabins.
+CREATE OR REPLACE FUNCTION hospital_layout(p_hospital_id UUID) RETURNS JSONB
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'hospital_id', h.hospital_id, 'code', h.code, 'name', h.name,
+        'board_shows_names', h.board_shows_names, 'timezone', h.timezone,
+        'latitude', h.latitude, 'longitude', h.longitude, 'geofence_radius', h.geofence_radius,
+        'announcement_languages', h.announcement_languages,
+        'departments', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                'dept_id', d.dept_id, 'code', d.code, 'name', d.name, 'color_code', d.color_code,
+                'doctor_ids', COALESCE((SELECT jsonb_agg(doc.doctor_id ORDER BY doc.name) FROM doctors doc
+                                        WHERE doc.primary_dept_id = d.dept_id AND doc.status <> 'INACTIVE'), '[]'),
+                'cabins', COALESCE((SELECT jsonb_agg(jsonb_build_object('cabin_id', c.cabin_id,
+                                        'cabin_number', c.cabin_number) ORDER BY c.cabin_number)
+                                    FROM cabins c WHERE c.dept_id = d.dept_id), '[]'))
+            ORDER BY d.code) FROM departments d WHERE d.hospital_id = h.hospital_id AND d.status = 'ACTIVE'), '[]'))
+    FROM hospitals h WHERE h.hospital_id = p_hospital_id
+$$;

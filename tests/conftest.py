@@ -1,0 +1,80 @@
+"""Shared fixtures: real PostgreSQL, real Redis, the real app in a subprocess.
+
+Every run creates its own databases with random names and drops them at the end; each test
+builds its own hospital (tests/support/factory.py), so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+
+from app.db.migrate import upgrade
+from app.db.pool import create_pool
+from tests.support import factory
+from tests.support.app_server import AppServer
+from tests.support.pg_server import create_database, drop_database, start_postgres
+from tests.support.redis_server import start_redis
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn() -> Iterator[str]:
+    dsn, stop = start_postgres()
+    yield dsn
+    stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url, stop = start_redis()
+    yield url
+    stop()
+
+
+@pytest.fixture(scope="session")
+async def database(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """The suite's database, schema applied; its DSN."""
+    dsn = await create_database(pg_admin_dsn)
+    await upgrade(dsn)
+    yield dsn
+    await drop_database(pg_admin_dsn, dsn.rsplit("/", 1)[1].split("?")[0])
+
+
+@pytest.fixture
+async def empty_database(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """A brand-new empty database for this test alone."""
+    dsn = await create_database(pg_admin_dsn)
+    yield dsn
+    await drop_database(pg_admin_dsn, dsn.rsplit("/", 1)[1].split("?")[0])
+
+
+@pytest.fixture(scope="session")
+async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(database, min_size=2, max_size=30)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+def server(database: str, redis_url: str) -> Iterator[AppServer]:
+    """One app process (Redis bus) shared by the HTTP and WebSocket tests."""
+    app = AppServer(database, redis_url, namespace=f"opdtest{secrets.token_hex(4)}").start()
+    yield app
+    app.stop()
+
+
+@pytest.fixture
+async def hospital(pool: asyncpg.Pool) -> factory.Hospital:
+    return await factory.make_hospital(pool)
+
+
+@pytest.fixture
+async def admin(server: AppServer, hospital: factory.Hospital) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the test hospital with an admin API key."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=15,
+                                 headers={"Authorization": f"Bearer {hospital.keys['admin']}"}) as client:
+        yield client
