@@ -101,6 +101,29 @@ def cmd_apikey_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result != "UPDATE 0" else 1
 
 
+def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.api.admin import create_user
+    from app.api.errors import ApiError
+
+    async def work(pool: Any) -> str:
+        hospital_id = await _hospital_id(pool, args.hospital)
+        doctor_id = None
+        if args.doctor:
+            doctor_id = await pool.fetchval(
+                "SELECT doctor_id FROM doctors WHERE hospital_id = $1 AND emp_code = $2", hospital_id, args.doctor)
+            if doctor_id is None:
+                raise SystemExit(f"no doctor with emp_code {args.doctor!r}")
+        async with pool.acquire() as conn:
+            try:
+                user = await create_user(conn, hospital_id, args.username, args.password, args.role, doctor_id)
+            except (ApiError, ValueError) as exc:
+                raise SystemExit(str(exc)) from None
+        return f"created {user['role']} {user['username']} ({user['user_id']})"
+
+    print(asyncio.run(_with_pool(settings, work)))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -159,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = apikey.add_parser("revoke", help="revoke a key by id or prefix")
     revoke.add_argument("key")
     revoke.set_defaults(func=cmd_apikey_revoke)
+
+    user = sub.add_parser("user", help="staff accounts").add_subparsers(dest="user_command", required=True)
+    user_create = user.add_parser("create", help="create a staff account (the first admin, or for scripts)")
+    user_create.add_argument("--hospital", required=True, help="hospital code, e.g. DEMO")
+    user_create.add_argument("--role", required=True, choices=["admin", "receptionist", "doctor"])
+    user_create.add_argument("--username", required=True)
+    user_create.add_argument("--password", required=True)
+    user_create.add_argument("--doctor", help="the doctor's emp_code, for --role doctor")
+    user_create.set_defaults(func=cmd_user_create)
 
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host")

@@ -14,14 +14,19 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.api import errors
-from app.api import patients, queues, setup, tokens, track  # noqa: F401  (registers operations)
+from app.api import admin, patients, queues, setup, tokens, track  # noqa: F401  (registers operations)
 from app.api.openapi import build_openapi
 from app.api.registry import api
 from app.db.migrate import upgrade
 from app.db.pool import create_pool
 from app.live.runtime import LiveRuntime
 from app.live.ws import live_routes
+from app.security.ratelimit import RateLimiter
+from app.security.secrets_store import secret_key
+from app.security.sessions import SessionSigner
 from app.settings import Settings
+from app.web.headers import SecurityHeaders
+from app.web.routes import web_routes
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/openapi.json", openapi),
         *api.routes(),
         *live_routes(),
+        *web_routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -89,8 +95,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Exception: errors.handle_unexpected,
         },
     )
+    app.add_middleware(SecurityHeaders)
     app.state.settings = settings
     app.state.openapi = build_openapi(api)
+    app.state.signer = SessionSigner(secret_key(settings))
+    # Tracking pages and patient check-in: per client address, per process (docs/security.md).
+    app.state.public_limiter = RateLimiter(limit=120, window_s=60)
     return app
 
 

@@ -395,6 +395,24 @@ CREATE INDEX idx_notif_pending ON notifications_log(next_attempt_at) WHERE deliv
 CREATE UNIQUE INDEX uq_notif_once ON notifications_log(token_id, event_type, channel)
     WHERE event_type IN ('TOKEN_CREATED', 'T_MINUS_3', 'RESCHEDULED', 'CANCELLED');
 
+-- TV boards and cabin door displays. A screen asks to pair and shows pairing_code; an admin
+-- confirms the code; the screen's cookie then holds a credential stored here only as a SHA-256.
+CREATE TABLE display_devices (
+    device_id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    hospital_id UUID REFERENCES hospitals(hospital_id) ON DELETE CASCADE,  -- set when paired
+    label VARCHAR(100) NOT NULL DEFAULT '',
+    pairing_code VARCHAR(12),
+    pairing_expires_at TIMESTAMPTZ,
+    credential_hash BYTEA NOT NULL UNIQUE,
+    paired_at TIMESTAMPTZ,
+    paired_by UUID REFERENCES staff_users(user_id) ON DELETE SET NULL,
+    last_seen_at TIMESTAMPTZ,
+    revoked_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((paired_at IS NULL) = (hospital_id IS NULL))
+);
+CREATE UNIQUE INDEX uq_display_pairing_code ON display_devices(pairing_code) WHERE paired_at IS NULL;
+
 -- Sign-in audit (logins and failed logins are recorded: docs/security.md)
 CREATE TABLE login_events (
     event_id BIGSERIAL PRIMARY KEY,

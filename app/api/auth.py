@@ -1,6 +1,8 @@
-"""Who is calling: the one place where staff credentials are checked.
+"""Who is calling: the one place where every credential is checked.
 
-API keys (Authorization: Bearer opd_...) are 256-bit random strings stored as SHA-256 digests.
+- API keys (Authorization: Bearer opd_...): 256-bit random, stored as SHA-256 digests.
+- Staff browser sessions: a signed cookie naming the user; CSRF token on unsafe requests.
+- Paired displays (TV boards, door screens): a cookie credential, board topics only.
 """
 
 from __future__ import annotations
@@ -14,20 +16,34 @@ import asyncpg
 from starlette.requests import HTTPConnection
 
 from app.api.errors import ApiError
+from app.security.sessions import (
+    CSRF_HEADER,
+    DISPLAY_COOKIE,
+    SESSION_COOKIE,
+    SessionSigner,
+    hash_credential,
+)
 
 KEY_PREFIX = "opd_"
 ROLES = ("admin", "receptionist", "doctor")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated staff caller."""
+    """An authenticated caller: a staff member, an integration's key, or a paired display."""
 
     hospital_id: uuid.UUID
-    role: str
-    actor_id: uuid.UUID  # staff user id or API key id: what token_history records
+    role: str  # admin, receptionist, doctor, or display
+    actor_id: uuid.UUID  # staff user id, API key id or device id: what token_history records
     doctor_id: uuid.UUID | None = None
     label: str = ""
+    via: str = "key"  # key, session, display
+    session_nonce: str = ""
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ROLES
 
     def require_role(self, *roles: str) -> None:
         if self.role not in roles:
@@ -76,6 +92,39 @@ async def principal_from_api_key(pool: asyncpg.Pool, key: str) -> Principal | No
                      doctor_id=row["doctor_id"], label=f"key {row['key_prefix']}")
 
 
+async def principal_from_session(pool: asyncpg.Pool, signer: SessionSigner,
+                                 cookie: str | None) -> Principal | None:
+    data = signer.read(cookie)
+    if data is None:
+        return None
+    try:
+        user_id = uuid.UUID(str(data["u"]))
+    except ValueError:
+        return None
+    row = await pool.fetchrow(
+        """SELECT user_id, hospital_id, role, doctor_id, username FROM staff_users
+           WHERE user_id = $1 AND is_active AND sessions_valid_after <= to_timestamp($2)""",
+        user_id, float(data["t"]))
+    if row is None:
+        return None
+    return Principal(hospital_id=row["hospital_id"], role=row["role"], actor_id=row["user_id"],
+                     doctor_id=row["doctor_id"], label=row["username"], via="session",
+                     session_nonce=str(data["n"]))
+
+
+async def principal_from_display(pool: asyncpg.Pool, cookie: str | None) -> Principal | None:
+    if not cookie or len(cookie) > 200:
+        return None
+    row = await pool.fetchrow(
+        """UPDATE display_devices SET last_seen_at = now()
+           WHERE credential_hash = $1 AND paired_at IS NOT NULL AND revoked_at IS NULL
+           RETURNING device_id, hospital_id, label""", hash_credential(cookie))
+    if row is None:
+        return None
+    return Principal(hospital_id=row["hospital_id"], role="display", actor_id=row["device_id"],
+                     label=row["label"], via="display")
+
+
 def bearer_token(conn: HTTPConnection) -> str | None:
     header = conn.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -84,17 +133,39 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     return value.strip()
 
 
-async def authenticate(conn: HTTPConnection) -> Principal:
-    """The staff caller of an HTTP request or WebSocket upgrade, or 401."""
-    cached = conn.scope.get("opd.principal")
-    if isinstance(cached, Principal):
+async def optional_principal(conn: HTTPConnection) -> Principal | None:
+    """The caller if any credential is valid, else None. Results are cached on the request."""
+    if "opd.principal" in conn.scope:
+        cached: Principal | None = conn.scope["opd.principal"]
         return cached
     pool: asyncpg.Pool = conn.app.state.pool
+    principal: Principal | None = None
     key = bearer_token(conn)
-    principal = await principal_from_api_key(pool, key) if key else None
+    if key:
+        principal = await principal_from_api_key(pool, key)
+        if principal is None:
+            raise ApiError(401, "invalid or revoked API key", code="unauthenticated")
     if principal is None:
-        message = "invalid or revoked API key" if key else \
-            "sign in, or send an API key as 'Authorization: Bearer <key>'"
-        raise ApiError(401, message, code="unauthenticated")
+        principal = await principal_from_session(pool, conn.app.state.signer,
+                                                 conn.cookies.get(SESSION_COOKIE))
+    if principal is None:
+        principal = await principal_from_display(pool, conn.cookies.get(DISPLAY_COOKIE))
     conn.scope["opd.principal"] = principal
     return principal
+
+
+async def authenticate(conn: HTTPConnection, *, allow_display: bool = False) -> Principal:
+    """The staff caller of an HTTP request or WebSocket upgrade, or 401/403."""
+    principal = await optional_principal(conn)
+    if principal is None:
+        raise ApiError(401, "sign in, or send an API key as 'Authorization: Bearer <key>'",
+                       code="unauthenticated")
+    if principal.role == "display" and not allow_display:
+        raise ApiError(403, "a display can only show boards", code="forbidden")
+    method = conn.scope.get("method")
+    if principal.via == "session" and method is not None and method not in SAFE_METHODS:
+        signer: SessionSigner = conn.app.state.signer
+        if not signer.csrf_ok(principal.session_nonce, conn.headers.get(CSRF_HEADER)):
+            raise ApiError(403, "missing or wrong CSRF token; reload the page", code="csrf")
+    return principal
+

@@ -16,6 +16,9 @@ async def token_id_for_code(call: Call, code: str) -> Any:
     """The token behind a tracking code, if the code is valid today (until the visit day ends)."""
     import re
 
+    address = call.request.client.host if call.request.client else "unknown"
+    if not call.request.app.state.public_limiter.allow(address):
+        raise ApiError(429, "too many requests from this address; wait a minute", code="rate_limited")
     if not re.match(TRACKING_CODE_PATTERN, code):
         raise ApiError(404, "unknown or expired tracking link", code="not_found")
     token_id = await call.pool.fetchval(

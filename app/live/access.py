@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from app.api.auth import Principal
-from app.live.frames import parse_topic
+from app.live.frames import BOARD_KINDS, parse_topic
 
 CACHE_TTL_S = 60.0   # how long an id's hospital or a code's validity is remembered
 CACHE_MAX = 50_000
@@ -61,6 +61,8 @@ class TopicAccess:
             return parsed
         if principal is None:
             raise TopicDenied(f"{kind} topics need a staff or display credential")
+        if principal.role == "display" and kind not in BOARD_KINDS:
+            raise TopicDenied("a display may watch only boards and door displays")
         try:
             entity_id = uuid.UUID(ident)
         except ValueError:

@@ -12,7 +12,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app import jsonutil
-from app.api.auth import Principal, authenticate
+from app.api.auth import Principal, optional_principal
 from app.api.errors import ApiError
 from app.live.access import TopicDenied
 from app.live.frames import Frame
@@ -33,13 +33,15 @@ def _error(message: str, topic: str | None = None) -> str:
 async def live_socket(websocket: WebSocket) -> None:
     runtime = websocket.app.state.live
     settings = websocket.app.state.settings
-    principal: Principal | None = None
-    if websocket.headers.get("authorization"):
-        try:
-            principal = await authenticate(websocket)
-        except ApiError as exc:
-            await websocket.close(code=4401, reason=exc.message[:120])
-            return
+    try:
+        principal = await optional_principal(websocket)
+    except ApiError as exc:
+        await websocket.close(code=4401, reason=exc.message[:120])
+        return
+    if principal is not None and principal.via != "key" and not same_origin(websocket):
+        # A cookie rides along on any site's WebSocket: only our own pages may use it.
+        await websocket.close(code=4403, reason="cross-origin WebSocket refused")
+        return
     await websocket.accept()
     client = Client(websocket.send_text, websocket.close, settings.ws_send_timeout_s)
     try:
@@ -126,6 +128,15 @@ async def _token_frame_from_database(runtime: Any, topic: str, code: str) -> Fra
     if view is None:
         return None
     return Frame.snapshot(topic, "db", 0, view, None)
+
+
+def same_origin(websocket: WebSocket) -> bool:
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return False
+    host = websocket.headers.get("host", "")
+    public = websocket.app.state.settings.public_url
+    return origin.split("://", 1)[-1] == host or (public is not None and origin == public.rstrip("/"))
 
 
 def live_routes() -> list[WebSocketRoute]:

@@ -1,0 +1,229 @@
+"""The screens (issue: TV board, doctor console, patient tracker, reception, cabin door, admin).
+
+Each page is rendered once with what it needs to subscribe; live data then arrives over /ws.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from app.api.auth import Principal, optional_principal
+from app.api.errors import ApiError
+from app.api.track import TRACKING_CODE_PATTERN
+from app.web.displays import pairing_page
+from app.web.login import HOME_BY_ROLE, login_redirect
+from app.web.templating import render
+
+
+def _uuid(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+async def _staff(request: Request, *roles: str) -> Principal | Response:
+    """The signed-in staff member with one of roles, or the response to send instead."""
+    try:
+        principal = await optional_principal(request)
+    except ApiError:
+        principal = None
+    if principal is None or principal.role == "display":
+        return login_redirect(request)
+    if roles and principal.role not in roles:
+        return render(request, "error.html", {"message": "Your account cannot open this page."},
+                      principal=principal, status_code=403)
+    return principal
+
+
+async def home(request: Request) -> Response:
+    principal = await optional_principal(request)
+    if principal is None or principal.role == "display":
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(HOME_BY_ROLE[principal.role], status_code=303)
+
+
+async def board(request: Request) -> Response:
+    code = request.path_params["hospital_code"]
+    pool = request.app.state.pool
+    hospital = await pool.fetchrow(
+        "SELECT hospital_id, code, name, timezone, announcement_languages FROM hospitals WHERE code = $1", code)
+    if hospital is None:
+        return render(request, "error.html", {"message": f"No hospital {code!r}."}, status_code=404)
+    principal = await optional_principal(request)
+    if principal is None or principal.hospital_id != hospital["hospital_id"]:
+        return await pairing_page(request, f"waiting-hall board of {hospital['name']}")
+    wanted = [c.strip().upper() for c in request.query_params.get("dept", "").split(",") if c.strip()]
+    departments = await pool.fetch(
+        """SELECT dept_id, code, name FROM departments
+           WHERE hospital_id = $1 AND status = 'ACTIVE' AND (cardinality($2::text[]) = 0 OR code = ANY($2))
+           ORDER BY code""", hospital["hospital_id"], wanted)
+    topics = ([f"hospital:{hospital['hospital_id']}"] if not wanted
+              else [f"department:{d['dept_id']}" for d in departments])
+    return render(request, "board.html", {"hospital": hospital, "topics": topics,
+                                          "languages": list(hospital["announcement_languages"])},
+                  principal=principal)
+
+
+async def cabin(request: Request) -> Response:
+    cabin_id = _uuid(request.path_params["cabin_id"])
+    pool = request.app.state.pool
+    row = None if cabin_id is None else await pool.fetchrow(
+        """SELECT c.cabin_id, c.cabin_number, d.hospital_id, d.name AS dept_name, h.name AS hospital_name
+           FROM cabins c JOIN departments d USING (dept_id) JOIN hospitals h USING (hospital_id)
+           WHERE c.cabin_id = $1""", cabin_id)
+    if row is None:
+        return render(request, "error.html", {"message": "No such cabin."}, status_code=404)
+    principal = await optional_principal(request)
+    if principal is None or principal.hospital_id != row["hospital_id"]:
+        return await pairing_page(request, f"door display of cabin {row['cabin_number']}")
+    return render(request, "cabin.html", {"cabin": row, "topic": f"cabin:{row['cabin_id']}"},
+                  principal=principal)
+
+
+async def doctor_console(request: Request) -> Response:
+    staff = await _staff(request, "doctor", "admin")
+    if isinstance(staff, Response):
+        return staff
+    pool = request.app.state.pool
+    raw = request.path_params.get("doctor_id")
+    if raw is None and staff.role == "doctor":
+        doctor_id = staff.doctor_id
+    elif raw is not None and staff.role == "admin":
+        doctor_id = _uuid(raw)
+    elif raw is not None and staff.role == "doctor" and _uuid(raw) == staff.doctor_id:
+        doctor_id = staff.doctor_id
+    elif raw is None:  # an admin without a doctor: choose one
+        doctors = await pool.fetch(
+            """SELECT d.doctor_id, d.name, dep.code FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
+               WHERE d.hospital_id = $1 ORDER BY dep.code, d.name""", staff.hospital_id)
+        return render(request, "doctor_pick.html", {"doctors": doctors}, principal=staff)
+    else:
+        return render(request, "error.html", {"message": "A doctor opens only their own console."},
+                      principal=staff, status_code=403)
+    doctor = None if doctor_id is None else await pool.fetchrow(
+        """SELECT d.doctor_id, d.name, d.primary_dept_id, d.hospital_id, dep.name AS dept_name
+           FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id WHERE d.doctor_id = $1""",
+        doctor_id)
+    if doctor is None or doctor["hospital_id"] != staff.hospital_id:
+        return render(request, "error.html", {"message": "No such doctor."}, principal=staff, status_code=404)
+    colleagues = await pool.fetch(
+        "SELECT doctor_id, name FROM doctors WHERE primary_dept_id = $1 AND doctor_id <> $2 AND status = 'ACTIVE' ORDER BY name",
+        doctor["primary_dept_id"], doctor["doctor_id"])
+    return render(request, "doctor.html", {"doctor": doctor, "colleagues": colleagues,
+                                           "topic": f"doctor:{doctor['doctor_id']}"}, principal=staff)
+
+
+async def tracker(request: Request) -> Response:
+    import re
+
+    code = request.path_params["code"]
+    limiter = request.app.state.public_limiter
+    if not limiter.allow(request.client.host if request.client else "unknown"):
+        return render(request, "error.html", {"message": "Too many requests. Wait a minute."}, status_code=429)
+    token = None
+    if re.match(TRACKING_CODE_PATTERN, code):
+        token = await request.app.state.pool.fetchrow(
+            """SELECT t.token_number, h.name AS hospital_name FROM tokens t JOIN hospitals h USING (hospital_id)
+               WHERE t.tracking_code = $1 AND t.visit_date >= hospital_today(t.hospital_id)""", code)
+    if token is None:
+        return render(request, "tracker_expired.html", {}, status_code=404)
+    return render(request, "tracker.html", {"code": code, "token": token, "topic": f"token:{code}"})
+
+
+async def reception(request: Request) -> Response:
+    staff = await _staff(request, "receptionist", "admin")
+    if isinstance(staff, Response):
+        return staff
+    pool = request.app.state.pool
+    departments = await pool.fetch(
+        "SELECT dept_id, code, name FROM departments WHERE hospital_id = $1 AND status = 'ACTIVE' ORDER BY code",
+        staff.hospital_id)
+    doctors = await pool.fetch(
+        """SELECT d.doctor_id, d.name, dep.code AS dept_code FROM doctors d
+           JOIN departments dep ON dep.dept_id = d.primary_dept_id
+           WHERE d.hospital_id = $1 AND d.status = 'ACTIVE' ORDER BY dep.code, d.name""", staff.hospital_id)
+    return render(request, "reception.html", {"departments": departments, "doctors": doctors},
+                  principal=staff)
+
+
+async def slip(request: Request) -> Response:
+    """A printable token slip with a QR code of the tracking link."""
+    import segno
+
+    staff = await _staff(request, "receptionist", "admin")
+    if isinstance(staff, Response):
+        return staff
+    token_id = _uuid(request.path_params["token_id"])
+    row = None if token_id is None else await request.app.state.pool.fetchrow(
+        """SELECT t.token_number, t.tracking_code, t.hospital_id, t.scheduled_time, t.estimated_wait_time,
+                  t.status, d.name AS doctor_name, c.cabin_number, dep.name AS dept_name,
+                  h.name AS hospital_name, h.timezone,
+                  to_char(t.created_at AT TIME ZONE h.timezone, 'DD Mon YYYY HH24:MI') AS issued_local,
+                  to_char(COALESCE(opd_now() + make_interval(mins => t.estimated_wait_time), t.scheduled_time)
+                          AT TIME ZONE h.timezone, 'HH24:MI') AS expected_local
+           FROM tokens t JOIN doctors d USING (doctor_id) JOIN departments dep ON dep.dept_id = t.dept_id
+           JOIN hospitals h ON h.hospital_id = t.hospital_id LEFT JOIN cabins c ON c.cabin_id = t.cabin_id
+           WHERE t.token_id = $1""", token_id)
+    if row is None or row["hospital_id"] != staff.hospital_id:
+        return render(request, "error.html", {"message": "No such token."}, principal=staff, status_code=404)
+    url = f"{request.app.state.settings.base_url()}/t/{row['tracking_code']}"
+    qr_svg = segno.make(url, error="m").svg_inline(scale=4, omitsize=False)
+    return render(request, "slip.html", {"token": row, "tracking_url": url, "qr_svg": qr_svg}, principal=staff)
+
+
+async def admin_page(request: Request) -> Response:
+    staff = await _staff(request, "admin")
+    if isinstance(staff, Response):
+        return staff
+    pool = request.app.state.pool
+    hospital = await pool.fetchrow("SELECT hospital_id, code, name FROM hospitals WHERE hospital_id = $1",
+                                   staff.hospital_id)
+    doctors = await pool.fetch("SELECT doctor_id, name FROM doctors WHERE hospital_id = $1 ORDER BY name",
+                               staff.hospital_id)
+    cabins = await pool.fetch(
+        """SELECT c.cabin_id, c.cabin_number, d.code FROM cabins c JOIN departments d USING (dept_id)
+           WHERE d.hospital_id = $1 ORDER BY d.code, c.cabin_number""", staff.hospital_id)
+    return render(request, "admin.html", {"hospital": hospital, "doctors": doctors, "cabins": cabins},
+                  principal=staff)
+
+
+
+
+async def patient_results(request: Request) -> Response:
+    """htmx fragment: patients matching a phone number or UHID."""
+    staff = await _staff(request, "receptionist", "admin")
+    if isinstance(staff, Response):
+        return staff
+    query = request.query_params.get("q", "").strip()[:50]
+    patients = [] if not query else await request.app.state.pool.fetch(
+        """SELECT patient_id, uhid, name, phone FROM patients
+           WHERE hospital_id = $1 AND (phone = $2 OR uhid = $2) ORDER BY created_at DESC LIMIT 20""",
+        staff.hospital_id, query)
+    return render(request, "_patient_results.html", {"patients": patients, "query": query}, principal=staff)
+
+
+_ADMIN_LISTS = {
+    "displays": """SELECT device_id, label, paired_at, revoked_at FROM display_devices
+                   WHERE hospital_id = $1 ORDER BY paired_at DESC""",
+    "users": """SELECT username, role, is_active, locked_until > now() AS locked_until FROM staff_users
+                WHERE hospital_id = $1 ORDER BY username""",
+    "keys": """SELECT key_id, key_prefix, role, label, revoked_at FROM api_keys
+               WHERE hospital_id = $1 ORDER BY created_at DESC""",
+}
+
+
+async def admin_list(request: Request) -> Response:
+    """htmx fragment: one of the admin page's lists."""
+    staff = await _staff(request, "admin")
+    if isinstance(staff, Response):
+        return staff
+    which = request.path_params["which"]
+    if which not in _ADMIN_LISTS:
+        return Response(status_code=404)
+    rows = await request.app.state.pool.fetch(_ADMIN_LISTS[which], staff.hospital_id)
+    return render(request, "_admin_lists.html", {"which": which, "rows": rows}, principal=staff)

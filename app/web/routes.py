@@ -1,0 +1,29 @@
+"""Routes of the pages and their static files."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from app.web import displays, login, pages
+from app.web.templating import STATIC_DIR
+
+
+def web_routes() -> list[BaseRoute]:
+    return [
+        Route("/", pages.home),
+        Route("/login", login.login_page, methods=["GET", "POST"]),
+        Route("/logout", login.logout, methods=["POST"]),
+        Route("/board/{hospital_code}", pages.board),
+        Route("/cabin/{cabin_id}", pages.cabin),
+        Route("/pair/status", displays.pairing_status),
+        Route("/doctor", pages.doctor_console),
+        Route("/doctor/{doctor_id}", pages.doctor_console),
+        Route("/t/{code}", pages.tracker),
+        Route("/reception", pages.reception),
+        Route("/reception/slip/{token_id}", pages.slip),
+        Route("/reception/patients", pages.patient_results),
+        Route("/admin", pages.admin_page),
+        Route("/admin/lists/{which}", pages.admin_list),
+        Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+    ]

@@ -1,0 +1,95 @@
+"""Drives queue changes through the HTTP API at a fixed overall rate, as the doctors' consoles
+and the registration desk would.
+
+Each doctor cycles through three changes: complete the patient in consultation and call the
+next, issue a walk-in token (so the queue never runs dry), start the called patient's
+consultation. The schedule is open-loop: a change that is late runs at once, and the achieved
+rate is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+API = "/api/v1"
+STEPS = ("call_next", "issue", "start")
+
+
+@dataclass
+class DriveStats:
+    changes: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    api_ms: list[float] = field(default_factory=list)
+    by_step: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.changes / self.seconds if self.seconds else 0.0
+
+
+class Driver:
+    def __init__(self, base_url: str, key: str, doctor_ids: list[str], rate: float,
+                 seconds: float) -> None:
+        self.base_url, self.key, self.doctor_ids = base_url, key, doctor_ids
+        self.rate, self.seconds = rate, seconds
+        self.stats = DriveStats()
+
+    async def run(self) -> DriveStats:
+        limits = httpx.Limits(max_connections=min(len(self.doctor_ids), 200),
+                              max_keepalive_connections=min(len(self.doctor_ids), 200))
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30, limits=limits,
+                                     headers={"Authorization": f"Bearer {self.key}"}) as http:
+            started = time.monotonic()
+            deadline = started + self.seconds
+            interval = len(self.doctor_ids) / self.rate  # between two changes of one doctor
+            await asyncio.gather(*(
+                self._doctor(http, doctor_id, started + i / self.rate, interval, deadline)
+                for i, doctor_id in enumerate(self.doctor_ids)))
+            self.stats.seconds = time.monotonic() - started
+        return self.stats
+
+    async def _doctor(self, http: httpx.AsyncClient, doctor_id: str, first: float,
+                      interval: float, deadline: float) -> None:
+        called: str | None = None   # the token called and not yet started
+        step = 0
+        while True:
+            due = first + step * interval
+            if due >= deadline:
+                return
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            name = STEPS[step % len(STEPS)]
+            if name == "call_next":
+                response = await self._post(http, name, f"{API}/doctors/{doctor_id}/call-next",
+                                            {"complete_current": True})
+                called = response.json()["token_id"] if response is not None else None
+            elif name == "issue":
+                await self._post(http, name, f"{API}/tokens", {
+                    "doctor_id": doctor_id,
+                    "patient": {"name": "Bench Walk-in", "phone": f"97{secrets.randbelow(10**8):08d}"}})
+            elif called is not None:
+                await self._post(http, name, f"{API}/tokens/{called}/start", {})
+            step += 1
+
+    async def _post(self, http: httpx.AsyncClient, name: str, path: str,
+                    body: dict[str, object]) -> httpx.Response | None:
+        sent = time.monotonic()
+        try:
+            response = await http.post(path, json=body)
+        except httpx.HTTPError as exc:
+            key = f"{name}: {exc.__class__.__name__}"
+            self.stats.failures[key] = self.stats.failures.get(key, 0) + 1
+            return None
+        self.stats.api_ms.append((time.monotonic() - sent) * 1000)
+        if response.status_code >= 300:
+            key = f"{name}: HTTP {response.status_code} {response.text[:80]}"
+            self.stats.failures[key] = self.stats.failures.get(key, 0) + 1
+            return None
+        self.stats.changes += 1
+        self.stats.by_step[name] = self.stats.by_step.get(name, 0) + 1
+        return response

@@ -1,0 +1,42 @@
+// Reception desk: pick a found patient (the list comes from htmx), issue a token, open the slip.
+(function () {
+  "use strict";
+  var api = window.OpdApi;
+  var form = document.getElementById("issue-form");
+  var KINDS = { walkin: ["WALK_IN", 1], senior: ["WALK_IN", 2], emergency: ["EMERGENCY", 3] };
+
+  document.getElementById("found").addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-patient-id]");
+    if (!button) { return; }
+    form.elements.patient_id.value = button.getAttribute("data-patient-id");
+    form.elements.name.value = button.getAttribute("data-name");
+    form.elements.phone.value = button.getAttribute("data-phone");
+    form.elements.uhid.value = button.getAttribute("data-uhid");
+    document.getElementById("chosen-patient").textContent = button.getAttribute("data-uhid");
+  });
+  ["name", "phone", "uhid"].forEach(function (field) {
+    form.elements[field].addEventListener("input", function () {
+      form.elements.patient_id.value = "";
+      document.getElementById("chosen-patient").textContent = "new";
+    });
+  });
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var f = form.elements, kind = KINDS[f.kind.value];
+    var body = { booking_type: kind[0], priority: kind[1], visit_reason: f.visit_reason.value || null };
+    if (f.doctor_id.value) { body.doctor_id = f.doctor_id.value; } else { body.dept_id = f.dept_id.value; }
+    if (f.patient_id.value) { body.patient_id = f.patient_id.value; }
+    else {
+      body.patient = { name: f.name.value.trim(), phone: f.phone.value.trim(), preferred_language: f.preferred_language.value };
+      if (f.uhid.value.trim()) { body.patient.uhid = f.uhid.value.trim(); }
+    }
+    var result = document.getElementById("issue-result");
+    form.querySelector("button[type=submit]").disabled = true;
+    api.call("POST", "/api/v1/tokens", body).then(function (token) {
+      result.textContent = "Issued " + token.token_number + ". Opening the slip…";
+      window.location.href = "/reception/slip/" + token.token_id;
+    }).catch(function (err) { result.textContent = err.message; })
+      .then(function () { form.querySelector("button[type=submit]").disabled = false; });
+  });
+})();

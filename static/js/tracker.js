@@ -1,0 +1,89 @@
+// The patient's tracker: live position and ETA, the call, and check-in by geolocation.
+(function () {
+  "use strict";
+  var root = document.getElementById("tracker");
+  var code = root.getAttribute("data-code");
+  var lang = localStorage.getItem("opd.lang") === "hi" ? "hi" : "en";
+  var view = null;
+  var T = {
+    en: { your_token: "Your token", position: "Position", wait: "Expected wait", status: "Status",
+          checkin: "I have arrived — check in", checkin_help: "When you reach the hospital, check in to join the queue.",
+          go_now: "Please go to cabin {cabin} now", min: "min", now_serving: "Now serving: {token}",
+          BOOKED: "Booked — check in when you arrive", CHECKED_IN: "In the queue", WAITING: "Called — go to the cabin",
+          IN_CONSULTATION: "With the doctor", COMPLETED: "Visit complete", NO_SHOW: "Marked absent — please see reception",
+          CANCELLED: "Cancelled", RESCHEDULED: "Moved to another time", locating: "Finding your location…",
+          outside: "You are {distance} m away. Check-in works within {radius} m of the hospital. Come closer, or ask at reception.",
+          denied: "Location permission was refused. Allow location for this page, or check in at reception.",
+          checked_in: "You are checked in.", toggle: "हिन्दी", next_turn: "You are next" },
+    hi: { your_token: "आपका टोकन", position: "क्रम", wait: "अनुमानित प्रतीक्षा", status: "स्थिति",
+          checkin: "मैं पहुँच गया/गई — चेक-इन करें", checkin_help: "अस्पताल पहुँचकर कतार में शामिल होने के लिए चेक-इन करें।",
+          go_now: "कृपया अभी केबिन {cabin} में जाएँ", min: "मिनट", now_serving: "अभी: {token}",
+          BOOKED: "बुक — पहुँचकर चेक-इन करें", CHECKED_IN: "कतार में", WAITING: "बुलाया गया — केबिन में जाएँ",
+          IN_CONSULTATION: "डॉक्टर के पास", COMPLETED: "परामर्श पूरा", NO_SHOW: "अनुपस्थित — रिसेप्शन पर संपर्क करें",
+          CANCELLED: "रद्द", RESCHEDULED: "दूसरे समय पर", locating: "आपकी लोकेशन देखी जा रही है…",
+          outside: "आप अस्पताल से {distance} मीटर दूर हैं। चेक-इन {radius} मीटर के भीतर होता है। पास आएँ या रिसेप्शन पर पूछें।",
+          denied: "लोकेशन की अनुमति नहीं मिली। अनुमति दें या रिसेप्शन पर चेक-इन करें।",
+          checked_in: "आपका चेक-इन हो गया।", toggle: "English", next_turn: "अगला नंबर आपका है" }
+  };
+  function t(key, values) {
+    var text = T[lang][key] || key;
+    Object.keys(values || {}).forEach(function (k) { text = text.replace("{" + k + "}", values[k]); });
+    return text;
+  }
+  function $(id) { return document.getElementById(id); }
+
+  function render() {
+    document.documentElement.lang = lang;
+    document.querySelectorAll("[data-i18n]").forEach(function (el) { el.textContent = t(el.getAttribute("data-i18n")); });
+    $("lang").textContent = t("toggle");
+    if (!view) { return; }
+    window.opdText($("token-number"), view.token_number);
+    window.opdText($("doctor"), view.doctor_name + (view.cabin_number ? " · Cabin " + view.cabin_number : "") + " · " + view.dept_name);
+    window.opdText($("position"), view.position ? (view.position === 1 ? "1 · " + t("next_turn") : view.position) : "–");
+    window.opdText($("eta"), view.eta_minutes != null && view.status === "CHECKED_IN" ? view.eta_minutes + " " + t("min") : "–");
+    window.opdText($("status"), t(view.status));
+    window.opdText($("serving"), view.now_serving && view.now_serving !== view.token_number ? t("now_serving", { token: view.now_serving }) : "");
+    var called = view.status === "WAITING";
+    $("call-now").hidden = !called;
+    if (called) { $("call-now").textContent = t("go_now", { cabin: view.cabin_number || "" }); }
+    $("check-in").hidden = view.status !== "BOOKED";
+    root.className = "status-" + view.status.toLowerCase();
+  }
+
+  var lastCallKey = null;
+  new window.OpdLive([root.getAttribute("data-topic")], function (topic, data) {
+    var key = data.status === "WAITING" ? data.called_time + "|" + data.call_count : null;
+    if (key && lastCallKey !== null && key !== lastCallKey && typeof navigator.vibrate === "function") {
+      navigator.vibrate([400, 200, 400, 200, 400]);
+    }
+    lastCallKey = key || "";
+    view = data;
+    render();
+  });
+
+  $("lang").addEventListener("click", function () {
+    lang = lang === "en" ? "hi" : "en";
+    localStorage.setItem("opd.lang", lang);
+    render();
+  });
+
+  $("check-in-button").addEventListener("click", function () {
+    var message = $("check-in-message");
+    if (!navigator.geolocation) { message.textContent = t("denied"); return; }
+    message.textContent = t("locating");
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      fetch("/api/v1/track/" + encodeURIComponent(code) + "/check-in", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ latitude: pos.coords.latitude, longitude: pos.coords.longitude })
+      }).then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+        .then(function (res) {
+          if (res.ok) { view = res.body; message.textContent = t("checked_in"); render(); return; }
+          var err = res.body.error || {};
+          message.textContent = err.code === "outside_geofence"
+            ? t("outside", { distance: err.distance_m, radius: err.radius_m }) : (err.message || "error");
+        }).catch(function (e) { message.textContent = e.message; });
+    }, function () { message.textContent = t("denied"); }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 30000 });
+  });
+
+  render();
+})();

@@ -1,0 +1,69 @@
+"""A doctor's live topic follows the API's actions and agrees with the database."""
+
+from __future__ import annotations
+
+from tests.live.actions import (
+    api_queue,
+    call_next,
+    issue_token,
+    queue_summary,
+    token_action,
+    wait_for_db,
+)
+from tests.support.ws_client import live_client
+
+
+async def test_doctor_snapshot_matches_api_and_database(server, hospital, admin, pool):
+    doctor = hospital.doctor
+    topic = f"doctor:{doctor.doctor_id}"
+    async with live_client(server.ws_url, hospital.keys["admin"]) as client:
+        reply = await client.subscribed(topic)
+        assert reply["type"] in ("snapshot", "subscribed"), reply
+
+        tokens = [await issue_token(admin, doctor.doctor_id, name=f"Queue Patient {n}")
+                  for n in range(4)]
+        numbers = [t["token_number"] for t in tokens]
+        data = await client.data_where(topic, lambda d: len(d["waiting"]) == 4)
+        # Nobody is with the doctor and the shift began at midnight: the first waits 0 minutes,
+        # each next one more consultation (10) plus buffer (5).
+        assert queue_summary(data) == (None, [(numbers[0], 1, 0), (numbers[1], 2, 15),
+                                              (numbers[2], 3, 30), (numbers[3], 4, 45)])
+        assert data == await api_queue(admin, doctor.doctor_id)
+        await wait_for_db(pool, doctor.doctor_id, queue_summary(data)[1])
+
+        await call_next(admin, doctor.doctor_id)
+        data = await client.data_where(
+            topic, lambda d: (d["now_serving"] or {}).get("token_number") == numbers[0])
+        assert queue_summary(data) == (numbers[0], [(numbers[1], 1, 15), (numbers[2], 2, 30),
+                                                    (numbers[3], 3, 45)])
+        assert data["now_serving"]["status"] == "WAITING"
+        assert data == await api_queue(admin, doctor.doctor_id)
+        await wait_for_db(pool, doctor.doctor_id, queue_summary(data)[1])
+
+        # Start and complete the first, then "complete and call next" for the second.
+        await token_action(admin, tokens[0]["token_id"], "start")
+        await call_next(admin, doctor.doctor_id, complete_current=True)
+        data = await client.data_where(
+            topic, lambda d: (d["now_serving"] or {}).get("token_number") == numbers[1])
+        assert queue_summary(data) == (numbers[1], [(numbers[2], 1, 15), (numbers[3], 2, 30)])
+        assert data["completed_count"] == 1
+        assert data == await api_queue(admin, doctor.doctor_id)
+        await wait_for_db(pool, doctor.doctor_id, queue_summary(data)[1])
+        # The called token has left the queue: no position; its ETA is "now".
+        row = await pool.fetchrow("SELECT status, queue_position, estimated_wait_time FROM tokens "
+                                  "WHERE token_id = $1", tokens[1]["token_id"])
+        assert (row["status"], row["queue_position"]) == ("WAITING", None)
+
+
+async def test_other_doctor_topic_is_not_disturbed(server, hospital, admin):
+    """A change to one doctor's queue publishes that doctor's topic, not a colleague's."""
+    first, second = hospital.doctors
+    async with live_client(server.ws_url, hospital.keys["admin"]) as client:
+        await client.subscribed(f"doctor:{second.doctor_id}")
+        await client.subscribed(f"doctor:{first.doctor_id}")
+        token = await issue_token(admin, first.doctor_id)
+        await client.data_where(f"doctor:{first.doctor_id}",
+                                lambda d: [w["token_number"] for w in d["waiting"]]
+                                == [token["token_number"]])
+        assert all(not m["data"]["waiting"]
+                   for m in client.snapshots_of(f"doctor:{second.doctor_id}"))
