@@ -249,28 +249,54 @@ async def _apply(conn: asyncpg.Connection, hospital_id: uuid.UUID, event: Event,
                            event.args["status"], event.args.get("reason"))
 
 
+# Demo sign-ins (printed by `serve --demo`): for trying the product, never for a real hospital.
+DEMO_USERS = [("admin", "demo.admin", "demo-admin-pass", None),
+              ("receptionist", "demo.desk", "demo-desk-pass", None),
+              ("doctor", "demo.doctor", "demo-doctor-pass", "GEN-1")]
+
+
+async def _ensure_demo_users(conn: asyncpg.Connection, hospital_id: Any) -> None:
+    from app.api.admin import create_user
+
+    for role, username, password, emp in DEMO_USERS:
+        if await conn.fetchval("SELECT 1 FROM staff_users WHERE username = $1", username):
+            continue
+        doctor_id = None if emp is None else await conn.fetchval(
+            "SELECT doctor_id FROM doctors WHERE hospital_id = $1 AND emp_code = $2", hospital_id, emp)
+        await create_user(conn, hospital_id, username, password, role, doctor_id)
+
+
 async def demo_banner(pool: asyncpg.Pool, base_url: str) -> str:
-    """Print-out for `serve --demo`: a fresh admin API key and where everything is."""
+    """Print-out for `serve --demo`: a fresh admin API key, the demo sign-ins and every page."""
     from app.api.auth import create_api_key
 
     async with pool.acquire() as conn:
         hospital_id = await conn.fetchval("SELECT hospital_id FROM hospitals WHERE code = $1", HOSPITAL_CODE)
+        await _ensure_demo_users(conn, hospital_id)
         _, key = await create_api_key(conn, hospital_id, role="admin", label="serve --demo")
-        doctor = await conn.fetchrow(
-            "SELECT doctor_id, name FROM doctors WHERE hospital_id = $1 ORDER BY emp_code LIMIT 1", hospital_id)
+        doctor_id = await conn.fetchval(
+            "SELECT doctor_id FROM doctors WHERE hospital_id = $1 AND emp_code = 'GEN-1'", hospital_id)
+        cabin_id = await conn.fetchval(
+            """SELECT s.cabin_id FROM cabin_doctors s WHERE s.doctor_id = $1
+               AND s.shift_date = hospital_today($2)""", doctor_id, hospital_id)
         tracking = await conn.fetchval(
             """SELECT tracking_code FROM tokens WHERE hospital_id = $1 AND visit_date = hospital_today($1)
                AND status = 'CHECKED_IN' ORDER BY serial DESC LIMIT 1""", hospital_id)
+    sign_ins = ", ".join(f"{u} / {p} ({r})" for r, u, p, _ in DEMO_USERS)
     lines = [
         "",
         "OPD Queue Board — demo hospital DEMO",
-        f"  staff API key (admin): {key}",
-        f"  API docs (OpenAPI):    {base_url}/openapi.json",
-        f"  health:                {base_url}/healthz",
-        f"  a doctor's queue:      curl -H 'Authorization: Bearer {key}' "
-        f"{base_url}/api/v1/queues/doctors/{doctor['doctor_id']}",
-        f"  a patient's token:     {base_url}/api/v1/track/{tracking}",
-        f"  live updates:          ws://{base_url.split('://', 1)[1]}/ws  (docs/protocol.md)",
+        f"  sign in:              {base_url}/login   ({sign_ins})",
+        f"  TV board:             {base_url}/board/DEMO   (sign in first, or pair the screen from Admin)",
+        f"  doctor console:       {base_url}/doctor   (as demo.doctor; admins: {base_url}/doctor/{doctor_id})",
+        f"  reception desk:       {base_url}/reception",
+        f"  cabin door display:   {base_url}/cabin/{cabin_id}",
+        f"  a patient's tracker:  {base_url}/t/{tracking}",
+        f"  admin:                {base_url}/admin",
+        f"  staff API key:        {key}",
+        f"  API:                  {base_url}/openapi.json   (docs/api.md)",
+        f"  live updates:         ws://{base_url.split('://', 1)[1]}/ws   (docs/protocol.md)",
+        f"  make it move:         .venv/bin/python -m app simulate --url {base_url} --key {key} --speed 60",
         "",
     ]
     return "\n".join(lines)

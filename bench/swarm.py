@@ -147,7 +147,9 @@ def _worker_main(pipe: Any, url: str, key: str, specs: list[ClientSpec], local_i
 
     import uvloop
 
-    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = nofile if hard == resource.RLIM_INFINITY else min(nofile, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
 
     async def serve() -> None:
         worker = _Worker(url, key, specs, local_ip, deflate)

@@ -99,8 +99,8 @@ class RedisBus:
         if not topics:
             return {}
         values = await self._redis.mget([self._key + t for t in topics])
-        return {t: Frame.decode(v.decode()) for t, v in zip(topics, values, strict=True)
-                if v is not None}
+        return {t: Frame.decode(v.decode() if isinstance(v, bytes) else v)
+                for t, v in zip(topics, values, strict=True) if v is not None}
 
     async def listen(self) -> AsyncIterator[Frame | None]:
         delay = 0.1

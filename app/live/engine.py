@@ -98,7 +98,7 @@ class QueueEngine:
             everything, self._everything = self._everything, False
             try:
                 await self._process(dirty, extras, everything)
-            except (asyncpg.PostgresError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
                 log.warning("recompute failed (%s); retrying", exc)
                 for doctor_id, at in dirty.items():
                     self._mark(doctor_id, at)

@@ -50,7 +50,7 @@ class Client:
                     key = next(iter(self._mailbox))
                     text = self._mailbox.pop(key)
                     await asyncio.wait_for(self._send(text), timeout=self._send_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.info("disconnecting a WebSocket client stuck for %.0fs", self._send_timeout_s)
             self.closed = True
             with contextlib.suppress(Exception):

@@ -47,8 +47,7 @@ class LeaderLoop:
                 delay = 0.2
                 if not became_leader:
                     await asyncio.sleep(LEADER_RETRY_S)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                    asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("leader connection failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 

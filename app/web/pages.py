@@ -6,7 +6,6 @@ Each page is rendered once with what it needs to subscribe; live data then arriv
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -99,7 +98,8 @@ async def doctor_console(request: Request) -> Response:
         doctor_id = staff.doctor_id
     elif raw is None:  # an admin without a doctor: choose one
         doctors = await pool.fetch(
-            """SELECT d.doctor_id, d.name, dep.code FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
+            """SELECT d.doctor_id, d.name, dep.code
+               FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
                WHERE d.hospital_id = $1 ORDER BY dep.code, d.name""", staff.hospital_id)
         return render(request, "doctor_pick.html", {"doctors": doctors}, principal=staff)
     else:
@@ -112,7 +112,8 @@ async def doctor_console(request: Request) -> Response:
     if doctor is None or doctor["hospital_id"] != staff.hospital_id:
         return render(request, "error.html", {"message": "No such doctor."}, principal=staff, status_code=404)
     colleagues = await pool.fetch(
-        "SELECT doctor_id, name FROM doctors WHERE primary_dept_id = $1 AND doctor_id <> $2 AND status = 'ACTIVE' ORDER BY name",
+        """SELECT doctor_id, name FROM doctors
+           WHERE primary_dept_id = $1 AND doctor_id <> $2 AND status = 'ACTIVE' ORDER BY name""",
         doctor["primary_dept_id"], doctor["doctor_id"])
     return render(request, "doctor.html", {"doctor": doctor, "colleagues": colleagues,
                                            "topic": f"doctor:{doctor['doctor_id']}"}, principal=staff)

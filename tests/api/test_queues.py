@@ -10,8 +10,9 @@ from tests.support import factory
 WAITING_FIELDS = {"token_id", "token_number", "position", "eta_minutes", "priority", "status"}
 
 
-async def test_doctor_queue_orders_by_priority_with_positions(admin: httpx.AsyncClient,
-                                                              hospital: factory.Hospital) -> None:
+async def test_doctor_queue_orders_by_priority_with_positions(
+    admin: httpx.AsyncClient, hospital: factory.Hospital
+) -> None:
     doctor = hospital.doctor
     normal_1 = await issue(admin, doctor)
     senior = await issue(admin, doctor, priority=2)
@@ -28,7 +29,11 @@ async def test_doctor_queue_orders_by_priority_with_positions(admin: httpx.Async
     assert all(WAITING_FIELDS <= set(w) for w in waiting)
     assert not any(k.startswith("_") for w in waiting for k in w)
     assert [w["token_id"] for w in waiting] == [
-        emergency["token_id"], senior["token_id"], normal_1["token_id"], normal_2["token_id"]]
+        emergency["token_id"],
+        senior["token_id"],
+        normal_1["token_id"],
+        normal_2["token_id"],
+    ]
     assert [w["position"] for w in waiting] == [1, 2, 3, 4]
     assert [w["priority"] for w in waiting] == [3, 2, 1, 1]
     assert {w["status"] for w in waiting} == {"CHECKED_IN"}
@@ -38,7 +43,9 @@ async def test_doctor_queue_orders_by_priority_with_positions(admin: httpx.Async
     assert [b - a for a, b in zip(etas, etas[1:], strict=False)] == [15, 15, 15]
 
 
-async def test_doctor_queue_shows_now_serving(admin: httpx.AsyncClient, hospital: factory.Hospital) -> None:
+async def test_doctor_queue_shows_now_serving(
+    admin: httpx.AsyncClient, hospital: factory.Hospital
+) -> None:
     doctor = hospital.doctor
     first = await issue(admin, doctor)
     second = await issue(admin, doctor)
@@ -51,16 +58,24 @@ async def test_doctor_queue_shows_now_serving(admin: httpx.AsyncClient, hospital
     assert [(w["token_id"], w["position"]) for w in queue["waiting"]] == [(second["token_id"], 1)]
 
 
-async def test_department_queue_has_every_doctor_on_shift(admin: httpx.AsyncClient,
-                                                          hospital: factory.Hospital) -> None:
+async def test_department_queue_has_every_doctor_on_shift(
+    admin: httpx.AsyncClient, hospital: factory.Hospital
+) -> None:
     await issue(admin, hospital.doctors[0])
     await issue(admin, hospital.doctors[0])
     await issue(admin, hospital.doctors[1])
     response = await admin.get(f"{API}/queues/departments/{hospital.dept_id}")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["dept_id"], body["code"], body["waiting_count"]) == (str(hospital.dept_id), "CARD", 3)
+    assert (body["dept_id"], body["code"], body["waiting_count"]) == (
+        str(hospital.dept_id),
+        "CARD",
+        3,
+    )
     by_doctor = {q["doctor_id"]: q for q in body["queues"]}
     assert set(by_doctor) == {str(d.doctor_id) for d in hospital.doctors}
-    assert [w["position"] for w in by_doctor[str(hospital.doctors[0].doctor_id)]["waiting"]] == [1, 2]
+    assert [w["position"] for w in by_doctor[str(hospital.doctors[0].doctor_id)]["waiting"]] == [
+        1,
+        2,
+    ]
     assert [w["position"] for w in by_doctor[str(hospital.doctors[1].doctor_id)]["waiting"]] == [1]

@@ -20,14 +20,21 @@ async def test_fifty_concurrent_issuers_get_numbers_1_to_50(pool: asyncpg.Pool) 
 
     async def issue(n: int) -> asyncpg.Record:
         doctor = hospital.doctors[n % 2]
-        row: asyncpg.Record = await pool.fetchrow(ISSUE, hospital.hospital_id, patients[n], doctor.doctor_id)
+        row: asyncpg.Record = await pool.fetchrow(
+            ISSUE, hospital.hospital_id, patients[n], doctor.doctor_id
+        )
         return row
 
     tokens = await asyncio.gather(*(issue(n) for n in range(50)))
     assert sorted(t["serial"] for t in tokens) == list(range(1, 51))
     assert sorted(t["token_number"] for t in tokens) == [f"CARD-{n:03d}" for n in range(1, 51)]
     assert len({t["tracking_code"] for t in tokens}) == 50
-    assert await pool.fetchval("SELECT last_number FROM token_counters WHERE dept_id = $1", hospital.dept_id) == 50
+    assert (
+        await pool.fetchval(
+            "SELECT last_number FROM token_counters WHERE dept_id = $1", hospital.dept_id
+        )
+        == 50
+    )
 
 
 async def test_a_rolled_back_issue_leaves_no_gap(pool: asyncpg.Pool) -> None:
@@ -37,12 +44,19 @@ async def test_a_rolled_back_issue_leaves_no_gap(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
-        undone = await conn.fetchrow(ISSUE, hospital.hospital_id, patient, hospital.doctor.doctor_id)
+        undone = await conn.fetchrow(
+            ISSUE, hospital.hospital_id, patient, hospital.doctor.doctor_id
+        )
         assert undone["token_number"] == "CARD-002"
         await tx.rollback()
     after = await factory.issue(pool, hospital, patient_id=patient)
     assert (first["token_number"], after["token_number"]) == ("CARD-001", "CARD-002")
-    assert await pool.fetchval("SELECT count(*) FROM token_history WHERE token_id = $1", undone["token_id"]) == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM token_history WHERE token_id = $1", undone["token_id"]
+        )
+        == 0
+    )
 
 
 async def test_department_day_limit(pool: asyncpg.Pool) -> None:
@@ -53,7 +67,12 @@ async def test_department_day_limit(pool: asyncpg.Pool) -> None:
         await factory.issue(pool, hospital, doctor=hospital.doctors[1])
     assert "Cardiology is full for" in str(info.value)
     assert "all 3 tokens of the day are issued" in str(info.value)
-    assert await pool.fetchval("SELECT last_number FROM token_counters WHERE dept_id = $1", hospital.dept_id) == 3
+    assert (
+        await pool.fetchval(
+            "SELECT last_number FROM token_counters WHERE dept_id = $1", hospital.dept_id
+        )
+        == 3
+    )
 
 
 async def test_doctor_session_limit(pool: asyncpg.Pool) -> None:
@@ -77,13 +96,19 @@ async def test_concurrent_issuers_respect_the_session_limit(pool: asyncpg.Pool) 
     hospital = await factory.make_hospital(pool, doctors=1, max_tokens_per_session=5)
     patients = [await factory.make_patient(pool, hospital) for _ in range(12)]
     results = await asyncio.gather(
-        *(pool.fetchrow(ISSUE, hospital.hospital_id, p, hospital.doctor.doctor_id) for p in patients),
-        return_exceptions=True)
+        *(
+            pool.fetchrow(ISSUE, hospital.hospital_id, p, hospital.doctor.doctor_id)
+            for p in patients
+        ),
+        return_exceptions=True,
+    )
     issued = [r for r in results if isinstance(r, asyncpg.Record)]
     refused = [r for r in results if not isinstance(r, asyncpg.Record)]
     assert sorted(t["serial"] for t in issued) == [1, 2, 3, 4, 5]
     assert len(refused) == 7
-    assert all(isinstance(e, asyncpg.PostgresError) and e.sqlstate == "OPD11" for e in refused), refused
+    assert all(isinstance(e, asyncpg.PostgresError) and e.sqlstate == "OPD11" for e in refused), (
+        refused
+    )
 
 
 async def test_twenty_concurrent_call_next_never_double_call(pool: asyncpg.Pool) -> None:
@@ -93,8 +118,9 @@ async def test_twenty_concurrent_call_next_never_double_call(pool: asyncpg.Pool)
     called: list[uuid.UUID] = []
     outcomes: dict[str, int] = {}
     for _ in range(11):
-        results = await asyncio.gather(*(pool.fetchrow(CALL_NEXT, doctor) for _ in range(20)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(pool.fetchrow(CALL_NEXT, doctor) for _ in range(20)), return_exceptions=True
+        )
         winners = [r for r in results if isinstance(r, asyncpg.Record)]
         for error in results:
             if not isinstance(error, asyncpg.Record):
@@ -103,8 +129,10 @@ async def test_twenty_concurrent_call_next_never_double_call(pool: asyncpg.Pool)
                 outcomes[error.sqlstate] = outcomes.get(error.sqlstate, 0) + 1
         assert len(winners) <= 1
         active = await pool.fetchval(
-            """SELECT count(*) FROM tokens WHERE doctor_id = $1 AND status IN ('WAITING', 'IN_CONSULTATION')""",
-            doctor)
+            """SELECT count(*) FROM tokens
+               WHERE doctor_id = $1 AND status IN ('WAITING', 'IN_CONSULTATION')""",
+            doctor,
+        )
         assert active == len(winners)
         if not winners:
             break
@@ -114,11 +142,16 @@ async def test_twenty_concurrent_call_next_never_double_call(pool: asyncpg.Pool)
         await set_status(pool, token_id, "IN_CONSULTATION", "COMPLETED")
     assert len(called) == len(set(called)) == 10
     assert set(called) == queued
-    assert outcomes["OPD10"] == 10 * 19          # someone was already called
-    assert outcomes["OPD12"] == 20               # the last round: nobody waiting
-    assert await pool.fetchval(
-        "SELECT count(*) FROM token_history WHERE new_status = 'WAITING' AND token_id = ANY($1::uuid[])",
-        list(queued)) == 10
+    assert outcomes["OPD10"] == 10 * 19  # someone was already called
+    assert outcomes["OPD12"] == 20  # the last round: nobody waiting
+    assert (
+        await pool.fetchval(
+            """SELECT count(*) FROM token_history
+               WHERE new_status = 'WAITING' AND token_id = ANY($1::uuid[])""",
+            list(queued),
+        )
+        == 10
+    )
 
 
 async def test_concurrent_complete_and_call_next(pool: asyncpg.Pool) -> None:
@@ -130,12 +163,21 @@ async def test_concurrent_complete_and_call_next(pool: asyncpg.Pool) -> None:
     first = await pool.fetchrow(CALL_NEXT, doctor)
     await set_status(pool, first["token_id"], "IN_CONSULTATION")
     results = await asyncio.gather(
-        *(pool.fetchrow("SELECT * FROM call_next_token($1, NULL, true)", doctor) for _ in range(10)),
-        return_exceptions=True)
+        *(
+            pool.fetchrow("SELECT * FROM call_next_token($1, NULL, true)", doctor)
+            for _ in range(10)
+        ),
+        return_exceptions=True,
+    )
     winners = [r for r in results if isinstance(r, asyncpg.Record)]
     assert len(winners) == 1
-    assert all(isinstance(e, asyncpg.PostgresError) and e.sqlstate == "OPD10"
-               for e in results if not isinstance(e, asyncpg.Record))
-    statuses = dict(await pool.fetch("SELECT token_id, status FROM tokens WHERE doctor_id = $1", doctor))
+    assert all(
+        isinstance(e, asyncpg.PostgresError) and e.sqlstate == "OPD10"
+        for e in results
+        if not isinstance(e, asyncpg.Record)
+    )
+    statuses = dict(
+        await pool.fetch("SELECT token_id, status FROM tokens WHERE doctor_id = $1", doctor)
+    )
     assert statuses[first["token_id"]] == "COMPLETED"
     assert sorted(statuses.values()) == ["CHECKED_IN", "COMPLETED", "WAITING"]

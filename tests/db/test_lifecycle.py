@@ -6,17 +6,35 @@ from datetime import timedelta
 
 import asyncpg
 
-from tests.db.helpers import STATUSES, history, issue_on, local_time, raises_sqlstate, set_clock, set_status
+from tests.db.helpers import (
+    STATUSES,
+    history,
+    issue_on,
+    local_time,
+    raises_sqlstate,
+    set_clock,
+    set_status,
+)
 from tests.support import factory
 
 # The design's lifecycle. The table is the source of truth for the trigger; this copy makes a
 # change to it a visible decision.
 EXPECTED_TRANSITIONS = {
-    ("BOOKED", "CHECKED_IN"), ("BOOKED", "NO_SHOW"), ("BOOKED", "CANCELLED"), ("BOOKED", "RESCHEDULED"),
-    ("CHECKED_IN", "WAITING"), ("CHECKED_IN", "IN_CONSULTATION"), ("CHECKED_IN", "NO_SHOW"),
-    ("CHECKED_IN", "CANCELLED"), ("CHECKED_IN", "RESCHEDULED"),
-    ("WAITING", "IN_CONSULTATION"), ("WAITING", "NO_SHOW"), ("WAITING", "CANCELLED"), ("WAITING", "CHECKED_IN"),
-    ("IN_CONSULTATION", "COMPLETED"), ("IN_CONSULTATION", "WAITING"),
+    ("BOOKED", "CHECKED_IN"),
+    ("BOOKED", "NO_SHOW"),
+    ("BOOKED", "CANCELLED"),
+    ("BOOKED", "RESCHEDULED"),
+    ("CHECKED_IN", "WAITING"),
+    ("CHECKED_IN", "IN_CONSULTATION"),
+    ("CHECKED_IN", "NO_SHOW"),
+    ("CHECKED_IN", "CANCELLED"),
+    ("CHECKED_IN", "RESCHEDULED"),
+    ("WAITING", "IN_CONSULTATION"),
+    ("WAITING", "NO_SHOW"),
+    ("WAITING", "CANCELLED"),
+    ("WAITING", "CHECKED_IN"),
+    ("IN_CONSULTATION", "COMPLETED"),
+    ("IN_CONSULTATION", "WAITING"),
     ("COMPLETED", "IN_CONSULTATION"),
     ("NO_SHOW", "CHECKED_IN"),
 }
@@ -35,7 +53,10 @@ PATH_TO = {
 
 
 async def transitions(conn: asyncpg.Connection) -> set[tuple[str, str]]:
-    return {(r["from_status"], r["to_status"]) for r in await conn.fetch("SELECT * FROM token_transitions")}
+    return {
+        (r["from_status"], r["to_status"])
+        for r in await conn.fetch("SELECT * FROM token_transitions")
+    }
 
 
 async def test_transition_table_is_the_designed_lifecycle(pool: asyncpg.Pool) -> None:
@@ -51,7 +72,7 @@ def assert_stamped(before: asyncpg.Record, after: asyncpg.Record, at: object) ->
             assert after["check_in_time"] == at
             # An online booking arriving early queues from its slot (fairness rule).
             assert after["queue_joined_at"] == before["scheduled_time"]
-        else:   # undo of a call or of a no-show: back in the queue at the old place
+        else:  # undo of a call or of a no-show: back in the queue at the old place
             assert after["called_time"] is None and after["closed_at"] is None
             assert after["queue_joined_at"] == before["queue_joined_at"]
     elif new == "WAITING":
@@ -87,11 +108,13 @@ async def test_every_pair_of_statuses(pool: asyncpg.Pool, clock_conn: asyncpg.Co
         outer = conn.transaction()
         await outer.start()
         try:
-            booked = await issue_on(conn, pool, hospital, booking_type="ONLINE", scheduled=t0 + timedelta(hours=1))
+            booked = await issue_on(
+                conn, pool, hospital, booking_type="ONLINE", scheduled=t0 + timedelta(hours=1)
+            )
             assert booked["status"] == "BOOKED"
             tid = booked["token_id"]
             await set_status(conn, tid, *PATH_TO[start])
-            await conn.execute("SELECT set_config('opd.fake_now', $1, false)", t1.isoformat())
+            await set_clock(conn, t1)  # so this transition's stamps differ from the path's
             before = await conn.fetchrow("SELECT * FROM tokens WHERE token_id = $1", tid)
             assert before["status"] == start
             seen = len(await history(conn, tid))
@@ -129,16 +152,23 @@ async def test_every_pair_of_statuses(pool: asyncpg.Pool, clock_conn: asyncpg.Co
 
 async def test_each_transition_writes_one_history_row(pool: asyncpg.Pool) -> None:
     hospital = await factory.make_hospital(pool, doctors=1)
-    token = await factory.issue(pool, hospital)       # a walk-in: issued as CHECKED_IN
+    token = await factory.issue(pool, hospital)  # a walk-in: issued as CHECKED_IN
     await set_status(pool, token["token_id"], "WAITING", "IN_CONSULTATION", "COMPLETED")
     rows = await history(pool, token["token_id"])
     assert [(r["previous_status"], r["new_status"]) for r in rows] == [
-        (None, "CHECKED_IN"), ("CHECKED_IN", "WAITING"), ("WAITING", "IN_CONSULTATION"),
-        ("IN_CONSULTATION", "COMPLETED")]
+        (None, "CHECKED_IN"),
+        ("CHECKED_IN", "WAITING"),
+        ("WAITING", "IN_CONSULTATION"),
+        ("IN_CONSULTATION", "COMPLETED"),
+    ]
     assert rows[0]["change_reason"] == "ISSUED"
     done = await pool.fetchrow("SELECT * FROM tokens WHERE token_id = $1", token["token_id"])
-    assert done["check_in_time"] <= done["called_time"] <= done["consultation_start_time"] \
+    assert (
+        done["check_in_time"]
+        <= done["called_time"]
+        <= done["consultation_start_time"]
         <= done["consultation_end_time"]
+    )
 
 
 async def test_eta_write_back_writes_no_history(pool: asyncpg.Pool) -> None:
@@ -148,8 +178,12 @@ async def test_eta_write_back_writes_no_history(pool: asyncpg.Pool) -> None:
     before = await pool.fetchrow("SELECT * FROM tokens WHERE token_id = $1", token["token_id"])
     await pool.execute(
         """UPDATE tokens SET queue_position = 7, estimated_wait_time = 42, eta_updated_at = now()
-           WHERE token_id = $1""", token["token_id"])
-    await pool.execute("SELECT doctor_queue_snapshot($1, $2, true)", hospital.doctor.doctor_id, token["visit_date"])
+           WHERE token_id = $1""",
+        token["token_id"],
+    )
+    await pool.execute(
+        "SELECT doctor_queue_snapshot($1, $2, true)", hospital.doctor.doctor_id, token["visit_date"]
+    )
     after = await pool.fetchrow("SELECT * FROM tokens WHERE token_id = $1", token["token_id"])
     assert after["queue_position"] == 1 and after["estimated_wait_time"] is not None
     assert after["updated_at"] == before["updated_at"]
@@ -174,13 +208,18 @@ async def test_no_show_before_arrival_then_arrival_stamps_check_in(pool: asyncpg
 async def test_tokens_of_another_day_cannot_join_the_queue(pool: asyncpg.Pool) -> None:
     hospital = await factory.make_hospital(pool, doctors=1)
     await pool.execute(
-        """INSERT INTO cabin_doctors (cabin_id, doctor_id, shift_date, shift_start_time, shift_end_time)
+        """INSERT INTO cabin_doctors
+               (cabin_id, doctor_id, shift_date, shift_start_time, shift_end_time)
            VALUES ($1, $2, hospital_today($3) + 1, '09:00', '17:00')""",
-        hospital.doctor.cabin_id, hospital.doctor.doctor_id, hospital.hospital_id)
+        hospital.doctor.cabin_id,
+        hospital.doctor.doctor_id,
+        hospital.hospital_id,
+    )
     tomorrow = await pool.fetchval(
-        "SELECT hospital_local_time($1, hospital_today($1) + 1, '10:00')", hospital.hospital_id)
+        "SELECT hospital_local_time($1, hospital_today($1) + 1, '10:00')", hospital.hospital_id
+    )
     token = await factory.issue(pool, hospital, scheduled=tomorrow)
-    assert token["status"] == "BOOKED"      # a walk-in for tomorrow waits for check-in
+    assert token["status"] == "BOOKED"  # a walk-in for tomorrow waits for check-in
     with raises_sqlstate("OPD10") as info:
         await set_status(pool, token["token_id"], "CHECKED_IN")
     assert "not today" in str(info.value)

@@ -1,4 +1,4 @@
-"""NOTIFY on opd_changes: sent on commit of a token change, never before, never for ETA write-backs."""
+"""NOTIFY on opd_changes: sent when a token change commits; never before, never for ETAs."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from tests.support import factory
 
 CHANNEL = "opd_changes"
-QUIET_SECS = 0.5      # how long "nothing arrives" is watched for: a bounded wait, not a timing claim
-ARRIVAL_SECS = 10     # generous upper bound for a notification that must arrive
+QUIET_SECS = 0.5  # how long "nothing arrives" is watched for: a bounded wait, not a timing claim
+ARRIVAL_SECS = 10  # generous upper bound for a notification that must arrive
 
 
 class Listener:
@@ -26,12 +26,6 @@ class Listener:
 
     def on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.payloads.put_nowait(json.loads(payload))
-
-    def drain(self) -> list[dict[str, Any]]:
-        out = []
-        while not self.payloads.empty():
-            out.append(self.payloads.get_nowait())
-        return out
 
     async def next_for(self, token_id: uuid.UUID, timeout: float) -> dict[str, Any] | None:
         """The next payload about token_id, or None if none comes within timeout seconds."""
@@ -55,7 +49,9 @@ async def listener(database: str) -> AsyncIterator[Listener]:
     await conn.close()
 
 
-async def test_status_change_notifies_after_commit_only(pool: asyncpg.Pool, listener: Listener) -> None:
+async def test_status_change_notifies_after_commit_only(
+    pool: asyncpg.Pool, listener: Listener
+) -> None:
     hospital = await factory.make_hospital(pool, doctors=1)
     token = await factory.issue(pool, hospital)
     issued = await listener.next_for(token["token_id"], ARRIVAL_SECS)
@@ -64,8 +60,10 @@ async def test_status_change_notifies_after_commit_only(pool: asyncpg.Pool, list
     async with pool.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
-        await conn.execute("UPDATE tokens SET status = 'WAITING' WHERE token_id = $1", token["token_id"])
-        assert await listener.next_for(token["token_id"], QUIET_SECS) is None   # still uncommitted
+        await conn.execute(
+            "UPDATE tokens SET status = 'WAITING' WHERE token_id = $1", token["token_id"]
+        )
+        assert await listener.next_for(token["token_id"], QUIET_SECS) is None  # still uncommitted
         await tx.commit()
     payload = await listener.next_for(token["token_id"], ARRIVAL_SECS)
     assert payload is not None
@@ -86,7 +84,9 @@ async def test_rolled_back_change_never_notifies(pool: asyncpg.Pool, listener: L
     async with pool.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
-        await conn.execute("UPDATE tokens SET status = 'CANCELLED' WHERE token_id = $1", token["token_id"])
+        await conn.execute(
+            "UPDATE tokens SET status = 'CANCELLED' WHERE token_id = $1", token["token_id"]
+        )
         await tx.rollback()
     assert await listener.next_for(token["token_id"], QUIET_SECS) is None
 
@@ -99,7 +99,10 @@ async def test_rolled_back_issue_never_notifies(pool: asyncpg.Pool, listener: Li
         await tx.start()
         token_id = await conn.fetchval(
             "SELECT token_id FROM issue_token($1, $2, $3, NULL, 'WALK_IN', 1, NULL, NULL)",
-            hospital.hospital_id, patient, hospital.doctor.doctor_id)
+            hospital.hospital_id,
+            patient,
+            hospital.doctor.doctor_id,
+        )
         await tx.rollback()
     assert await listener.next_for(token_id, QUIET_SECS) is None
 
@@ -110,10 +113,16 @@ async def test_eta_write_back_never_notifies(pool: asyncpg.Pool, listener: Liste
     assert await listener.next_for(token["token_id"], ARRIVAL_SECS) is not None
     await pool.execute(
         """UPDATE tokens SET queue_position = 3, estimated_wait_time = 25, eta_updated_at = now()
-           WHERE token_id = $1""", token["token_id"])
-    await pool.execute("SELECT doctor_queue_snapshot($1, $2, true)", hospital.doctor.doctor_id, token["visit_date"])
+           WHERE token_id = $1""",
+        token["token_id"],
+    )
+    await pool.execute(
+        "SELECT doctor_queue_snapshot($1, $2, true)", hospital.doctor.doctor_id, token["visit_date"]
+    )
     assert await listener.next_for(token["token_id"], QUIET_SECS) is None
     # The listener is still alive: a real change right after does arrive.
-    await pool.execute("UPDATE tokens SET status = 'NO_SHOW' WHERE token_id = $1", token["token_id"])
+    await pool.execute(
+        "UPDATE tokens SET status = 'NO_SHOW' WHERE token_id = $1", token["token_id"]
+    )
     payload = await listener.next_for(token["token_id"], ARRIVAL_SECS)
     assert payload is not None and payload["status"] == "NO_SHOW"

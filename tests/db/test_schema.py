@@ -1,4 +1,4 @@
-"""`db upgrade` on empty databases: PostgreSQL 15 (the machine's) and 18 (embedded), twice, and twice at once."""
+"""`db upgrade` on empty PostgreSQL 15 (the machine's) and 18 (embedded): twice, and at once."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ FINGERPRINT_QUERIES = {
     "columns": """SELECT table_name, column_name, data_type, character_maximum_length, is_nullable,
                          column_default
                   FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2""",
-    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2",
+    "indexes": """SELECT tablename, indexname, indexdef FROM pg_indexes
+                  WHERE schemaname = 'public' ORDER BY 1, 2""",
     "constraints": """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(c.oid)
                       FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
                       WHERE n.nspname = 'public' ORDER BY 1, 2, 3""",
@@ -43,7 +44,10 @@ FINGERPRINT_QUERIES = {
 async def fingerprint(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
     conn = await asyncpg.connect(dsn)
     try:
-        return {name: [tuple(r) for r in await conn.fetch(sql)] for name, sql in FINGERPRINT_QUERIES.items()}
+        return {
+            name: [tuple(r) for r in await conn.fetch(sql)]
+            for name, sql in FINGERPRINT_QUERIES.items()
+        }
     finally:
         await conn.close()
 
@@ -61,8 +65,10 @@ async def assert_upgrade_applies_once(dsn: str) -> None:
     first = await fingerprint(dsn)
     assert [r[0] for r in first["migrations"]] == ["schema.sql"]
     assert len(first["transitions"]) == 17
-    assert len(first["partitions"]) == 3          # this month and the next two
-    assert {"tokens", "token_history", "hospitals", "token_counters"} <= {r[0] for r in first["tables"]}
+    assert len(first["partitions"]) == 3  # this month and the next two
+    assert {"tokens", "token_history", "hospitals", "token_counters"} <= {
+        r[0] for r in first["tables"]
+    }
 
     assert await upgrade(dsn) == []
     assert await fingerprint(dsn) == first

@@ -134,7 +134,8 @@ async def wait_converged(staff: Any, patient: Any | None, http: httpx.AsyncClien
     queues = state["queues"]
     for doctor_id, queue in queues.items():
         await staff.data_where(f"doctor:{doctor_id}", lambda d, q=queue: d == q, timeout,
-                               f"doctor:{doctor_id} equal to the API's queue {queue_summary(queue)}")
+                               f"doctor:{doctor_id} equal to the API's queue "
+                               f"{queue_summary(queue)}")
     board_desks = sorted(queue_as_desk(q, BOARD_NEXT) for q in queues.values())
     await staff.data_where(f"department:{hospital.dept_id}",
                            lambda d: sorted(map(desk_summary, d["desks"])) == board_desks,

@@ -68,7 +68,8 @@ async def wait_for_role(server: AppServer, role: str, timeout: float = 15.0) -> 
         if last == role:
             return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"{server.base_url} did not become {role} within {timeout:.0f} s (is {last})")
+    raise AssertionError(
+        f"{server.base_url} did not become {role} within {timeout:.0f} s (is {last})")
 
 
 def staff_http(server: AppServer, key: str) -> httpx.AsyncClient:

@@ -130,7 +130,8 @@ async def test_latest_returns_the_newest_frame_of_each_topic(bus):
 
 async def test_text_with_newlines_and_unicode_survives(bus):
     # The bus form puts header fields on lines before the text; the text may hold anything.
-    sent = Frame("cabin:c1", "ep\u00f6ch", 9, '{"note":"line one\nline two","name":"\u0906\u0936\u093e"}')
+    sent = Frame("cabin:c1", "ep\u00f6ch", 9,
+                 '{"note":"line one\nline two","name":"\u0906\u0936\u093e"}')
     async with listening(bus) as listener:
         await bus.publish(sent)
         await listener.until(lambda li: li.frames, "frame")

@@ -58,7 +58,8 @@ class LiveClient:
                     if value:
                         return value
                     if self.closed:
-                        raise AssertionError(f"connection closed before {what}; got {self.messages[-5:]}")
+                        raise AssertionError(
+                            f"connection closed before {what}; got {self.messages[-5:]}")
                     await self._changed.wait()
 
         try:

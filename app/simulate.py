@@ -1,0 +1,139 @@
+"""`python -m app simulate`: drives the demo hospital through the HTTP API like an OPD morning.
+
+Walk-ins arrive with a morning peak, a few online bookings check in from their phones, seniors
+and emergencies mix in; every doctor calls, consults for a log-normal time around their
+department's average, and completes; some patients never come when called; one doctor is late.
+`--speed 60` runs an hour of the hospital in a minute of real time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import math
+import os
+import random
+from typing import Any
+
+import httpx
+
+NO_SHOW_RATE = 0.05           # called patients who never come in
+WALK_TO_CABIN_MIN = 1.0       # a called patient takes this long to reach the cabin
+NO_SHOW_WAIT_MIN = 3.0        # the doctor waits this long before marking a no-show
+LATE_DOCTOR_DELAY_MIN = 30.0  # the late doctor starts calling this much later
+CONSULT_SIGMA = 0.35          # spread of the log-normal consultation time
+PEAK_ARRIVALS_PER_HOUR = 14   # per department, at the morning peak
+
+
+class Simulation:
+    def __init__(self, client: httpx.AsyncClient, speed: float, minutes: float, seed: int) -> None:
+        self.client = client
+        self.speed = speed
+        self.minutes = minutes
+        self.rng = random.Random(seed)  # noqa: S311 - a simulation, not security
+        self.start = asyncio.get_running_loop().time()
+        self.counts = {"issued": 0, "called": 0, "completed": 0, "no_show": 0, "errors": 0}
+
+    def elapsed_min(self) -> float:
+        return (asyncio.get_running_loop().time() - self.start) * self.speed / 60
+
+    async def wait(self, minutes: float) -> None:
+        await asyncio.sleep(max(0.0, minutes) * 60 / self.speed)
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        response = await self.client.post(path, json=body or {})
+        if response.status_code >= 400:
+            if response.status_code >= 500:
+                self.counts["errors"] += 1
+            return None
+        result: dict[str, Any] = response.json()
+        return result
+
+    def arrival_rate(self, minute: float) -> float:
+        """Arrivals per minute per department: a peak in the first two hours, then a tail."""
+        peak = math.exp(-((minute - 60) / 50) ** 2)
+        return PEAK_ARRIVALS_PER_HOUR / 60 * (0.25 + 0.75 * peak)
+
+    async def arrivals(self, dept: dict[str, Any], hospital: dict[str, Any]) -> None:
+        while self.elapsed_min() < self.minutes:
+            gap = self.rng.expovariate(self.arrival_rate(self.elapsed_min()))
+            await self.wait(gap)
+            roll = self.rng.random()
+            if roll < 0.10:
+                asyncio.create_task(self.online_patient(dept, hospital))
+                continue
+            booking, priority = ("EMERGENCY", 3) if roll < 0.12 else ("WALK_IN", 2 if roll < 0.25 else 1)
+            token = await self.post("/api/v1/tokens", {
+                "dept_id": dept["dept_id"], "booking_type": booking, "priority": priority,
+                "patient": {"name": f"Sim Patient {self.rng.randrange(10**6)}",
+                            "phone": f"7{self.rng.randrange(10**8, 10**9)}"}})
+            if token:
+                self.counts["issued"] += 1
+
+    async def online_patient(self, dept: dict[str, Any], hospital: dict[str, Any]) -> None:
+        """Books for a slot soon, then checks in from the phone on arrival, inside the geofence."""
+        slot = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=self.rng.uniform(20, 60) / self.speed)
+        token = await self.post("/api/v1/tokens", {
+            "dept_id": dept["dept_id"], "booking_type": "ONLINE", "scheduled_time": slot.isoformat(),
+            "patient": {"name": f"Sim Online {self.rng.randrange(10**6)}",
+                        "phone": f"8{self.rng.randrange(10**8, 10**9)}"}})
+        if not token:
+            return
+        self.counts["issued"] += 1
+        await self.wait(self.rng.uniform(10, 40))
+        await self.client.post(f"/api/v1/track/{token['tracking_code']}/check-in", json={
+            "latitude": float(hospital["latitude"]) + 0.0003, "longitude": float(hospital["longitude"])})
+
+    async def doctor(self, doctor: dict[str, Any], mean_minutes: float, late: bool) -> None:
+        if late:
+            await self.wait(LATE_DOCTOR_DELAY_MIN)
+        doctor_id = doctor["doctor_id"]
+        while self.elapsed_min() < self.minutes:
+            token = await self.post(f"/api/v1/doctors/{doctor_id}/call-next", {"complete_current": True})
+            if token is None:  # nobody waiting, or someone still called: look again shortly
+                await self.wait(2)
+                continue
+            self.counts["called"] += 1
+            if self.rng.random() < NO_SHOW_RATE:
+                await self.wait(NO_SHOW_WAIT_MIN)
+                if await self.post(f"/api/v1/tokens/{token['token_id']}/no-show"):
+                    self.counts["no_show"] += 1
+                continue
+            await self.wait(WALK_TO_CABIN_MIN)
+            await self.post(f"/api/v1/tokens/{token['token_id']}/start")
+            await self.wait(self.rng.lognormvariate(math.log(mean_minutes), CONSULT_SIGMA))
+            if await self.post(f"/api/v1/tokens/{token['token_id']}/complete"):
+                self.counts["completed"] += 1
+
+
+async def run_simulation(args: argparse.Namespace) -> int:
+    base_url = args.url or os.environ.get("OPD_PUBLIC_URL") or "http://127.0.0.1:8000"
+    key = args.key
+    if not key:
+        print("give an admin API key with --key or OPD_API_KEY (python -m app apikey create --hospital DEMO)")
+        return 2
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
+        hospital = (await client.get("/api/v1/hospital")).raise_for_status().json()
+        departments = (await client.get("/api/v1/departments")).raise_for_status().json()
+        doctors = (await client.get("/api/v1/doctors")).raise_for_status().json()
+        sim = Simulation(client, args.speed, args.minutes, args.seed)
+        minutes_by_dept = {d["dept_id"]: d["avg_consultation_time"] for d in departments}
+        on_shift = [d for d in doctors if d.get("cabin_id") and d["status"] == "ACTIVE"]
+        late = sim.rng.choice(on_shift)["doctor_id"] if on_shift else None
+        tasks = [asyncio.create_task(sim.arrivals(d, hospital)) for d in departments if d["status"] == "ACTIVE"]
+        tasks += [asyncio.create_task(sim.doctor(d, d.get("avg_consultation_time") or minutes_by_dept[d["dept_id"]],
+                                                 d["doctor_id"] == late)) for d in on_shift]
+        print(f"simulating {args.minutes:.0f} min of {hospital['name']} at {args.speed:g}x: "
+              f"{len(departments)} departments, {len(on_shift)} doctors on shift")
+        try:
+            while sim.elapsed_min() < args.minutes:
+                await asyncio.sleep(5)
+                print(f"  t+{sim.elapsed_min():5.0f} min  {sim.counts}", flush=True)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        print(f"done: {sim.counts}")
+    return 0 if sim.counts["errors"] == 0 else 1

@@ -1,0 +1,1 @@
+"""Benchmarks; speed lives here, never in tests (see README.md)."""

@@ -1,0 +1,311 @@
+"""The phases of a run: end-to-end load, replay into both fan-out servers, idle connections."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from bench import replay, report
+from bench.driver import Driver
+from bench.hospital import BenchHospital
+from bench.monitor import Monitor, by_pids
+from bench.servers import AppProcess, NodeProcess
+from bench.swarm import ClientSpec, Swarm, WindowStats
+
+DRAIN_S = 3.0          # after the last change, frames still on their way are counted
+STATS_FLUSH_S = 11.0   # PostgreSQL 15 backends flush their counters within 10 s of going idle
+SETTLE_S = 3.0
+FUNCTIONS = ("doctor_live_views", "hospital_layout", "call_next_token", "issue_token",
+             "set_token_status")
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    hospital: BenchHospital
+    app: AppProcess
+    monitor: Monitor
+    namespace: str
+    layout: dict[str, int]
+
+
+def client_specs(ctx: Context) -> list[ClientSpec]:
+    """Phones on the tail tokens, a console per doctor, two TVs per board topic."""
+    h = ctx.hospital
+    specs = []
+    if ctx.args.idle:
+        codes = h.all_codes
+        return [ClientSpec(f"token:{codes[i % len(codes)]}") for i in range(ctx.args.idle)]
+    phones = ctx.layout["phones"]
+    per_doctor = [h.tail_codes[d] for d in h.doctor_ids]
+    i = 0
+    while len(specs) < phones:
+        codes = per_doctor[i % len(per_doctor)]
+        k = i // len(per_doctor)
+        if k < len(codes):
+            specs.append(ClientSpec(f"token:{codes[k]}"))
+        i += 1
+    specs += [ClientSpec(f"doctor:{d}", staff=True) for d in h.doctor_ids]
+    boards = [f"hospital:{h.hospital_id}"] + [f"department:{d}" for d in h.dept_ids]
+    specs += [ClientSpec(t, staff=True) for t in boards for _ in range(2)]
+    return specs
+
+
+async def db_counters(dsn: str, database: str) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        xacts = await conn.fetchval(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", database)
+        rows = await conn.fetch("SELECT funcname, calls FROM pg_stat_user_functions")
+    finally:
+        await conn.close()
+    return {"transactions": int(xacts), **{r["funcname"]: int(r["calls"]) for r in rows}}
+
+
+def window_figures(stats: WindowStats, seconds: float) -> dict[str, Any]:
+    return {"frames": stats.frames, "frames_per_s": round(stats.frames / seconds, 1) if seconds else 0,
+            "latency_ms": report.percentiles(stats.latencies), "errors": stats.errors,
+            "closed": stats.closed, "other_messages": stats.other}
+
+
+async def _connect(swarm: Swarm, label: str) -> dict[str, Any]:
+    result = await swarm.connect()
+    print(f"{label}: {result['ready']} clients ready, {result['failed']} failed, "
+          f"in {result['seconds']:.1f}s", flush=True)
+    return result
+
+
+async def _replays(ctx: Context, swarm: Swarm, frames: list[replay.Captured],
+                   send: replay.Send, wait_for_room: Any, server: str) -> dict[str, Any]:
+    """Timed replay of the captured frames, then flat out; measured at the clients."""
+    out: dict[str, Any] = {}
+    t0 = time.monotonic()
+    await swarm.start()
+    seconds = await replay.replay_timed(frames, send)
+    await asyncio.sleep(DRAIN_S)
+    out["timed"] = window_figures(await swarm.stop(), seconds)
+    out["timed"]["usage"] = report.usage_dict(ctx.monitor.usage(t0, time.monotonic()))
+    print(f"{server} timed replay: {out['timed']['frames_per_s']} frames/s, "
+          f"{report.fmt_latency(out['timed']['latency_ms'])}", flush=True)
+    if ctx.args.flat_out_seconds > 0:
+        topics = {s.topic for s in client_specs(ctx)}
+        watched = [f for f in frames if f.topic in topics]
+        t0 = time.monotonic()
+        start_at = await swarm.start()
+        sent = await replay.replay_flat_out(watched, send, ctx.args.flat_out_seconds, wait_for_room)
+        await asyncio.sleep(DRAIN_S)
+        stats = await swarm.stop()
+        busy = max(ctx.args.flat_out_seconds, (stats.last_at or start_at) - start_at)
+        out["flat_out"] = window_figures(stats, busy)
+        out["flat_out"]["sent"] = sent
+        out["flat_out"]["usage"] = report.usage_dict(ctx.monitor.usage(t0, time.monotonic()))
+        print(f"{server} flat out: sent {sent}, delivered {out['flat_out']['frames_per_s']} "
+              f"frames/s, {report.fmt_latency(out['flat_out']['latency_ms'])}", flush=True)
+    return out
+
+
+async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    args, h, app = ctx.args, ctx.hospital, ctx.app
+    specs = client_specs(ctx)
+    deflate = not args.no_deflate
+    capture = replay.Capture(args.redis_url, ctx.namespace)
+    await capture.start()
+    swarm = Swarm(app.ws_url, h.key, specs, workers=args.workers, deflate=deflate,
+                  nofile=65536, address_block=1)
+    ctx.monitor.watch("swarm", by_pids(lambda: swarm.pids))
+    data: dict[str, Any] = {}
+    try:
+        data["connect"] = await _connect(swarm, "app")
+        await asyncio.sleep(STATS_FLUSH_S)  # settle; also measures the idle cost of N clients
+        t_idle = time.monotonic()
+        data["idle_with_clients"] = report.usage_dict(
+            ctx.monitor.usage(t_idle - STATS_FLUSH_S + 1, t_idle))
+        before = await db_counters(h.dsn, h.database)
+        capture.recording = True
+        t0 = time.monotonic()
+        await swarm.start()
+        drive = await Driver(app.base_url, h.key, h.doctor_ids, args.rate, args.seconds).run()
+        drive_end = time.time()
+        await asyncio.sleep(DRAIN_S)
+        stats = await swarm.stop()
+        t1 = time.monotonic()
+        capture.recording = False
+        usage = ctx.monitor.usage(t0, t1)
+        await asyncio.sleep(STATS_FLUSH_S)
+        after = await db_counters(h.dsn, h.database)
+        e2e = window_figures(stats, drive.seconds)
+        e2e["tail_after_last_change_s"] = round(max(0.0, stats.last_at - drive_end), 2)
+        changes = max(1, drive.changes)
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        data["e2e"] = {**e2e, "changes": drive.changes, "changes_per_s": round(drive.rate, 1),
+                       "by_step": drive.by_step, "failures": drive.failures,
+                       "api_ms": report.percentiles(_seconds(drive.api_ms)),
+                       "usage": report.usage_dict(usage),
+                       "published": len(capture.frames),
+                       "db": {"delta": delta,
+                              "transactions_per_change": round(delta["transactions"] / changes, 2),
+                              **{f"{f}_per_change": round(delta.get(f, 0) / changes, 3)
+                                 for f in FUNCTIONS}}}
+        print(f"e2e: {drive.changes} changes ({drive.rate:.1f}/s), {e2e['frames_per_s']} frames/s, "
+              f"{report.fmt_latency(e2e['latency_ms'])}", flush=True)
+        frames = sorted(capture.frames, key=lambda f: f.at)
+        await capture.close()
+        target = replay.AppTarget(args.redis_url, ctx.namespace,
+                                  max((f.version for f in frames), default=0) + 10**9)
+        target.remember_epochs(frames)
+        try:
+            data["app_replay"] = await _replays(ctx, swarm, frames, target.send,
+                                                target.wait_for_room, "app")
+        finally:
+            await target.close()
+    finally:
+        await swarm.close()
+    if not args.skip_node:
+        data["node_replay"] = await _node_load(ctx, specs, frames, deflate)
+    return _load_lines(ctx, data), data
+
+
+def _seconds(ms: list[float]) -> Any:
+    from array import array
+
+    return array("d", (m / 1000 for m in ms))
+
+
+async def _node_load(ctx: Context, specs: list[ClientSpec], frames: list[replay.Captured],
+                     deflate: bool) -> dict[str, Any]:
+    node = NodeProcess(deflate)
+    ctx.monitor.watch("node", by_pids(lambda: [node.pid]))
+    swarm = Swarm(node.ws_url, ctx.hospital.key, specs, workers=ctx.args.workers, deflate=deflate,
+                  nofile=65536, address_block=2)
+    ctx.monitor.watch("swarm", by_pids(lambda: swarm.pids))
+    target = replay.NodeTarget(node.control_url)
+    try:
+        result: dict[str, Any] = {"connect": await _connect(swarm, "node")}
+        await target.connect()
+        result.update(await _replays(ctx, swarm, frames, target.send, None, "node"))
+        return result
+    finally:
+        await swarm.close()
+        await target.close()
+        node.stop()
+
+
+def _ratio(ours: dict[str, Any], node: dict[str, Any] | None, key: str) -> str:
+    if not node or key not in node or not node[key]["frames_per_s"]:
+        return "n/a"
+    return f"{ours[key]['frames_per_s'] / node[key]['frames_per_s']:.2f}"
+
+
+def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
+    e2e, db = data["e2e"], data["e2e"]["db"]
+    usage = e2e["usage"]
+    app_r, node_r = data["app_replay"], data.get("node_replay")
+    lines = [
+        ("hospital", f"{ctx.layout['doctors']} doctors in {ctx.layout['departments']} departments, "
+                     f"{ctx.layout['queue_length']} waiting per doctor"),
+        ("clients", f"{data['connect']['ready']} connected ({data['connect']['failed']} failed) in "
+                    f"{data['connect']['seconds']:.1f}s; {ctx.args.workers} swarm processes; "
+                    f"permessage-deflate {'off' if ctx.args.no_deflate else 'offered'}"),
+        ("changes", f"{e2e['changes']} in {ctx.args.seconds:g}s = {e2e['changes_per_s']}/s "
+                    f"{e2e['by_step']}; failures {sum(e2e['failures'].values())}"),
+        ("API latency", report.fmt_latency(e2e["api_ms"])),
+        ("commit-to-client", report.fmt_latency(e2e["latency_ms"])),
+        ("frames delivered", f"{e2e['frames']} = {e2e['frames_per_s']}/s "
+                             f"(engine published {e2e['published']}; last frame "
+                             f"{e2e['tail_after_last_change_s']}s after the last change)"),
+        ("app server", _usage_text(usage.get("app"))),
+        ("postgres (all)", _usage_text(usage.get("postgres"))),
+        ("redis", _usage_text(usage.get("redis"))),
+        ("swarm", _usage_text(usage.get("swarm"))),
+        ("app idle, clients on", _usage_text(data["idle_with_clients"].get("app"))),
+        ("DB per change", f"{db['transactions_per_change']} transactions "
+                          f"(pg_stat_database xact_commit+xact_rollback); "
+                          f"doctor_live_views {db['doctor_live_views_per_change']}, "
+                          f"hospital_layout {db['hospital_layout_per_change']} "
+                          "(pg_stat_user_functions)"),
+        ("replay, app hub", _replay_text(app_r.get("timed"))),
+    ]
+    if node_r:
+        lines.append(("replay, node ws", _replay_text(node_r.get("timed"))))
+        lines.append(("ratio app/node", f"{_ratio(app_r, node_r, 'timed')} (timed replay)"))
+    if "flat_out" in app_r:
+        lines.append(("flat out, app hub", _replay_text(app_r["flat_out"])))
+        if node_r and "flat_out" in node_r:
+            lines.append(("flat out, node ws", _replay_text(node_r["flat_out"])))
+            lines.append(("flat out, node CPU", _usage_text(node_r["flat_out"]["usage"].get("node"))))
+            lines.append(("ratio app/node", f"{_ratio(app_r, node_r, 'flat_out')} (flat out: "
+                                             "fan-out capacity)"))
+        lines.append(("flat out, app CPU", _usage_text(app_r["flat_out"]["usage"].get("app"))))
+    return lines
+
+
+def _usage_text(usage: dict[str, float] | None) -> str:
+    if not usage:
+        return "n/a"
+    return (f"CPU {usage['cpu_percent']:.0f}% avg, {usage['cpu_peak']:.0f}% peak (100% = one core); "
+            f"RSS peak {usage['rss_peak_mb']:.0f} MB")
+
+
+def _replay_text(figures: dict[str, Any] | None) -> str:
+    if not figures:
+        return "n/a"
+    extra = f", sent {figures['sent']}" if "sent" in figures else ""
+    return (f"{figures['frames_per_s']} frames/s delivered ({figures['frames']}{extra}); "
+            f"send-to-client {report.fmt_latency(figures['latency_ms'])}")
+
+
+async def idle_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    args, h, app = ctx.args, ctx.hospital, ctx.app
+    specs = client_specs(ctx)
+    deflate = not args.no_deflate
+    data: dict[str, Any] = {}
+    await asyncio.sleep(SETTLE_S)
+    data["app_rss_before_mb"] = round(ctx.monitor.rss_now_mb("app"), 1)
+    swarm = Swarm(app.ws_url, h.key, specs, workers=args.workers, deflate=deflate,
+                  nofile=65536, address_block=1)
+    ctx.monitor.watch("swarm", by_pids(lambda: swarm.pids))
+    try:
+        data["connect"] = await _connect(swarm, "app")
+        await asyncio.sleep(STATS_FLUSH_S)
+        t = time.monotonic()
+        data["app_rss_after_mb"] = round(ctx.monitor.rss_now_mb("app"), 1)
+        data["idle_usage"] = report.usage_dict(ctx.monitor.usage(t - STATS_FLUSH_S + 1, t))
+    finally:
+        await swarm.close()
+    if not args.skip_node:
+        node = NodeProcess(deflate)
+        ctx.monitor.watch("node", by_pids(lambda: [node.pid]))
+        await asyncio.sleep(1)
+        data["node_rss_before_mb"] = round(ctx.monitor.rss_now_mb("node"), 1)
+        swarm = Swarm(node.ws_url, h.key, specs, workers=args.workers, deflate=deflate,
+                      nofile=65536, address_block=2)
+        try:
+            data["node_connect"] = await _connect(swarm, "node")
+            await asyncio.sleep(SETTLE_S)
+            data["node_rss_after_mb"] = round(ctx.monitor.rss_now_mb("node"), 1)
+        finally:
+            await swarm.close()
+            node.stop()
+    ready = max(1, data["connect"]["ready"])
+    per_conn = (data["app_rss_after_mb"] - data["app_rss_before_mb"]) * 1024 / ready
+    lines = [
+        ("connections", f"{data['connect']['ready']} on token topics ({data['connect']['failed']} "
+                        f"failed), opened in {data['connect']['seconds']:.1f}s; permessage-deflate "
+                        f"{'off' if args.no_deflate else 'offered'}"),
+        ("app RSS", f"{data['app_rss_before_mb']} MB before, {data['app_rss_after_mb']} MB with "
+                    f"the connections = {per_conn:.1f} KB per connection"),
+        ("app idle CPU", _usage_text(data["idle_usage"].get("app"))),
+    ]
+    if "node_connect" in data:
+        node_ready = max(1, data["node_connect"]["ready"])
+        node_per = (data["node_rss_after_mb"] - data["node_rss_before_mb"]) * 1024 / node_ready
+        lines.append(("node ws RSS", f"{data['node_rss_before_mb']} MB before, "
+                                     f"{data['node_rss_after_mb']} MB with {node_ready} connections "
+                                     f"= {node_per:.1f} KB per connection"))
+    return lines, data
