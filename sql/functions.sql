@@ -52,11 +52,17 @@ BEGIN
         RETURN NULL;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('opd.create_partition'));
-    IF to_regclass(v_name) IS NOT NULL THEN
+    -- Re-check with a catalog query: to_regclass may answer from this backend's stale cache.
+    IF EXISTS (SELECT 1 FROM pg_class WHERE relname = v_name
+               AND relnamespace = current_schema()::regnamespace) THEN
         RETURN NULL;
     END IF;
-    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
-                   v_name, p_table, v_start, v_end);
+    BEGIN
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                       v_name, p_table, v_start, v_end);
+    EXCEPTION WHEN duplicate_table THEN
+        RETURN NULL;
+    END;
     RETURN v_name;
 END $$;
 
@@ -232,8 +238,8 @@ BEGIN
     IF NEW.token_id <> OLD.token_id OR NEW.visit_date <> OLD.visit_date OR NEW.serial <> OLD.serial
        OR NEW.token_number <> OLD.token_number OR NEW.tracking_code <> OLD.tracking_code
        OR NEW.hospital_id <> OLD.hospital_id OR NEW.patient_id <> OLD.patient_id
-       OR NEW.booking_type <> OLD.booking_type THEN
-        RAISE EXCEPTION 'a token''s identity (number, day, patient, hospital, booking type) never changes'
+       OR NEW.booking_type <> OLD.booking_type OR NEW.dept_id <> OLD.dept_id THEN
+        RAISE EXCEPTION 'a token''s identity (number, day, department, patient, hospital, booking type) never changes'
             USING ERRCODE = 'OPD10';
     END IF;
 
@@ -255,9 +261,13 @@ BEGIN
                     NEW.check_in_time := COALESCE(NEW.check_in_time, v_now);
                     NEW.queue_joined_at := queue_joined_at(NEW.booking_type, NEW.scheduled_time, NEW.check_in_time);
                 ELSIF OLD.status IN ('WAITING', 'NO_SHOW') THEN
-                    -- Back to the queue (undo of a call or of a no-show): keeps its old place.
+                    -- Back to the queue (undo of a call or of a no-show): keeps its old place;
+                    -- a no-show that never arrived before is checked in now.
                     NEW.called_time := NULL;
                     NEW.closed_at := NULL;
+                    NEW.check_in_time := COALESCE(NEW.check_in_time, v_now);
+                    NEW.queue_joined_at := COALESCE(NEW.queue_joined_at,
+                        queue_joined_at(NEW.booking_type, NEW.scheduled_time, NEW.check_in_time));
                 END IF;
             WHEN 'WAITING' THEN
                 IF OLD.status = 'IN_CONSULTATION' THEN
@@ -378,7 +388,8 @@ CREATE TRIGGER tokens_before_update BEFORE UPDATE ON tokens
           OR OLD.tracking_code IS DISTINCT FROM NEW.tracking_code
           OR OLD.hospital_id IS DISTINCT FROM NEW.hospital_id
           OR OLD.patient_id IS DISTINCT FROM NEW.patient_id
-          OR OLD.booking_type IS DISTINCT FROM NEW.booking_type)
+          OR OLD.booking_type IS DISTINCT FROM NEW.booking_type
+          OR OLD.dept_id IS DISTINCT FROM NEW.dept_id)
     EXECUTE FUNCTION tokens_before_update();
 
 DROP TRIGGER IF EXISTS tokens_after_insert ON tokens;
@@ -400,8 +411,11 @@ BEGIN
 END $$;
 
 DROP TRIGGER IF EXISTS token_history_append_only ON token_history;
-CREATE TRIGGER token_history_append_only BEFORE UPDATE ON token_history
+CREATE TRIGGER token_history_append_only BEFORE UPDATE OR DELETE ON token_history
     FOR EACH ROW EXECUTE FUNCTION token_history_append_only();
+DROP TRIGGER IF EXISTS token_history_no_truncate ON token_history;
+CREATE TRIGGER token_history_no_truncate BEFORE TRUNCATE ON token_history
+    FOR EACH STATEMENT EXECUTE FUNCTION token_history_append_only();
 
 -- A doctor's break, leave or shift change alters their queue's ETAs and the boards.
 CREATE OR REPLACE FUNCTION doctors_after_update() RETURNS TRIGGER
@@ -696,8 +710,10 @@ END $$;
 -- Queue and ETA -------------------------------------------------------------------------------
 -- Every live token of a doctor's day with its position and ETA, in one pass. The token called
 -- or in consultation comes first with position 0; waiting tokens follow from position 1.
--- ETA = time until the doctor is free (remaining of the current consultation, or until the
--- shift starts) + (position - 1) x (consultation time + the department's buffer).
+-- ETA = time until the doctor is free + (position - 1) x (consultation time + the department's
+-- buffer). The doctor is free after the current patient's remaining consultation time plus the
+-- buffer (the sanitisation gap), or a full slot if that patient is only called; before the shift
+-- starts, not before the shift start.
 CREATE OR REPLACE FUNCTION doctor_queue(p_doctor_id UUID, p_day DATE)
 RETURNS TABLE (token_id UUID, token_number TEXT, status TEXT, priority INT, booking_type TEXT,
                queue_position INT, eta_minutes INT, queue_joined_at TIMESTAMPTZ)

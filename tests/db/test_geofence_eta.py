@@ -147,8 +147,8 @@ async def queue_in_consultation(
 async def test_eta_is_remaining_time_plus_whole_consultations(
     pool: asyncpg.Pool, clock_conn: asyncpg.Connection
 ) -> None:
-    # doctor_queue's own comment: "time until the doctor is free (remaining of the current
-    # consultation ...) + (position - 1) x (consultation time + the department's buffer)".
+    # doctor_queue: the doctor is free after the current consultation's remaining time plus the
+    # department's buffer; each later patient adds a whole slot (consultation + buffer).
     hospital, current, queued, t0 = await queue_in_consultation(pool, clock_conn)
     k = 4
     await set_clock(clock_conn, t0 + timedelta(minutes=k))
@@ -158,7 +158,7 @@ async def test_eta_is_remaining_time_plus_whole_consultations(
         0,
         0,
     )
-    remaining = CONSULT - k
+    remaining = CONSULT - k + BUFFER
     assert [(r["token_id"], r["queue_position"], r["eta_minutes"]) for r in rows[1:]] == [
         (t["token_id"], pos, remaining + (pos - 1) * (CONSULT + BUFFER))
         for pos, t in enumerate(queued, 1)
