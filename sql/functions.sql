@@ -131,6 +131,79 @@ LANGUAGE sql STABLE AS $$
     LIMIT 1
 $$;
 
+-- Notifications outbox ------------------------------------------------------------------------
+INSERT INTO notification_templates (event_type, language, body) VALUES
+    ('TOKEN_CREATED', 'en', '{hospital}: your token is {token} for {doctor} ({department}). Follow your turn live: {link}'),
+    ('TOKEN_CREATED', 'hi', '{hospital}: आपका टोकन {token} है, {doctor} ({department})। अपनी बारी लाइव देखें: {link}'),
+    ('T_MINUS_3', 'en', '{hospital}: token {token}, your turn is near ({position} in line, about {eta} min). Please be near cabin {cabin}.'),
+    ('T_MINUS_3', 'hi', '{hospital}: टोकन {token}, आपकी बारी नज़दीक है (क्रम {position}, लगभग {eta} मिनट)। कृपया केबिन {cabin} के पास रहें।'),
+    ('CALL_NOW', 'en', '{hospital}: token {token}, please go to cabin {cabin} now.'),
+    ('CALL_NOW', 'hi', '{hospital}: टोकन {token}, कृपया अभी केबिन {cabin} में जाएँ।'),
+    ('DELAYED', 'en', '{hospital}: token {token} is delayed; expected wait now about {eta} min. Live status: {link}'),
+    ('DELAYED', 'hi', '{hospital}: टोकन {token} में देरी है; अब लगभग {eta} मिनट। लाइव स्थिति: {link}'),
+    ('RESCHEDULED', 'en', '{hospital}: your visit moved to {time}; new token {token} for {doctor}. {link}'),
+    ('RESCHEDULED', 'hi', '{hospital}: आपकी मुलाक़ात {time} पर बदली गई; नया टोकन {token}, {doctor}। {link}'),
+    ('CANCELLED', 'en', '{hospital}: token {token} was cancelled. Please contact the reception desk.'),
+    ('CANCELLED', 'hi', '{hospital}: टोकन {token} रद्द कर दिया गया। कृपया रिसेप्शन से संपर्क करें।')
+ON CONFLICT (event_type, language) DO UPDATE SET body = EXCLUDED.body;
+
+-- An ETA that moves later by more than this many minutes tells the patient (DELAYED).
+CREATE OR REPLACE FUNCTION delay_notify_minutes() RETURNS INT
+LANGUAGE sql IMMUTABLE AS $$ SELECT 20 $$;
+
+-- Writes one outbox row per channel the patient opted in to, in the caller's transaction, so the
+-- message exists exactly when the change that causes it commits. Once-per-token events
+-- (TOKEN_CREATED, T_MINUS_3, RESCHEDULED, CANCELLED) are never written twice.
+CREATE OR REPLACE FUNCTION enqueue_notification(p_token_id UUID, p_event TEXT, p_vars JSONB DEFAULT '{}')
+RETURNS INT
+LANGUAGE plpgsql AS $$
+DECLARE
+    v RECORD;
+    v_body TEXT;
+    v_key TEXT;
+    v_vars JSONB;
+    v_count INT := 0;
+    v_channel TEXT;
+BEGIN
+    SELECT t.token_id, t.token_number, t.tracking_code, t.scheduled_time, p.patient_id, p.phone,
+           p.preferred_language, p.sms_opt_in, p.whatsapp_opt_in, p.fcm_token,
+           h.name AS hospital, h.timezone, d.name AS doctor, dep.name AS department,
+           c.cabin_number
+    INTO v
+    FROM tokens t JOIN patients p ON p.patient_id = t.patient_id
+    JOIN hospitals h ON h.hospital_id = t.hospital_id JOIN doctors d ON d.doctor_id = t.doctor_id
+    JOIN departments dep ON dep.dept_id = t.dept_id LEFT JOIN cabins c ON c.cabin_id = t.cabin_id
+    WHERE t.token_id = p_token_id;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    SELECT body INTO v_body FROM notification_templates
+    WHERE event_type = p_event AND language = v.preferred_language;
+    v_vars := jsonb_build_object(
+        'hospital', v.hospital, 'token', v.token_number, 'doctor', v.doctor,
+        'department', v.department, 'cabin', COALESCE(v.cabin_number, '-'),
+        'time', to_char(v.scheduled_time AT TIME ZONE v.timezone, 'DD Mon HH24:MI'),
+        'link', COALESCE((SELECT value FROM app_settings WHERE key = 'public_url'), '') || '/t/' || v.tracking_code
+    ) || p_vars;
+    FOR v_key IN SELECT jsonb_object_keys(v_vars) LOOP
+        v_body := replace(v_body, '{' || v_key || '}', v_vars ->> v_key);
+    END LOOP;
+    FOREACH v_channel IN ARRAY ARRAY['SMS', 'WHATSAPP', 'PUSH'] LOOP
+        CONTINUE WHEN v_channel = 'SMS' AND NOT v.sms_opt_in;
+        CONTINUE WHEN v_channel = 'WHATSAPP' AND NOT v.whatsapp_opt_in;
+        CONTINUE WHEN v_channel = 'PUSH' AND v.fcm_token IS NULL;
+        INSERT INTO notifications_log (patient_id, token_id, channel, event_type, language, message,
+                                       phone_number, next_attempt_at)
+        VALUES (v.patient_id, v.token_id, v_channel, p_event, v.preferred_language, v_body,
+                CASE WHEN v_channel <> 'PUSH' THEN v.phone END, opd_now())
+        ON CONFLICT (token_id, event_type, channel)
+            WHERE event_type IN ('TOKEN_CREATED', 'T_MINUS_3', 'RESCHEDULED', 'CANCELLED')
+        DO NOTHING;
+        v_count := v_count + 1;
+    END LOOP;
+    RETURN v_count;
+END $$;
+
 -- Token triggers ------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION queue_joined_at(p_booking_type TEXT, p_scheduled TIMESTAMPTZ,
                                            p_check_in TIMESTAMPTZ)
@@ -357,6 +430,14 @@ BEGIN
                                             THEN 'TRANSFER' END),
                 v_meta, opd_now());
     END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM enqueue_notification(NEW.token_id,
+            CASE WHEN NEW.rescheduled_from_token_id IS NULL THEN 'TOKEN_CREATED' ELSE 'RESCHEDULED' END);
+    ELSIF NEW.status <> OLD.status AND NEW.status = 'WAITING' AND OLD.status = 'CHECKED_IN' THEN
+        PERFORM enqueue_notification(NEW.token_id, 'CALL_NOW');
+    ELSIF NEW.status <> OLD.status AND NEW.status = 'CANCELLED' THEN
+        PERFORM enqueue_notification(NEW.token_id, 'CANCELLED');
+    END IF;
     PERFORM pg_notify('opd_changes', json_build_object(
         'kind', 'token',
         'token_id', NEW.token_id,
@@ -539,13 +620,23 @@ BEGIN
 END $$;
 
 -- Moves a token to p_status (the trigger checks the transition and stamps the times).
+DROP FUNCTION IF EXISTS set_token_status(UUID, TEXT, UUID, TEXT);
+-- p_from, when given, is where this action may start: "start" is for a called patient, not a
+-- way to reopen a completed one, even though COMPLETED -> IN_CONSULTATION exists for "undo".
 CREATE OR REPLACE FUNCTION set_token_status(p_token_id UUID, p_status TEXT, p_actor UUID,
-                                            p_reason TEXT DEFAULT NULL)
+                                            p_reason TEXT DEFAULT NULL, p_from TEXT[] DEFAULT NULL)
 RETURNS tokens
 LANGUAGE plpgsql AS $$
 DECLARE
     v_token tokens := token_for_update(p_token_id);
 BEGIN
+    IF v_token.status = p_status THEN
+        RAISE EXCEPTION 'token % is already %', v_token.token_number, v_token.status USING ERRCODE = 'OPD10';
+    END IF;
+    IF p_from IS NOT NULL AND NOT v_token.status = ANY(p_from) THEN
+        RAISE EXCEPTION 'token % is %; this works only on a token that is %', v_token.token_number,
+            v_token.status, array_to_string(p_from, ' or ') USING ERRCODE = 'OPD10';
+    END IF;
     PERFORM opd_set_actor(p_actor, COALESCE(p_reason, p_status));
     IF p_status IN ('WAITING', 'IN_CONSULTATION') AND v_token.status NOT IN ('WAITING', 'IN_CONSULTATION', 'COMPLETED') THEN
         PERFORM assert_doctor_free(v_token.doctor_id, v_token.visit_date);
@@ -773,6 +864,35 @@ LANGUAGE sql STABLE AS $$
     WHERE t.token_id = p_token_id AND q.token_id = t.token_id
 $$;
 
+-- Position- and ETA-driven messages, decided at each recompute: T_MINUS_3 once when at most
+-- three patients are ahead (a wobbling position does not repeat it), DELAYED when the expected
+-- time moved later by more than delay_notify_minutes() since the patient was last told.
+CREATE OR REPLACE FUNCTION notify_queue_progress(p_doctor_id UUID, p_day DATE) RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    v RECORD;
+    v_now TIMESTAMPTZ := opd_now();
+BEGIN
+    FOR v IN SELECT t.token_id, t.queue_position, t.estimated_wait_time, t.notified_expected_at
+             FROM tokens t
+             WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day AND t.status = 'CHECKED_IN'
+               AND t.estimated_wait_time IS NOT NULL LOOP
+        IF v.queue_position <= 4 THEN
+            PERFORM enqueue_notification(v.token_id, 'T_MINUS_3', jsonb_build_object(
+                'position', v.queue_position, 'eta', v.estimated_wait_time));
+        END IF;
+        IF v.notified_expected_at IS NULL THEN
+            UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => v.estimated_wait_time)
+            WHERE token_id = v.token_id AND visit_date = p_day;
+        ELSIF v_now + make_interval(mins => v.estimated_wait_time)
+              > v.notified_expected_at + make_interval(mins => delay_notify_minutes()) THEN
+            PERFORM enqueue_notification(v.token_id, 'DELAYED', jsonb_build_object('eta', v.estimated_wait_time));
+            UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => v.estimated_wait_time)
+            WHERE token_id = v.token_id AND visit_date = p_day;
+        END IF;
+    END LOOP;
+END $$;
+
 -- Writes positions and ETAs back to the tokens that changed and returns the doctor's queue
 -- snapshot as JSON (the shape of GET /api/v1/queues/doctors/{id}, plus private fields that the
 -- engine strips per topic). One round trip for the queue engine.
@@ -790,6 +910,7 @@ BEGIN
         WHERE t.token_id = q.token_id AND t.visit_date = p_day
           AND (t.queue_position IS DISTINCT FROM NULLIF(q.queue_position, 0)
                OR t.estimated_wait_time IS DISTINCT FROM q.eta_minutes);
+        PERFORM notify_queue_progress(p_doctor_id, p_day);
     END IF;
     SELECT jsonb_build_object(
         'doctor_id', d.doctor_id,

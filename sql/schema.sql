@@ -245,6 +245,7 @@ CREATE TABLE tokens (
     notes JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(notes) = 'object'),
     cancellation_reason TEXT,
     rescheduled_from_token_id UUID,          -- the RESCHEDULED token this one replaces
+    notified_expected_at TIMESTAMPTZ,        -- the expected time last told to the patient (DELAYED)
 
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
 
@@ -412,6 +413,21 @@ CREATE TABLE display_devices (
     CHECK ((paired_at IS NULL) = (hospital_id IS NULL))
 );
 CREATE UNIQUE INDEX uq_display_pairing_code ON display_devices(pairing_code) WHERE paired_at IS NULL;
+
+-- Patient messages per event and language; {placeholders} are filled by enqueue_notification.
+CREATE TABLE notification_templates (
+    event_type VARCHAR(50) NOT NULL,
+    language VARCHAR(5) NOT NULL CHECK (language IN ('en', 'hi')),
+    body TEXT NOT NULL,
+    PRIMARY KEY (event_type, language)
+);
+
+-- Deployment-wide values the database needs (the public base URL for links in messages).
+CREATE TABLE app_settings (
+    key VARCHAR(50) PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
 
 -- Sign-in audit (logins and failed logins are recorded: docs/security.md)
 CREATE TABLE login_events (

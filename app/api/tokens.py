@@ -32,6 +32,7 @@ async def load_token_for(call: Call, token_id: uuid.UUID) -> asyncpg.Record:
         "SELECT token_id, hospital_id, doctor_id, status FROM tokens WHERE token_id = $1", token_id)
     require_found(row, "token")
     call.staff.require_hospital(row["hospital_id"])
+    call.staff.require_doctor(row["doctor_id"])
     return row
 
 
@@ -121,28 +122,26 @@ async def _doctor_action(call: Call, sql: str, *extra: Any) -> dict[str, Any]:
     return await run_token_function(call, sql, token_id, *extra)
 
 
-def _status_op(path: str, status: str, summary: str) -> None:
+def _status_op(path: str, status: str, from_statuses: list[str], summary: str,
+               body: dict[str, Any] = schemas.REASON_OPTIONAL) -> None:
+    """One lifecycle step: the target status and the statuses it may start from."""
     async def handler(call: Call) -> dict[str, Any]:
-        return await _doctor_action(call, "SELECT * FROM set_token_status($1, $2, $3, $4)", status,
-                                    call.staff.actor_id, call.body.get("reason"))
+        return await _doctor_action(call, "SELECT * FROM set_token_status($1, $2, $3, $4, $5)", status,
+                                    call.staff.actor_id, call.body.get("reason"), from_statuses)
     handler.__name__ = f"token_{path.replace('-', '_')}"
-    api.op("POST", f"/tokens/{{token_id}}/{path}", summary=summary, tag=TAG,
-           body=schemas.REASON_OPTIONAL)(handler)
+    api.op("POST", f"/tokens/{{token_id}}/{path}", summary=summary, tag=TAG, body=body)(handler)
 
 
-_status_op("call", "WAITING", "Call this token now (out of order, e.g. the patient who stepped out)")
-_status_op("start", "IN_CONSULTATION", "Start the consultation")
-_status_op("complete", "COMPLETED", "Complete the consultation")
-_status_op("no-show", "NO_SHOW", "Mark as no-show")
-_status_op("requeue", "CHECKED_IN", "Put back in the queue at its old place (undo a call or a no-show)")
-_status_op("undo-start", "WAITING", "Undo 'start': back to called")
-_status_op("undo-complete", "IN_CONSULTATION", "Undo 'complete': back in consultation")
-
-
-@api.op("POST", "/tokens/{token_id}/cancel", summary="Cancel a token", tag=TAG, body=schemas.CANCEL)
-async def cancel_token(call: Call) -> dict[str, Any]:
-    return await _doctor_action(call, "SELECT * FROM set_token_status($1, 'CANCELLED', $2, $3)",
-                                call.staff.actor_id, call.body.get("reason"))
+_status_op("call", "WAITING", ["CHECKED_IN"],
+           "Call this token now (out of order, e.g. the patient who stepped out)")
+_status_op("start", "IN_CONSULTATION", ["WAITING", "CHECKED_IN"], "Start the consultation")
+_status_op("complete", "COMPLETED", ["IN_CONSULTATION"], "Complete the consultation")
+_status_op("no-show", "NO_SHOW", ["BOOKED", "CHECKED_IN", "WAITING"], "Mark as no-show")
+_status_op("requeue", "CHECKED_IN", ["WAITING", "NO_SHOW"],
+           "Put back in the queue at its old place (undo a call or a no-show)")
+_status_op("undo-start", "WAITING", ["IN_CONSULTATION"], "Undo 'start': back to called")
+_status_op("undo-complete", "IN_CONSULTATION", ["COMPLETED"], "Undo 'complete': back in consultation")
+_status_op("cancel", "CANCELLED", ["BOOKED", "CHECKED_IN", "WAITING"], "Cancel a token", body=schemas.CANCEL)
 
 
 @api.op("POST", "/tokens/{token_id}/recall", summary="Announce a called token again", tag=TAG,

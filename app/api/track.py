@@ -42,7 +42,7 @@ async def track_token(call: Call) -> dict[str, Any]:
         summary="The patient checks in from their phone, inside the hospital's geofence")
 async def track_check_in(call: Call) -> dict[str, Any]:
     token_id = await token_id_for_code(call, call.request.path_params["code"])
-    await call.pool.execute("SELECT check_in_token($1, $2, $3, NULL, NULL)", token_id,
+    await call.pool.execute("SELECT 1 FROM check_in_token($1, $2, $3, NULL, NULL)", token_id,
                             call.body["latitude"], call.body["longitude"])
     view: dict[str, Any] = await call.pool.fetchval("SELECT token_public_view($1)", token_id)
     return view

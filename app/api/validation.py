@@ -117,6 +117,10 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python accepts them, JSON does not
+
+
 def validate(value: Any, schema: dict[str, Any]) -> Any:
     return _convert(value, schema, "")
 
@@ -130,7 +134,7 @@ async def read_json(request: Request, schema: dict[str, Any]) -> dict[str, Any]:
         data: Any = {}
     else:
         try:
-            data = json.loads(raw)
+            data = json.loads(raw, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError):
             raise ApiError(400, "body is not valid JSON", code="bad_json") from None
     if not isinstance(data, dict):

@@ -97,7 +97,7 @@ def assert_error(
 
 # Columns that the live engine rewrites on its own after any change (ETA write-back) or that
 # a refused call may touch harmlessly; they are not part of "what the request changed".
-_TOKEN_VOLATILE = "- 'queue_position' - 'estimated_wait_time' - 'eta_updated_at'"
+_TOKEN_VOLATILE = "- 'queue_position' - 'estimated_wait_time' - 'eta_updated_at' - 'notified_expected_at'"
 
 
 async def db_state(pool: asyncpg.Pool, hospital_id: uuid.UUID) -> dict[str, list[str]]:
