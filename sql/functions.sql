@@ -18,6 +18,12 @@ LANGUAGE sql STABLE AS $$
     SELECT COALESCE(NULLIF(current_setting('opd.fake_now', true), '')::timestamptz, now())
 $$;
 
+-- Like opd_now() but the current moment, not the transaction's start.
+CREATE OR REPLACE FUNCTION opd_clock() RETURNS TIMESTAMPTZ
+LANGUAGE sql VOLATILE AS $$
+    SELECT COALESCE(NULLIF(current_setting('opd.fake_now', true), '')::timestamptz, clock_timestamp())
+$$;
+
 CREATE OR REPLACE FUNCTION hospital_today(p_hospital_id UUID) RETURNS DATE
 LANGUAGE sql STABLE AS $$
     SELECT (opd_now() AT TIME ZONE h.timezone)::date FROM hospitals h WHERE h.hospital_id = p_hospital_id
@@ -293,7 +299,8 @@ BEGIN
         IF NEW.visit_date <> hospital_today(NEW.hospital_id) THEN
             RAISE EXCEPTION 'only today''s tokens can be checked in' USING ERRCODE = 'OPD10';
         END IF;
-        NEW.check_in_time := COALESCE(NEW.check_in_time, v_now);
+        -- Taken after the counter lock, so concurrent walk-ins join in token-number order.
+        NEW.check_in_time := COALESCE(NEW.check_in_time, opd_clock());
         NEW.queue_joined_at := queue_joined_at(NEW.booking_type, NEW.scheduled_time, NEW.check_in_time);
     END IF;
     NEW.created_at := v_now;
@@ -670,6 +677,9 @@ BEGIN
         RAISE EXCEPTION '% already: complete it or mark it no-show first', v_busy USING ERRCODE = 'OPD10';
     END IF;
     UPDATE doctors SET last_active_at = opd_now() WHERE doctor_id = p_doctor_id;
+    -- The first call of a shift starts it (DOCTOR_LATE alerts and first-patient delay use this).
+    UPDATE cabin_doctors SET status = 'ACTIVE', actual_start_time = COALESCE(actual_start_time, opd_now())
+    WHERE assignment_id = (doctor_shift(p_doctor_id, p_day, opd_now())).assignment_id AND status = 'SCHEDULED';
 END $$;
 
 -- Calls the doctor's next patient: highest priority first, then earliest queue_joined_at.
@@ -789,12 +799,18 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_doctor doctors;
 BEGIN
-    UPDATE doctors SET paused_at = CASE WHEN p_paused THEN COALESCE(paused_at, opd_now()) END,
-                       last_active_at = opd_now()
-    WHERE doctor_id = p_doctor_id RETURNING * INTO v_doctor;
+    SELECT * INTO v_doctor FROM doctors WHERE doctor_id = p_doctor_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'doctor % does not exist', p_doctor_id USING ERRCODE = 'OPD15';
     END IF;
+    IF p_paused AND v_doctor.paused_at IS NULL THEN
+        INSERT INTO doctor_breaks (doctor_id, started_at) VALUES (p_doctor_id, opd_now());
+    ELSIF NOT p_paused AND v_doctor.paused_at IS NOT NULL THEN
+        UPDATE doctor_breaks SET ended_at = opd_now() WHERE doctor_id = p_doctor_id AND ended_at IS NULL;
+    END IF;
+    UPDATE doctors SET paused_at = CASE WHEN p_paused THEN COALESCE(paused_at, opd_now()) END,
+                       last_active_at = opd_now()
+    WHERE doctor_id = p_doctor_id RETURNING * INTO v_doctor;
     RETURN v_doctor;
 END $$;
 
@@ -961,11 +977,26 @@ BEGIN
     RETURN v_result;
 END $$;
 
--- One token as its patient sees it (the token: topic and GET /api/v1/track/{code}). No name, no
--- phone: only the token, its place and the doctor's public details.
-CREATE OR REPLACE FUNCTION token_public_view(p_token_id UUID) RETURNS JSONB
+-- Tokens as their patients see them (the token: topic and GET /api/v1/track/{code}): the token,
+-- its place and the doctor's public details; no name, no phone. Each doctor's queue is computed
+-- once for all the requested tokens of that doctor and day.
+CREATE OR REPLACE FUNCTION token_views(p_token_ids UUID[])
+RETURNS TABLE (token_id UUID, tracking_code TEXT, view JSONB)
 LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
+    WITH picked AS (
+        SELECT t.* FROM tokens t WHERE t.token_id = ANY(p_token_ids)
+    ),
+    queues AS (
+        SELECT q.* FROM (SELECT DISTINCT p.doctor_id, p.visit_date FROM picked p WHERE p.status = 'CHECKED_IN') k,
+             LATERAL doctor_queue(k.doctor_id, k.visit_date) q
+    ),
+    serving AS (
+        SELECT DISTINCT ON (s.doctor_id, s.visit_date) s.doctor_id, s.visit_date, s.token_number
+        FROM tokens s JOIN (SELECT DISTINCT p.doctor_id, p.visit_date FROM picked p) k
+             ON k.doctor_id = s.doctor_id AND k.visit_date = s.visit_date
+        WHERE s.status IN ('WAITING', 'IN_CONSULTATION')
+    )
+    SELECT t.token_id, t.tracking_code::text, jsonb_build_object(
         'token_id', t.token_id,
         'token_number', t.token_number,
         'status', t.status,
@@ -973,8 +1004,8 @@ LANGUAGE sql STABLE AS $$
         'booking_type', t.booking_type,
         'priority', t.priority,
         'scheduled_time', t.scheduled_time,
-        'position', q.queue_position,
-        'eta_minutes', q.eta_minutes,
+        'position', CASE WHEN t.status = 'CHECKED_IN' THEN q.queue_position END,
+        'eta_minutes', CASE WHEN t.status = 'CHECKED_IN' THEN q.eta_minutes END,
         'called_time', t.called_time,
         'call_count', t.call_count,
         'doctor_id', t.doctor_id,
@@ -985,20 +1016,20 @@ LANGUAGE sql STABLE AS $$
         'cabin_number', c.cabin_number,
         'hospital_id', t.hospital_id,
         'hospital_name', h.name,
-        'now_serving', (SELECT s.token_number FROM tokens s
-                        WHERE s.doctor_id = t.doctor_id AND s.visit_date = t.visit_date
-                          AND s.status IN ('WAITING', 'IN_CONSULTATION') LIMIT 1),
+        'now_serving', sv.token_number,
         'replaced_by', (SELECT n.token_number FROM tokens n WHERE n.rescheduled_from_token_id = t.token_id LIMIT 1)
     )
-    FROM tokens t
+    FROM picked t
     JOIN doctors d ON d.doctor_id = t.doctor_id
     JOIN departments dep ON dep.dept_id = t.dept_id
     JOIN hospitals h ON h.hospital_id = t.hospital_id
     LEFT JOIN cabins c ON c.cabin_id = t.cabin_id
-    LEFT JOIN LATERAL (SELECT * FROM doctor_queue(t.doctor_id, t.visit_date) dq
-                       WHERE dq.token_id = t.token_id) q ON true
-    WHERE t.token_id = p_token_id
+    LEFT JOIN queues q ON q.token_id = t.token_id
+    LEFT JOIN serving sv ON sv.doctor_id = t.doctor_id AND sv.visit_date = t.visit_date
 $$;
+
+CREATE OR REPLACE FUNCTION token_public_view(p_token_id UUID) RETURNS JSONB
+LANGUAGE sql STABLE AS $$ SELECT v.view FROM token_views(ARRAY[p_token_id]) v $$;
 
 -- Views ---------------------------------------------------------------------------------------
 -- "Today" is each hospital's own day, not the database server's.
@@ -1054,12 +1085,14 @@ LEFT JOIN tokens t ON d.doctor_id = t.doctor_id
 GROUP BY d.doctor_id, d.hospital_id, d.name, d.specialization, d.paused_at, cd.cabin_id,
          c.cabin_number, cd.status;
 
-SELECT ensure_token_partitions(2);
 
 -- Everything the queue engine publishes for one doctor, in one round trip: the doctor's queue
--- (positions and ETAs written back) and the patient view of each of the doctor's tokens of the
--- day that is still open, plus p_extra_token_ids (tokens that just closed or moved away).
-CREATE OR REPLACE FUNCTION doctor_live_views(p_doctor_id UUID, p_extra_token_ids UUID[])
+-- (positions and ETAs written back) and the patient view of each of the doctor's open tokens of
+-- the day, plus p_extra_token_ids (tokens that just closed or moved away). p_all_of_day adds
+-- every token of the day, closed ones too: after a reconnect nobody knows which closed unseen.
+DROP FUNCTION IF EXISTS doctor_live_views(UUID, UUID[]);
+CREATE OR REPLACE FUNCTION doctor_live_views(p_doctor_id UUID, p_extra_token_ids UUID[],
+                                             p_all_of_day BOOLEAN DEFAULT FALSE)
 RETURNS JSONB
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -1074,11 +1107,13 @@ BEGIN
     RETURN jsonb_build_object(
         'queue', v_queue,
         'tokens', COALESCE((
-            SELECT jsonb_agg(jsonb_build_object('code', t.tracking_code, 'view', token_public_view(t.token_id)))
-            FROM tokens t
-            WHERE (t.doctor_id = p_doctor_id AND t.visit_date = v_day
-                   AND t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION'))
-               OR (t.token_id = ANY(p_extra_token_ids) AND t.visit_date >= v_day - 1)), '[]'::jsonb));
+            SELECT jsonb_agg(jsonb_build_object('code', v.tracking_code, 'view', v.view))
+            FROM token_views(ARRAY(
+                SELECT t.token_id FROM tokens t
+                WHERE t.doctor_id = p_doctor_id AND t.visit_date = v_day
+                  AND (p_all_of_day OR t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION'))
+                UNION
+                SELECT unnest(p_extra_token_ids))) v), '[]'::jsonb));
 END $$;
 
 -- What the engine needs to lay out boards: per hospital its departments, doctors and cabins.
@@ -1099,3 +1134,372 @@ LANGUAGE sql STABLE AS $$
             ORDER BY d.code) FROM departments d WHERE d.hospital_id = h.hospital_id AND d.status = 'ACTIVE'), '[]'))
     FROM hospitals h WHERE h.hospital_id = p_hospital_id
 $$;
+
+-- Operations: doctor leave and redistribution -------------------------------------------------
+-- Leave that is planned ahead waits for an admin; leave forced by events applies at once.
+CREATE OR REPLACE FUNCTION exception_needs_approval(p_type TEXT) RETURNS BOOLEAN
+LANGUAGE sql IMMUTABLE AS $$ SELECT p_type IN ('PLANNED_LEAVE', 'TRAINING') $$;
+
+-- Is the doctor away (an applied schedule exception) at p_at?
+CREATE OR REPLACE FUNCTION doctor_on_leave(p_doctor_id UUID, p_at TIMESTAMPTZ) RETURNS BOOLEAN
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM schedule_exceptions e
+                   WHERE e.doctor_id = p_doctor_id AND p_at >= e.start_datetime AND p_at < e.end_datetime
+                     AND (NOT e.needs_approval OR e.approved_at IS NOT NULL))
+$$;
+
+-- When a queued or booked token is expected to be seen: its ETA if queued today, else its slot.
+CREATE OR REPLACE FUNCTION token_expected_at(p_status TEXT, p_scheduled TIMESTAMPTZ, p_eta INT)
+RETURNS TIMESTAMPTZ
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_status = 'CHECKED_IN' THEN opd_now() + make_interval(mins => COALESCE(p_eta, 0))
+                ELSE p_scheduled END
+$$;
+
+-- Records a schedule exception and, unless it waits for approval, applies it at once.
+CREATE OR REPLACE FUNCTION record_schedule_exception(p_doctor_id UUID, p_type TEXT, p_start TIMESTAMPTZ,
+                                                     p_end TIMESTAMPTZ, p_reason TEXT, p_actor UUID)
+RETURNS schedule_exceptions
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_exception schedule_exceptions;
+BEGIN
+    INSERT INTO schedule_exceptions (doctor_id, exception_type, start_datetime, end_datetime, reason,
+                                     needs_approval, created_by)
+    VALUES (p_doctor_id, p_type, p_start, p_end, p_reason, exception_needs_approval(p_type), p_actor)
+    RETURNING * INTO v_exception;
+    IF NOT v_exception.needs_approval THEN
+        v_exception := apply_schedule_exception(v_exception.exception_id, p_actor);
+    END IF;
+    RETURN v_exception;
+END $$;
+
+CREATE OR REPLACE FUNCTION approve_schedule_exception(p_exception_id UUID, p_approver UUID)
+RETURNS schedule_exceptions
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_exception schedule_exceptions;
+BEGIN
+    UPDATE schedule_exceptions
+    SET approved_at = opd_now(), approver_id = (SELECT user_id FROM staff_users WHERE user_id = p_approver)
+    WHERE exception_id = p_exception_id AND needs_approval AND approved_at IS NULL
+    RETURNING * INTO v_exception;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no leave waiting for approval with id %', p_exception_id USING ERRCODE = 'OPD10';
+    END IF;
+    RETURN apply_schedule_exception(p_exception_id, p_approver);
+END $$;
+
+-- Moves every token the doctor would have seen during the exception to a colleague of the same
+-- department who is on shift then, not away, and below their session limit: each to the one
+-- whose queue is then shortest (in minutes), in call order, so patients keep their relative
+-- order and priority (a transfer keeps queue_joined_at). A token nobody can take moves to the
+-- doctor's next session (RESCHEDULED, linked new token), or is cancelled when there is none.
+-- All in the caller's transaction; the patients' messages are written by the token triggers.
+CREATE OR REPLACE FUNCTION apply_schedule_exception(p_exception_id UUID, p_actor UUID)
+RETURNS schedule_exceptions
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_exception schedule_exceptions;
+    v_doctor doctors;
+    v_token RECORD;
+    v_target UUID;
+    v_next cabin_doctors;
+    v_moved INT := 0;
+    v_rescheduled INT := 0;
+    v_cancelled INT := 0;
+    v_load JSONB := '{}';      -- doctor_id -> minutes of work assigned so far
+BEGIN
+    SELECT * INTO v_exception FROM schedule_exceptions WHERE exception_id = p_exception_id FOR UPDATE;
+    SELECT * INTO v_doctor FROM doctors WHERE doctor_id = v_exception.doctor_id FOR NO KEY UPDATE;
+    PERFORM opd_set_actor(p_actor, 'LEAVE: ' || v_exception.exception_type);
+    FOR v_token IN
+        SELECT t.token_id, t.status, t.visit_date, t.hospital_id, t.scheduled_time, t.priority,
+               token_expected_at(t.status, t.scheduled_time, t.estimated_wait_time) AS expected_at
+        FROM tokens t
+        WHERE t.doctor_id = v_doctor.doctor_id AND t.status IN ('BOOKED', 'CHECKED_IN')
+          AND t.visit_date BETWEEN (v_exception.start_datetime AT TIME ZONE 'UTC')::date - 1
+                               AND (v_exception.end_datetime AT TIME ZONE 'UTC')::date + 1
+          AND token_expected_at(t.status, t.scheduled_time, t.estimated_wait_time)
+              BETWEEN v_exception.start_datetime AND v_exception.end_datetime
+        ORDER BY t.visit_date, t.priority DESC, COALESCE(t.queue_joined_at, t.scheduled_time), t.serial
+    LOOP
+        SELECT d.doctor_id INTO v_target
+        FROM doctors d
+        JOIN LATERAL doctor_shift(d.doctor_id, v_token.visit_date, v_token.expected_at) s ON true
+        JOIN departments dep ON dep.dept_id = d.primary_dept_id
+        WHERE d.primary_dept_id = v_doctor.primary_dept_id AND d.doctor_id <> v_doctor.doctor_id
+          AND d.status = 'ACTIVE' AND s.assignment_id IS NOT NULL AND s.status <> 'CANCELLED'
+          AND v_token.expected_at < hospital_local_time(d.hospital_id, v_token.visit_date, s.shift_end_time)
+          AND NOT doctor_on_leave(d.doctor_id, v_token.expected_at)
+          AND (SELECT count(*) FROM tokens x WHERE x.doctor_id = d.doctor_id AND x.visit_date = v_token.visit_date
+                 AND x.status NOT IN ('CANCELLED', 'RESCHEDULED')) < d.max_tokens_per_session
+        ORDER BY COALESCE((v_load ->> d.doctor_id::text)::int, 0)
+                 + (SELECT count(*) FROM tokens x WHERE x.doctor_id = d.doctor_id AND x.visit_date = v_token.visit_date
+                      AND x.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION'))
+                   * (COALESCE(d.avg_consultation_time, dep.avg_consultation_time) + dep.buffer_time),
+                 d.name
+        LIMIT 1;
+        IF v_target IS NOT NULL THEN
+            UPDATE tokens SET doctor_id = v_target WHERE token_id = v_token.token_id AND visit_date = v_token.visit_date;
+            v_load := jsonb_set(v_load, ARRAY[v_target::text],
+                to_jsonb(COALESCE((v_load ->> v_target::text)::int, 0)
+                         + (SELECT COALESCE(d.avg_consultation_time, dep.avg_consultation_time) + dep.buffer_time
+                            FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
+                            WHERE d.doctor_id = v_target)));
+            v_moved := v_moved + 1;
+            CONTINUE;
+        END IF;
+        SELECT cd.* INTO v_next FROM cabin_doctors cd
+        WHERE cd.doctor_id = v_doctor.doctor_id AND cd.status <> 'CANCELLED'
+          AND hospital_local_time(v_doctor.hospital_id, cd.shift_date, cd.shift_start_time) >= v_exception.end_datetime
+        ORDER BY cd.shift_date, cd.shift_start_time LIMIT 1;
+        IF v_next.assignment_id IS NOT NULL THEN
+            PERFORM 1 FROM reschedule_token(v_token.token_id,
+                hospital_local_time(v_doctor.hospital_id, v_next.shift_date, v_next.shift_start_time),
+                NULL, p_actor, 'doctor away: ' || v_exception.exception_type);
+            v_rescheduled := v_rescheduled + 1;
+        ELSE
+            PERFORM 1 FROM set_token_status(v_token.token_id, 'CANCELLED', p_actor,
+                'doctor away and no later session: ' || v_exception.exception_type);
+            v_cancelled := v_cancelled + 1;
+        END IF;
+    END LOOP;
+    UPDATE schedule_exceptions SET
+        affected_tokens_count = v_moved + v_rescheduled + v_cancelled,
+        rescheduled_count = v_rescheduled,
+        cancelled_count = v_cancelled,
+        redistribution_status = CASE WHEN v_cancelled > 0 THEN 'CANCELLED'
+                                     WHEN v_rescheduled > 0 THEN 'RESCHEDULED'
+                                     ELSE 'REDISTRIBUTED' END
+    WHERE exception_id = p_exception_id RETURNING * INTO v_exception;
+    -- Boards show the doctor as away; the engine recomputes on this NOTIFY.
+    PERFORM pg_notify('opd_changes', json_build_object(
+        'kind', 'doctor', 'doctor_id', v_doctor.doctor_id, 'dept_id', v_doctor.primary_dept_id,
+        'hospital_id', v_doctor.hospital_id, 'at', extract(epoch FROM clock_timestamp()))::text);
+    RETURN v_exception;
+END $$;
+
+-- Operations: bottleneck alerts ---------------------------------------------------------------
+-- Thresholds, in one place (docs/operations.md).
+CREATE OR REPLACE FUNCTION alert_thresholds() RETURNS JSONB
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT '{"bottleneck_pending": 20, "bottleneck_avg_wait_mins": 60, "long_wait_mins": 90,
+             "doctor_idle_mins": 10, "doctor_late_mins": 10}'::jsonb
+$$;
+
+-- Opens an alert unless one is already open for the same thing; returns true if it opened one.
+CREATE OR REPLACE FUNCTION raise_alert(p_hospital_id UUID, p_type TEXT, p_severity TEXT, p_entity_type TEXT,
+                                       p_entity_id UUID, p_message TEXT, p_metadata JSONB)
+RETURNS BOOLEAN
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO system_alerts (hospital_id, alert_type, severity, entity_type, entity_id, message, metadata, created_at)
+    VALUES (p_hospital_id, p_type, p_severity, p_entity_type, p_entity_id, p_message, p_metadata, opd_now())
+    ON CONFLICT (alert_type, entity_type, entity_id) WHERE is_resolved = FALSE
+    DO UPDATE SET message = EXCLUDED.message, metadata = EXCLUDED.metadata, severity = EXCLUDED.severity;
+    RETURN TRUE;
+END $$;
+
+-- One pass of the periodic check for a hospital: raises what holds now, resolves what no longer
+-- does. Returns the number of open alerts.
+CREATE OR REPLACE FUNCTION check_hospital_alerts(p_hospital_id UUID) RETURNS INT
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_today DATE := hospital_today(p_hospital_id);
+    v_now TIMESTAMPTZ := opd_now();
+    v_limits JSONB := alert_thresholds();
+    v RECORD;
+    v_open UUID[] := '{}';
+    v_alert UUID;
+BEGIN
+    FOR v IN
+        SELECT dep.dept_id, dep.name, count(t.token_id) AS pending, avg(t.estimated_wait_time) AS avg_wait
+        FROM departments dep
+        LEFT JOIN tokens t ON t.dept_id = dep.dept_id AND t.visit_date = v_today AND t.status = 'CHECKED_IN'
+        WHERE dep.hospital_id = p_hospital_id AND dep.status = 'ACTIVE'
+        GROUP BY dep.dept_id, dep.name
+        HAVING count(t.token_id) > (v_limits ->> 'bottleneck_pending')::int
+            OR avg(t.estimated_wait_time) > (v_limits ->> 'bottleneck_avg_wait_mins')::int
+    LOOP
+        PERFORM raise_alert(p_hospital_id, 'BOTTLENECK',
+            CASE WHEN v.pending > 2 * (v_limits ->> 'bottleneck_pending')::int THEN 'CRITICAL' ELSE 'WARNING' END,
+            'DEPARTMENT', v.dept_id,
+            format('%s: %s waiting, average wait %s min', v.name, v.pending, round(COALESCE(v.avg_wait, 0))),
+            jsonb_build_object('pending', v.pending, 'avg_wait_mins', round(COALESCE(v.avg_wait, 0))));
+        v_open := v_open || v.dept_id;
+    END LOOP;
+    FOR v IN
+        SELECT t.token_id, t.token_number, extract(epoch FROM v_now - t.check_in_time) / 60 AS waited
+        FROM tokens t
+        WHERE t.hospital_id = p_hospital_id AND t.visit_date = v_today AND t.status = 'CHECKED_IN'
+          AND t.check_in_time < v_now - make_interval(mins => (v_limits ->> 'long_wait_mins')::int)
+    LOOP
+        PERFORM raise_alert(p_hospital_id, 'LONG_WAIT', 'WARNING', 'TOKEN', v.token_id,
+            format('%s has waited %s min', v.token_number, round(v.waited)),
+            jsonb_build_object('waited_mins', round(v.waited)));
+        v_open := v_open || v.token_id;
+    END LOOP;
+    FOR v IN
+        SELECT d.doctor_id, d.name, s.status AS shift_status,
+               hospital_local_time(d.hospital_id, s.shift_date, s.shift_start_time) AS shift_start,
+               hospital_local_time(d.hospital_id, s.shift_date, s.shift_end_time) AS shift_end,
+               (SELECT count(*) FROM tokens t WHERE t.doctor_id = d.doctor_id AND t.visit_date = v_today
+                  AND t.status = 'CHECKED_IN') AS waiting,
+               (SELECT count(*) FROM tokens t WHERE t.doctor_id = d.doctor_id AND t.visit_date = v_today
+                  AND t.status IN ('WAITING', 'IN_CONSULTATION')) AS busy,
+               GREATEST((SELECT max(t.called_time) FROM tokens t WHERE t.doctor_id = d.doctor_id
+                           AND t.visit_date = v_today), d.last_active_at) AS last_call,
+               d.paused_at
+        FROM doctors d
+        JOIN LATERAL doctor_shift(d.doctor_id, v_today, v_now) s ON true
+        WHERE d.hospital_id = p_hospital_id AND d.status = 'ACTIVE' AND s.assignment_id IS NOT NULL
+          AND s.status <> 'CANCELLED' AND NOT doctor_on_leave(d.doctor_id, v_now)
+    LOOP
+        CONTINUE WHEN v_now < v.shift_start OR v_now >= v.shift_end;
+        IF v.shift_status = 'SCHEDULED' AND v.last_call IS NULL
+           AND v_now > v.shift_start + make_interval(mins => (v_limits ->> 'doctor_late_mins')::int) THEN
+            PERFORM raise_alert(p_hospital_id, 'DOCTOR_LATE', 'WARNING', 'DOCTOR', v.doctor_id,
+                format('%s has not started; the shift began %s min ago', v.name,
+                       round(extract(epoch FROM v_now - v.shift_start) / 60)),
+                jsonb_build_object('shift_start', v.shift_start, 'waiting', v.waiting));
+            v_open := v_open || v.doctor_id;
+        ELSIF v.waiting > 0 AND v.busy = 0 AND v.paused_at IS NULL
+              AND COALESCE(v.last_call, v.shift_start)
+                  < v_now - make_interval(mins => (v_limits ->> 'doctor_idle_mins')::int) THEN
+            PERFORM raise_alert(p_hospital_id, 'DOCTOR_IDLE', 'WARNING', 'DOCTOR', v.doctor_id,
+                format('%s has %s waiting and has not called for %s min', v.name, v.waiting,
+                       round(extract(epoch FROM v_now - COALESCE(v.last_call, v.shift_start)) / 60)),
+                jsonb_build_object('waiting', v.waiting));
+            v_open := v_open || v.doctor_id;
+        END IF;
+    END LOOP;
+    -- Resolve what no longer holds.
+    UPDATE system_alerts SET is_resolved = TRUE, resolved_at = v_now
+    WHERE hospital_id = p_hospital_id AND NOT is_resolved AND NOT (entity_id = ANY(v_open));
+    RETURN (SELECT count(*) FROM system_alerts WHERE hospital_id = p_hospital_id AND NOT is_resolved);
+END $$;
+
+-- Operations: daily doctor metrics ------------------------------------------------------------
+-- Computes (or recomputes) doctor_performance_metrics for every doctor of a hospital for one
+-- hospital day. Wait = check-in to call; consultation = start to end; utilization = consulting
+-- time / (shift time so far - breaks).
+CREATE OR REPLACE FUNCTION compute_doctor_metrics(p_hospital_id UUID, p_day DATE) RETURNS INT
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_count INT;
+    v_now TIMESTAMPTZ := opd_now();
+BEGIN
+    WITH shifts AS (
+        SELECT cd.doctor_id,
+               min(hospital_local_time(p_hospital_id, cd.shift_date, cd.shift_start_time)) AS starts,
+               sum(extract(epoch FROM LEAST(v_now, hospital_local_time(p_hospital_id, cd.shift_date, cd.shift_end_time))
+                                    - hospital_local_time(p_hospital_id, cd.shift_date, cd.shift_start_time)) / 60) AS minutes
+        FROM cabin_doctors cd JOIN doctors d ON d.doctor_id = cd.doctor_id
+        WHERE d.hospital_id = p_hospital_id AND cd.shift_date = p_day AND cd.status <> 'CANCELLED'
+        GROUP BY cd.doctor_id
+    ),
+    day_tokens AS (
+        SELECT t.* FROM tokens t WHERE t.hospital_id = p_hospital_id AND t.visit_date = p_day
+    ),
+    per_doctor AS (
+        SELECT d.doctor_id,
+               count(t.token_id) FILTER (WHERE t.status NOT IN ('CANCELLED', 'RESCHEDULED')) AS scheduled,
+               count(t.token_id) FILTER (WHERE t.status = 'COMPLETED') AS completed,
+               count(t.token_id) FILTER (WHERE t.status = 'NO_SHOW') AS no_show,
+               avg(extract(epoch FROM t.consultation_end_time - t.consultation_start_time) / 60)
+                   FILTER (WHERE t.status = 'COMPLETED') AS avg_consult,
+               sum(extract(epoch FROM t.consultation_end_time - t.consultation_start_time) / 60)
+                   FILTER (WHERE t.status = 'COMPLETED') AS consult_minutes,
+               avg(extract(epoch FROM t.called_time - t.check_in_time) / 60)
+                   FILTER (WHERE t.called_time IS NOT NULL AND t.check_in_time IS NOT NULL) AS avg_wait,
+               min(t.called_time) AS first_call,
+               max(t.consultation_end_time) AS last_end
+        FROM doctors d LEFT JOIN day_tokens t ON t.doctor_id = d.doctor_id
+        WHERE d.hospital_id = p_hospital_id
+        GROUP BY d.doctor_id
+    ),
+    breaks AS (
+        SELECT b.doctor_id,
+               sum(extract(epoch FROM LEAST(COALESCE(b.ended_at, v_now), hospital_local_time(p_hospital_id, p_day + 1, '00:00'))
+                                    - GREATEST(b.started_at, hospital_local_time(p_hospital_id, p_day, '00:00'))) / 60) AS minutes
+        FROM doctor_breaks b JOIN doctors d ON d.doctor_id = b.doctor_id
+        WHERE d.hospital_id = p_hospital_id
+          AND b.started_at < hospital_local_time(p_hospital_id, p_day + 1, '00:00')
+          AND COALESCE(b.ended_at, v_now) > hospital_local_time(p_hospital_id, p_day, '00:00')
+        GROUP BY b.doctor_id
+    )
+    INSERT INTO doctor_performance_metrics AS m (
+        doctor_id, metric_date, tokens_scheduled, tokens_completed, tokens_no_show,
+        avg_consultation_time_mins, avg_wait_time_mins, first_patient_delay_mins, last_patient_time,
+        idle_time_mins, break_time_mins, utilization_rate, created_at)
+    SELECT p.doctor_id, p_day, p.scheduled, p.completed, p.no_show,
+           round(p.avg_consult::numeric, 2), round(p.avg_wait::numeric, 2),
+           CASE WHEN p.first_call IS NOT NULL AND s.starts IS NOT NULL
+                THEN round(extract(epoch FROM p.first_call - s.starts) / 60)::int END,
+           (p.last_end AT TIME ZONE (SELECT timezone FROM hospitals WHERE hospital_id = p_hospital_id))::time,
+           GREATEST(0, round(COALESCE(s.minutes, 0) - COALESCE(p.consult_minutes, 0) - COALESCE(b.minutes, 0)))::int,
+           round(COALESCE(b.minutes, 0))::int,
+           CASE WHEN COALESCE(s.minutes, 0) - COALESCE(b.minutes, 0) > 0
+                THEN LEAST(100, round((100 * COALESCE(p.consult_minutes, 0)
+                                       / (s.minutes - COALESCE(b.minutes, 0)))::numeric, 2)) END,
+           v_now
+    FROM per_doctor p LEFT JOIN shifts s ON s.doctor_id = p.doctor_id LEFT JOIN breaks b ON b.doctor_id = p.doctor_id
+    WHERE p.scheduled > 0 OR s.doctor_id IS NOT NULL
+    ON CONFLICT (doctor_id, metric_date) DO UPDATE SET
+        tokens_scheduled = EXCLUDED.tokens_scheduled, tokens_completed = EXCLUDED.tokens_completed,
+        tokens_no_show = EXCLUDED.tokens_no_show, avg_consultation_time_mins = EXCLUDED.avg_consultation_time_mins,
+        avg_wait_time_mins = EXCLUDED.avg_wait_time_mins, first_patient_delay_mins = EXCLUDED.first_patient_delay_mins,
+        last_patient_time = EXCLUDED.last_patient_time, idle_time_mins = EXCLUDED.idle_time_mins,
+        break_time_mins = EXCLUDED.break_time_mins, utilization_rate = EXCLUDED.utilization_rate,
+        created_at = EXCLUDED.created_at;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END $$;
+
+-- Operations: archive ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION partition_has_rows(p_name TEXT) RETURNS BOOLEAN
+LANGUAGE plpgsql AS $$
+DECLARE
+    v BOOLEAN;
+BEGIN
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I)', p_name) INTO v;
+    RETURN v;
+END $$;
+
+-- Moves tokens whose visit day is older than p_keep_days into tokens_archive, at most p_batch
+-- per call (short transactions beside live traffic), and drops monthly partitions left empty.
+-- Their history stays in token_history, readable by token_id. Concurrent callers serialise on
+-- an advisory lock; a second caller simply finds less to do.
+CREATE OR REPLACE FUNCTION archive_old_tokens(p_keep_days INT DEFAULT 90, p_batch INT DEFAULT 5000)
+RETURNS JSONB
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_cutoff DATE := (opd_now() AT TIME ZONE 'UTC')::date - p_keep_days;
+    v_moved INT;
+    v_dropped TEXT[] := '{}';
+    v_part RECORD;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('opd.archive'));
+    WITH victims AS (
+        SELECT token_id, visit_date FROM tokens WHERE visit_date < v_cutoff LIMIT p_batch FOR UPDATE SKIP LOCKED
+    ), moved AS (
+        DELETE FROM tokens t USING victims v
+        WHERE t.token_id = v.token_id AND t.visit_date = v.visit_date RETURNING t.*
+    )
+    INSERT INTO tokens_archive SELECT * FROM moved ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    FOR v_part IN
+        SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'tokens'::regclass AND c.relname ~ '^tokens_\d{4}_\d{2}$'
+          AND to_date(substring(c.relname FROM 8), 'YYYY_MM') + INTERVAL '1 month' <= v_cutoff
+    LOOP
+        IF NOT partition_has_rows(v_part.relname) THEN
+            EXECUTE format('DROP TABLE %I', v_part.relname);
+            v_dropped := v_dropped || v_part.relname::text;
+        END IF;
+    END LOOP;
+    RETURN jsonb_build_object('cutoff', v_cutoff, 'archived', v_moved, 'dropped_partitions', v_dropped);
+END $$;
+
+SELECT ensure_token_partitions(2);

@@ -316,6 +316,10 @@ CREATE TABLE schedule_exceptions (
         CHECK (redistribution_status IN ('PENDING', 'REDISTRIBUTED', 'RESCHEDULED', 'CANCELLED')),
     approver_id UUID REFERENCES staff_users(user_id),
     approved_at TIMESTAMPTZ,
+    needs_approval BOOLEAN NOT NULL DEFAULT FALSE,
+    rescheduled_count INT NOT NULL DEFAULT 0,
+    cancelled_count INT NOT NULL DEFAULT 0,
+    created_by UUID,                          -- staff user or API key id
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT chk_exception_type CHECK (exception_type IN (
         'PLANNED_LEAVE', 'UNPLANNED_LEAVE', 'EMERGENCY', 'TRAINING', 'SURGERY'
@@ -324,6 +328,16 @@ CREATE TABLE schedule_exceptions (
 );
 
 CREATE INDEX idx_exception_doctor ON schedule_exceptions(doctor_id, start_datetime, end_datetime);
+
+-- A doctor's breaks (Pause/Resume), for break and idle minutes in the daily metrics.
+CREATE TABLE doctor_breaks (
+    break_id BIGSERIAL PRIMARY KEY,
+    doctor_id UUID NOT NULL REFERENCES doctors(doctor_id) ON DELETE CASCADE,
+    started_at TIMESTAMPTZ NOT NULL,
+    ended_at TIMESTAMPTZ,
+    CHECK (ended_at IS NULL OR ended_at >= started_at)
+);
+CREATE INDEX idx_doctor_breaks ON doctor_breaks(doctor_id, started_at);
 
 -- 11. DOCTOR_PERFORMANCE_METRICS -------------------------------------------------------------
 CREATE TABLE doctor_performance_metrics (

@@ -29,6 +29,10 @@ class Bus(Protocol):
     def listen(self) -> AsyncIterator[Frame | None]: ...
     async def health(self) -> str: ...
 
+    async def state_survived(self, epoch: str) -> bool:
+        """False if the stored frames may be gone since the last call (e.g. Redis restarted)."""
+        ...
+
 
 class MemoryBus:
     """Everything in this process: for a single worker with no Redis."""
@@ -63,6 +67,9 @@ class MemoryBus:
     async def health(self) -> str:
         return "ok (in-process)"
 
+    async def state_survived(self, epoch: str) -> bool:
+        return True
+
 
 class RedisBus:
     """Latest frames in Redis keys, fan-out over Redis pub/sub."""
@@ -75,6 +82,7 @@ class RedisBus:
         # The namespace keeps deployments (and test runs) that share one Redis apart.
         self._channel = f"{namespace}:frames"
         self._key = f"{namespace}:frame:"
+        self._marker = f"{namespace}:engine"
         self._redis = redis.Redis.from_url(url, health_check_interval=15,
                                            socket_keepalive=True, retry_on_timeout=True)
 
@@ -128,6 +136,11 @@ class RedisBus:
                     await pubsub.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.RECONNECT_MAX_S)
+
+    async def state_survived(self, epoch: str) -> bool:
+        # Redis here keeps nothing on disk: a restart empties it, and with it this marker.
+        previous = await self._redis.set(self._marker, epoch, get=True)
+        return previous is not None
 
     async def health(self) -> str:
         try:

@@ -98,8 +98,8 @@ class QueueEngine:
             everything, self._everything = self._everything, False
             try:
                 await self._process(dirty, extras, everything)
-            except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
-                log.warning("recompute failed (%s); retrying", exc)
+            except Exception as exc:  # database or bus away: keep the work and try again
+                log.warning("recompute failed (%r); retrying", exc)
                 for doctor_id, at in dirty.items():
                     self._mark(doctor_id, at)
                 for doctor_id, tokens in extras.items():
@@ -111,6 +111,9 @@ class QueueEngine:
     async def _process(self, dirty: dict[str, float | None], extras: dict[str, set[str]],
                        everything: bool) -> None:
         self.stats["batches"] += 1
+        if everything and not await self._bus.state_survived(self.epoch):
+            # The bus lost its stored snapshots (Redis restarted empty): publish everything again.
+            self._published.clear()
         if self._layouts_stale or everything:
             await self._load_layouts()
         doctors = dict(dirty)
@@ -122,7 +125,7 @@ class QueueEngine:
         async def recompute(doctor_id: str) -> None:
             async with limit:
                 await self._recompute_doctor(doctor_id, doctors[doctor_id],
-                                             sorted(extras.get(doctor_id, ())))
+                                             sorted(extras.get(doctor_id, ())), everything)
 
         await asyncio.gather(*(recompute(d) for d in doctors))
         hospitals = {self._doctor_hospital[d] for d in doctors if d in self._doctor_hospital}
@@ -147,9 +150,10 @@ class QueueEngine:
             await self._design_keys.write_geofences(self.layouts.values())
 
     async def _recompute_doctor(self, doctor_id: str, changed_at: float | None,
-                                extra_tokens: list[str]) -> None:
+                                extra_tokens: list[str], all_of_day: bool) -> None:
         async with self._pool.acquire() as conn:
-            result = await conn.fetchval("SELECT doctor_live_views($1, $2)", doctor_id, extra_tokens)
+            result = await conn.fetchval("SELECT doctor_live_views($1, $2, $3)", doctor_id, extra_tokens,
+                                         all_of_day)
         self.stats["recomputes"] += 1
         self.stats["queries"] += 1
         if result is None or result["queue"] is None:
@@ -189,8 +193,8 @@ class QueueEngine:
         text = jsonutil.dumps(data)
         if self._published.get(topic) == text:
             return
-        self._published[topic] = text
         self._version += 1
         frame = Frame.snapshot(topic, self.epoch, self._version, data, changed_at)
         await self._bus.publish(frame)
+        self._published[topic] = text  # only once it is out: a failed publish is retried
         self.stats["frames"] += 1

@@ -30,8 +30,24 @@ class Client:
         self._ready = asyncio.Event()
         self.topics: set[str] = set()
         self.dropped = 0                      # snapshots skipped because a newer one came
+        self._replies = 0                     # replies ever queued (their mailbox keys)
+        self._pending_replies = 0             # replies queued and not yet sent
         self.closed = False
         self._writer = asyncio.create_task(self._write_loop(), name="ws-writer")
+
+    MAX_PENDING_REPLIES = 256  # a client that sends junk faster than it reads is cut off
+
+    def reply(self, text: str) -> None:
+        """A response to one of the client's messages: each is delivered, none replaces another."""
+        self._replies += 1
+        self._pending_replies += 1
+        if self._pending_replies > self.MAX_PENDING_REPLIES:
+            if not self.closed:
+                self.closed = True
+                self._writer.cancel()
+                self._closing = asyncio.create_task(self._close())
+            return
+        self.offer(f"\x00reply:{self._replies}", text)
 
     def offer(self, key: str, text: str) -> None:
         if self.closed:
@@ -49,6 +65,8 @@ class Client:
                 while self._mailbox:
                     key = next(iter(self._mailbox))
                     text = self._mailbox.pop(key)
+                    if key.startswith("\x00"):
+                        self._pending_replies -= 1
                     await asyncio.wait_for(self._send(text), timeout=self._send_timeout_s)
         except TimeoutError:
             log.info("disconnecting a WebSocket client stuck for %.0fs", self._send_timeout_s)

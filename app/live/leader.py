@@ -47,8 +47,8 @@ class LeaderLoop:
                 delay = 0.2
                 if not became_leader:
                     await asyncio.sleep(LEADER_RETRY_S)
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("leader connection failed (%s); retrying in %.1fs", exc, delay)
+            except Exception as exc:  # PostgreSQL or Redis away: whatever it was, lead again later
+                log.warning("leader loop failed (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
 

@@ -53,7 +53,7 @@ async def live_socket(websocket: WebSocket) -> None:
             if text is None:
                 text = (message.get("bytes") or b"").decode("utf-8", "replace")
             if len(text) > settings.ws_max_message_bytes:
-                client.offer("error", _error(f"message larger than {settings.ws_max_message_bytes} bytes"))
+                client.reply(_error(f"message larger than {settings.ws_max_message_bytes} bytes"))
                 continue
             await _handle(runtime, client, principal, text)
     except WebSocketDisconnect:
@@ -67,25 +67,25 @@ async def _handle(runtime: Any, client: Client, principal: Principal | None, tex
     try:
         message = json.loads(text)
     except ValueError:
-        client.offer("error", _error("message is not valid JSON"))
+        client.reply(_error("message is not valid JSON"))
         return
     if not isinstance(message, dict):
-        client.offer("error", _error("message must be a JSON object with a 'type'"))
+        client.reply(_error("message must be a JSON object with a 'type'"))
         return
     kind = message.get("type")
     topic = message.get("topic")
     if kind == "ping":
-        client.offer("pong", '{"type":"pong"}')
+        client.reply('{"type":"pong"}')
     elif kind == "subscribe":
         await _subscribe(runtime, client, principal, message)
     elif kind == "unsubscribe":
         if not isinstance(topic, str):
-            client.offer("error", _error("unsubscribe needs a topic"))
+            client.reply(_error("unsubscribe needs a topic"))
             return
         runtime.hub.unsubscribe(client, topic)
-        client.offer(f"ack:{topic}", jsonutil.dumps({"type": "unsubscribed", "topic": topic}))
+        client.reply(jsonutil.dumps({"type": "unsubscribed", "topic": topic}))
     else:
-        client.offer("error", _error("unknown message type; use subscribe, unsubscribe or ping",
+        client.reply(_error("unknown message type; use subscribe, unsubscribe or ping",
                                      topic if isinstance(topic, str) else None))
 
 
@@ -93,28 +93,28 @@ async def _subscribe(runtime: Any, client: Client, principal: Principal | None,
                      message: dict[str, Any]) -> None:
     topic = message.get("topic")
     if not isinstance(topic, str):
-        client.offer("error", _error("subscribe needs a topic"))
+        client.reply(_error("subscribe needs a topic"))
         return
     epoch, version = message.get("epoch"), message.get("version")
     if (epoch is not None and not isinstance(epoch, str)) or \
             (version is not None and (not isinstance(version, int) or isinstance(version, bool))):
-        client.offer("error", _error("epoch must be a string and version an integer", topic))
+        client.reply(_error("epoch must be a string and version an integer", topic))
         return
     if topic not in client.topics and len(client.topics) >= MAX_TOPICS_PER_CONNECTION:
-        client.offer("error", _error(f"at most {MAX_TOPICS_PER_CONNECTION} topics per connection", topic))
+        client.reply(_error(f"at most {MAX_TOPICS_PER_CONNECTION} topics per connection", topic))
         return
     try:
         kind, ident = await runtime.access.check(principal, topic)
     except TopicDenied as exc:
-        client.offer("error", _error(str(exc), topic))
+        client.reply(_error(str(exc), topic))
         return
     frame = await runtime.hub.subscribe(client, topic)
     if frame is None and kind == "token":
         frame = await _token_frame_from_database(runtime, topic, ident)
     if frame is None:
-        client.offer(f"ack:{topic}", jsonutil.dumps({"type": "subscribed", "topic": topic, "pending": True}))
+        client.reply(jsonutil.dumps({"type": "subscribed", "topic": topic, "pending": True}))
     elif frame.epoch == epoch and version is not None and version >= frame.version:
-        client.offer(f"ack:{topic}", jsonutil.dumps(
+        client.reply(jsonutil.dumps(
             {"type": "subscribed", "topic": topic, "epoch": frame.epoch, "version": frame.version,
              "current": True}))
     else:
