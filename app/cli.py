@@ -154,6 +154,39 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_maintenance(args: argparse.Namespace, settings: Settings) -> int:
+    """Partitions ready, old tokens archived, metrics and alerts up to date; safe to run anytime."""
+    import json
+
+    async def work(pool: Any) -> dict[str, Any]:
+        report: dict[str, Any] = {}
+        report["partitions_created"] = await pool.fetchval("SELECT ensure_token_partitions(2)")
+        archived, rounds = 0, []
+        while True:  # small batches: short transactions beside live traffic
+            result = await pool.fetchval("SELECT archive_old_tokens($1, $2)", args.keep_days, args.batch)
+            rounds.append(result)
+            archived += result["archived"]
+            if result["archived"] < args.batch:
+                break
+        report["archived_tokens"] = archived
+        report["dropped_partitions"] = [p for r in rounds for p in r["dropped_partitions"]]
+        report["archive_cutoff"] = rounds[-1]["cutoff"]
+        metrics = {}
+        for row in await pool.fetch("SELECT hospital_id, code, hospital_today(hospital_id) AS today FROM hospitals"):
+            done = 0
+            for days_back in (1, 0):  # yesterday's final figures and today's so far
+                done += await pool.fetchval("SELECT compute_doctor_metrics($1, $2::date - $3::int)",
+                                            row["hospital_id"], row["today"], days_back)
+            metrics[row["code"]] = {"doctor_days": done,
+                                    "open_alerts": await pool.fetchval("SELECT check_hospital_alerts($1)",
+                                                                       row["hospital_id"])}
+        report["hospitals"] = metrics
+        return report
+
+    print(json.dumps(asyncio.run(_with_pool(settings, work)), indent=2, default=str))
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from app.simulate import run_simulation
 
@@ -198,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int)
     serve.add_argument("--demo", action="store_true", help="load the demo hospital first and print its URLs")
     serve.set_defaults(func=cmd_serve)
+
+    maintenance = sub.add_parser("maintenance", help="partitions, archive, metrics, alerts (safe to run anytime)")
+    maintenance.add_argument("--keep-days", type=int, default=90, help="archive tokens older than this")
+    maintenance.add_argument("--batch", type=int, default=5000, help="tokens moved per transaction")
+    maintenance.set_defaults(func=cmd_maintenance)
 
     simulate = sub.add_parser("simulate", help="drive the demo hospital like a real OPD morning")
     simulate.add_argument("--url", default=None, help="server base URL (default OPD_PUBLIC_URL or http://127.0.0.1:8000)")

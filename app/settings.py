@@ -53,6 +53,23 @@ DOCUMENTED_SETTINGS = {
     "OPD_TRUSTED_PROXIES": "comma-separated proxy addresses whose X-Forwarded-* headers are trusted",
     "OPD_LOG_LEVEL": "log level (default INFO)",
     "OPD_BUS_NAMESPACE": "prefix of this deployment's Redis keys and channel (default opd)",
+    "OPD_NOTIFY_PROVIDER": "comma-separated providers for patient messages: log, webhook, twilio, whatsapp (default log)",
+    "OPD_NOTIFY_WEBHOOK_URL": "where the webhook provider POSTs each message as JSON",
+    "OPD_NOTIFY_WEBHOOK_SECRET": "HMAC-SHA256 key signing webhook posts and checking delivery receipts",
+    "OPD_NOTIFY_MAX_RETRIES": "retries after a failed send before a message is FAILED (default 6)",
+    "OPD_NOTIFY_RETRY_BASE_S": "first retry delay; each later one doubles (default 30)",
+    "OPD_NOTIFY_TIMEOUT_S": "a provider request taking longer counts as a retryable failure (default 10)",
+    "OPD_NOTIFY_LEASE_S": "a claimed message not finished within this is sent again (default 120)",
+    "OPD_NOTIFY_POLL_S": "how often each process looks for due messages (default 2)",
+    "OPD_NOTIFY_COUNTRY_CODE": "country code put before phone numbers without a leading + (default 91)",
+    "OPD_TWILIO_BASE_URL": "Twilio API base URL (default https://api.twilio.com)",
+    "OPD_TWILIO_ACCOUNT_SID": "Twilio account SID (user name of the API's basic auth)",
+    "OPD_TWILIO_AUTH_TOKEN": "Twilio auth token (password of the API's basic auth)",
+    "OPD_TWILIO_FROM": "the Twilio number SMS are sent from",
+    "OPD_WHATSAPP_BASE_URL": "WhatsApp Cloud API base URL (default https://graph.facebook.com)",
+    "OPD_WHATSAPP_API_VERSION": "Graph API version in the WhatsApp URL (default v21.0)",
+    "OPD_WHATSAPP_PHONE_NUMBER_ID": "the WhatsApp Business phone number id messages are sent from",
+    "OPD_WHATSAPP_TOKEN": "WhatsApp Cloud API access token (sent as a Bearer token)",
 }
 
 
@@ -76,11 +93,33 @@ class Settings:
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
     bus_namespace: str = "opd"
+    notify_provider: tuple[str, ...] = ("log",)
+    notify_webhook_url: str | None = None
+    notify_webhook_secret: Secret | None = None
+    notify_max_retries: int = 6
+    notify_retry_base_s: float = 30.0
+    notify_timeout_s: float = 10.0
+    notify_lease_s: float = 120.0
+    notify_poll_s: float = 2.0
+    notify_country_code: str = "91"
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: Secret | None = None
+    twilio_from: str | None = None
+    whatsapp_base_url: str = "https://graph.facebook.com"
+    whatsapp_api_version: str = "v21.0"
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_token: Secret | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
         secret = os.environ.get("OPD_SECRET_KEY")
         proxies = os.environ.get("OPD_TRUSTED_PROXIES", "")
+        providers = os.environ.get("OPD_NOTIFY_PROVIDER") or "log"
+
+        def secret_or_none(name: str) -> Secret | None:
+            return Secret(os.environ[name]) if os.environ.get(name) else None
+
         return cls(
             database_url=os.environ.get("DATABASE_URL") or None,
             redis_url=os.environ.get("REDIS_URL") or None,
@@ -100,6 +139,23 @@ class Settings:
             trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
             log_level=os.environ.get("OPD_LOG_LEVEL", "INFO"),
             bus_namespace=os.environ.get("OPD_BUS_NAMESPACE") or "opd",
+            notify_provider=tuple(p.strip().lower() for p in providers.split(",") if p.strip()),
+            notify_webhook_url=os.environ.get("OPD_NOTIFY_WEBHOOK_URL") or None,
+            notify_webhook_secret=secret_or_none("OPD_NOTIFY_WEBHOOK_SECRET"),
+            notify_max_retries=_int("OPD_NOTIFY_MAX_RETRIES", 6),
+            notify_retry_base_s=_float("OPD_NOTIFY_RETRY_BASE_S", 30.0),
+            notify_timeout_s=_float("OPD_NOTIFY_TIMEOUT_S", 10.0),
+            notify_lease_s=_float("OPD_NOTIFY_LEASE_S", 120.0),
+            notify_poll_s=_float("OPD_NOTIFY_POLL_S", 2.0),
+            notify_country_code=(os.environ.get("OPD_NOTIFY_COUNTRY_CODE") or "91").lstrip("+"),
+            twilio_base_url=os.environ.get("OPD_TWILIO_BASE_URL") or "https://api.twilio.com",
+            twilio_account_sid=os.environ.get("OPD_TWILIO_ACCOUNT_SID") or None,
+            twilio_auth_token=secret_or_none("OPD_TWILIO_AUTH_TOKEN"),
+            twilio_from=os.environ.get("OPD_TWILIO_FROM") or None,
+            whatsapp_base_url=os.environ.get("OPD_WHATSAPP_BASE_URL") or "https://graph.facebook.com",
+            whatsapp_api_version=os.environ.get("OPD_WHATSAPP_API_VERSION") or "v21.0",
+            whatsapp_phone_number_id=os.environ.get("OPD_WHATSAPP_PHONE_NUMBER_ID") or None,
+            whatsapp_token=secret_or_none("OPD_WHATSAPP_TOKEN"),
         )
 
     def base_url(self) -> str:

@@ -36,6 +36,10 @@ LANGUAGE sql STABLE AS $$
     SELECT (p_day + p_time) AT TIME ZONE h.timezone FROM hospitals h WHERE h.hospital_id = p_hospital_id
 $$;
 
+-- How far ahead a token can be booked.
+CREATE OR REPLACE FUNCTION booking_horizon_days() RETURNS INT
+LANGUAGE sql IMMUTABLE AS $$ SELECT 92 $$;
+
 -- Minutes an online booking may be late and still keep its slot's place in the queue.
 CREATE OR REPLACE FUNCTION online_grace_minutes() RETURNS INT
 LANGUAGE sql IMMUTABLE AS $$ SELECT 15 $$;
@@ -601,6 +605,11 @@ BEGIN
     IF p_booking_type = 'ONLINE' AND p_scheduled_time IS NULL THEN
         RAISE EXCEPTION 'an online booking needs a scheduled_time' USING ERRCODE = 'OPD16';
     END IF;
+    IF v_day > hospital_today(p_hospital_id) + booking_horizon_days() THEN
+        RAISE EXCEPTION 'bookings open at most % days ahead; % is too far', booking_horizon_days(), v_day
+            USING ERRCODE = 'OPD16';
+    END IF;
+    PERFORM create_partition_if_not_exists('tokens', v_day);  -- a booking beyond the ready months
     INSERT INTO tokens (hospital_id, patient_id, doctor_id, dept_id, booking_type, priority, status,
                         scheduled_time, visit_date, visit_reason, rescheduled_from_token_id)
     VALUES (p_hospital_id, p_patient_id, v_doctor_id, p_dept_id, p_booking_type,
@@ -1437,7 +1446,7 @@ BEGIN
            round(p.avg_consult::numeric, 2), round(p.avg_wait::numeric, 2),
            CASE WHEN p.first_call IS NOT NULL AND s.starts IS NOT NULL
                 THEN round(extract(epoch FROM p.first_call - s.starts) / 60)::int END,
-           (p.last_end AT TIME ZONE (SELECT timezone FROM hospitals WHERE hospital_id = p_hospital_id))::time,
+           date_trunc('second', p.last_end AT TIME ZONE (SELECT timezone FROM hospitals WHERE hospital_id = p_hospital_id))::time,
            GREATEST(0, round(COALESCE(s.minutes, 0) - COALESCE(p.consult_minutes, 0) - COALESCE(b.minutes, 0)))::int,
            round(COALESCE(b.minutes, 0))::int,
            CASE WHEN COALESCE(s.minutes, 0) - COALESCE(b.minutes, 0) > 0
@@ -1500,6 +1509,60 @@ BEGIN
         END IF;
     END LOOP;
     RETURN jsonb_build_object('cutoff', v_cutoff, 'archived', v_moved, 'dropped_partitions', v_dropped);
+END $$;
+
+-- The operations dashboard's live data for a hospital: every doctor's status (vw_doctor_status)
+-- and the open alerts. Department loads come from the boards the engine already has.
+CREATE OR REPLACE FUNCTION hospital_operations(p_hospital_id UUID) RETURNS JSONB
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'doctors', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                'doctor_id', s.doctor_id, 'doctor_name', s.doctor_name, 'cabin_number', s.cabin_number,
+                'pending_tokens', s.pending_tokens, 'current_status', s.current_status,
+                'on_leave', doctor_on_leave(s.doctor_id, opd_now()))
+            ORDER BY s.doctor_name) FROM vw_doctor_status s WHERE s.hospital_id = p_hospital_id), '[]'),
+        'alerts', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                'alert_id', a.alert_id, 'alert_type', a.alert_type, 'severity', a.severity,
+                'entity_type', a.entity_type, 'entity_id', a.entity_id, 'message', a.message,
+                'metadata', a.metadata, 'created_at', a.created_at)
+            ORDER BY a.created_at) FROM system_alerts a WHERE a.hospital_id = p_hospital_id AND NOT a.is_resolved), '[]'))
+$$;
+
+-- The remedy for a bottleneck: move queued patients from the longest queues of a department to
+-- the shortest, last-joined first, until no doctor on shift has two more waiting than another.
+-- Returns how many moved.
+CREATE OR REPLACE FUNCTION rebalance_department(p_dept_id UUID, p_actor UUID) RETURNS INT
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_day DATE;
+    v_moved INT := 0;
+    v_long RECORD;
+    v_short RECORD;
+    v_token UUID;
+BEGIN
+    SELECT hospital_today(hospital_id) INTO v_day FROM departments WHERE dept_id = p_dept_id;
+    PERFORM opd_set_actor(p_actor, 'REBALANCE');
+    LOOP
+        WITH loads AS (
+            SELECT d.doctor_id, d.name,
+                   (SELECT count(*) FROM tokens t WHERE t.doctor_id = d.doctor_id AND t.visit_date = v_day
+                      AND t.status = 'CHECKED_IN') AS waiting
+            FROM doctors d JOIN LATERAL doctor_shift(d.doctor_id, v_day, opd_now()) s ON true
+            WHERE d.primary_dept_id = p_dept_id AND d.status = 'ACTIVE' AND s.assignment_id IS NOT NULL
+              AND s.status <> 'CANCELLED' AND d.paused_at IS NULL AND NOT doctor_on_leave(d.doctor_id, opd_now())
+              AND opd_now() < hospital_local_time(d.hospital_id, v_day, s.shift_end_time)
+        )
+        SELECT (SELECT l FROM loads l ORDER BY waiting DESC, name LIMIT 1) AS longest,
+               (SELECT l FROM loads l ORDER BY waiting, name LIMIT 1) AS shortest
+        INTO v_long;
+        EXIT WHEN v_long.longest IS NULL OR (v_long.longest).waiting - (v_long.shortest).waiting < 2;
+        SELECT t.token_id INTO v_token FROM tokens t
+        WHERE t.doctor_id = (v_long.longest).doctor_id AND t.visit_date = v_day AND t.status = 'CHECKED_IN'
+        ORDER BY t.priority, t.queue_joined_at DESC, t.serial DESC LIMIT 1 FOR UPDATE;
+        UPDATE tokens SET doctor_id = (v_long.shortest).doctor_id WHERE token_id = v_token AND visit_date = v_day;
+        v_moved := v_moved + 1;
+    END LOOP;
+    RETURN v_moved;
 END $$;
 
 SELECT ensure_token_partitions(2);

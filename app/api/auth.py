@@ -50,10 +50,10 @@ class Principal:
             raise ApiError(403, f"this needs the {' or '.join(roles)} role; you are {self.role}",
                            code="forbidden")
 
-    def require_hospital(self, hospital_id: uuid.UUID | None) -> None:
+    def require_hospital(self, hospital_id: uuid.UUID | None, what: str) -> None:
         # Unknown and foreign ids answer alike, so ids of other hospitals cannot be probed.
         if hospital_id != self.hospital_id:
-            raise ApiError(404, "not found in your hospital", code="not_found")
+            raise ApiError(404, f"{what} not found", code="not_found")
 
     def require_doctor(self, doctor_id: uuid.UUID) -> None:
         """Doctors act only on their own queue; admins and receptionists on any in the hospital."""

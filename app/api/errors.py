@@ -44,6 +44,7 @@ _CLASS_TO_HTTP = {
     "23514": (422, "constraint_violated"),
     "23502": (422, "missing_value"),
     "22P02": (422, "invalid_value"),
+    "22021": (422, "invalid_value"),   # a character PostgreSQL cannot store (NUL)
     "22001": (422, "value_too_long"),
     "22003": (422, "value_out_of_range"),
     "22007": (422, "invalid_datetime"),

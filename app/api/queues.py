@@ -36,7 +36,8 @@ async def doctor_queue(call: Call) -> dict[str, Any]:
     snapshot = await read_doctor_queue(call.pool, doctor_id)
     if snapshot is None:
         raise ApiError(404, "doctor not found", code="not_found")
-    call.staff.require_hospital(uuid.UUID(snapshot["hospital_id"]))
+    call.staff.require_hospital(uuid.UUID(snapshot["hospital_id"]), "doctor")
+    call.staff.require_doctor(doctor_id)  # the queue names patients: a doctor sees only their own
     result: dict[str, Any] = strip_private(snapshot)
     return result
 
@@ -49,7 +50,8 @@ async def department_queue(call: Call) -> dict[str, Any]:
         "SELECT dept_id, hospital_id, code, name, color_code FROM departments WHERE dept_id = $1", dept_id)
     if dept is None:
         raise ApiError(404, "department not found", code="not_found")
-    call.staff.require_hospital(dept["hospital_id"])
+    call.staff.require_hospital(dept["hospital_id"], "department")
+    call.staff.require_role("admin", "receptionist")  # every doctor's patients, by name
     rows = await call.pool.fetch(
         """SELECT doctor_queue_snapshot(d.doctor_id, hospital_today(d.hospital_id), false) AS q
            FROM doctors d

@@ -50,7 +50,10 @@ class Call:
         return parse_uuid(self.request.path_params[name], what)
 
     def query(self, name: str) -> str | None:
-        return self.request.query_params.get(name)
+        value = self.request.query_params.get(name)
+        if value is not None and "\x00" in value:
+            raise ApiError(422, f"{name} contains a NUL character", code="invalid", field=name)
+        return value
 
 
 Handler = Callable[[Call], Awaitable[Any]]

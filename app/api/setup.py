@@ -134,7 +134,7 @@ async def list_doctors(call: Call) -> list[dict[str, Any]]:
         owner = await call.pool.fetchval("SELECT hospital_id FROM hospitals WHERE code = $1", code)
         if owner is None:
             raise ApiError(404, f"hospital {code!r} not found", code="not_found")
-        call.staff.require_hospital(owner)
+        call.staff.require_hospital(owner, "hospital")
     rows = await call.pool.fetch(
         """SELECT d.doctor_id, d.name, d.emp_code, d.specialization, d.primary_dept_id AS dept_id,
                   dep.code AS dept_code, d.status, d.paused_at IS NOT NULL AS paused,

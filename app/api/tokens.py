@@ -31,7 +31,7 @@ async def load_token_for(call: Call, token_id: uuid.UUID) -> asyncpg.Record:
     row = await call.pool.fetchrow(
         "SELECT token_id, hospital_id, doctor_id, status FROM tokens WHERE token_id = $1", token_id)
     require_found(row, "token")
-    call.staff.require_hospital(row["hospital_id"])
+    call.staff.require_hospital(row["hospital_id"], "token")
     call.staff.require_doctor(row["doctor_id"])
     return row
 
@@ -175,7 +175,7 @@ async def reschedule_token(call: Call) -> dict[str, Any]:
 async def call_next(call: Call) -> dict[str, Any]:
     doctor_id = call.path_id("doctor_id", "doctor")
     owner = await call.pool.fetchval("SELECT hospital_id FROM doctors WHERE doctor_id = $1", doctor_id)
-    call.staff.require_hospital(owner)
+    call.staff.require_hospital(owner, "doctor")
     call.staff.require_doctor(doctor_id)
     return await run_token_function(call, "SELECT * FROM call_next_token($1, $2, $3)", doctor_id,
                                     call.staff.actor_id, call.body.get("complete_current", False))

@@ -49,6 +49,8 @@ def _convert(value: Any, schema: dict[str, Any], path: str) -> Any:
         allowed = ", ".join(str(v) for v in schema["enum"])
         raise ApiError(422, f"{path} must be one of: {allowed}", code="invalid", field=path)
     if isinstance(value, str):
+        if "\x00" in value:
+            raise ApiError(422, f"{path} contains a NUL character", code="invalid", field=path)
         if len(value) > schema.get("maxLength", 10_000):
             raise ApiError(422, f"{path} is longer than {schema['maxLength']} characters",
                            code="invalid", field=path)

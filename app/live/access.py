@@ -22,6 +22,7 @@ _OWNER_SQL = {
     "doctor": "SELECT hospital_id FROM doctors WHERE doctor_id = $1",
     "department": "SELECT hospital_id FROM departments WHERE dept_id = $1",
     "hospital": "SELECT hospital_id FROM hospitals WHERE hospital_id = $1",
+    "operations": "SELECT hospital_id FROM hospitals WHERE hospital_id = $1",
     "cabin": "SELECT d.hospital_id FROM cabins c JOIN departments d USING (dept_id) WHERE c.cabin_id = $1",
 }
 _CODE_SQL = """SELECT token_id FROM tokens
@@ -52,8 +53,8 @@ class TopicAccess:
         """Return (kind, id) if principal may watch topic; raise TopicDenied with the reason."""
         parsed = parse_topic(topic)
         if parsed is None:
-            raise TopicDenied(
-                "unknown topic; use doctor:<id>, department:<id>, hospital:<id>, cabin:<id> or token:<code>")
+            raise TopicDenied("unknown topic; use doctor:<id>, department:<id>, hospital:<id>, cabin:<id>, "
+                              "operations:<hospital id> or token:<code>")
         kind, ident = parsed
         if kind == "token":
             if await self._lookup(topic, _CODE_SQL, ident) is None:
@@ -72,4 +73,6 @@ class TopicAccess:
             raise TopicDenied(f"{kind} not found")
         if kind == "doctor" and principal.role == "doctor" and principal.doctor_id != entity_id:
             raise TopicDenied("a doctor may watch only their own queue")
+        if kind == "operations" and principal.role not in ("admin", "receptionist"):
+            raise TopicDenied("the operations dashboard is for admins and the front desk")
         return parsed

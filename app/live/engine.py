@@ -131,6 +131,7 @@ class QueueEngine:
         hospitals = {self._doctor_hospital[d] for d in doctors if d in self._doctor_hospital}
         if everything:
             hospitals |= set(self.layouts)
+            await self._check_alerts()
         changed_at = min((at for at in doctors.values() if at is not None), default=None)
         for hospital_id in hospitals:
             await self._publish_boards(hospital_id, set(doctors), everything, changed_at)
@@ -185,6 +186,16 @@ class QueueEngine:
         if self._design_keys is not None:
             await self._design_keys.write_department_counts(
                 {d["dept_id"]: d["waiting_count"] for d in departments})
+        operations = await self._pool.fetchval("SELECT hospital_operations($1)", hospital_id)
+        self.stats["queries"] += 1
+        await self._publish(f"operations:{hospital_id}",
+                            views.operations_view(layout, departments, self.queues, operations), changed_at)
+
+    async def _check_alerts(self) -> None:
+        """The periodic bottleneck check (sql: check_hospital_alerts), on the safety timer."""
+        for hospital_id in self.layouts:
+            await self._pool.fetchval("SELECT check_hospital_alerts($1)", hospital_id)
+            self.stats["queries"] += 1
 
     async def _publish(self, topic: str, data: Any, changed_at: float | None) -> None:
         """Publish the topic's new snapshot, unless nothing visible changed."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from app import jsonutil
 
-TOPIC_KINDS = ("doctor", "department", "hospital", "cabin", "token")
+TOPIC_KINDS = ("doctor", "department", "hospital", "cabin", "token", "operations")
 BOARD_KINDS = ("department", "hospital", "cabin")
 
 

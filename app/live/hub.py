@@ -30,6 +30,7 @@ class Client:
         self._ready = asyncio.Event()
         self.topics: set[str] = set()
         self.dropped = 0                      # snapshots skipped because a newer one came
+        self._closing: asyncio.Future[None] | None = None
         self._replies = 0                     # replies ever queued (their mailbox keys)
         self._pending_replies = 0             # replies queued and not yet sent
         self.closed = False
@@ -45,7 +46,7 @@ class Client:
             if not self.closed:
                 self.closed = True
                 self._writer.cancel()
-                self._closing = asyncio.create_task(self._close())
+                self._closing = asyncio.ensure_future(self._close())
             return
         self.offer(f"\x00reply:{self._replies}", text)
 

@@ -80,6 +80,20 @@ def cabin_view(layout: dict[str, Any], dept: dict[str, Any], cabin: dict[str, An
     }
 
 
+def operations_view(layout: dict[str, Any], departments: list[dict[str, Any]],
+                    queues: dict[str, dict[str, Any]], operations: dict[str, Any]) -> dict[str, Any]:
+    """The operations dashboard: department loads, doctors' statuses, open alerts (staff only)."""
+    def longest_eta(dept: dict[str, Any]) -> int:
+        tails = [queues[desk["doctor_id"]]["waiting"][-1]["eta_minutes"] for desk in dept["desks"]
+                 if queues.get(desk["doctor_id"], {}).get("waiting")]
+        return max(tails, default=0)
+
+    loads = [{"dept_id": d["dept_id"], "code": d["code"], "name": d["name"], "color_code": d["color_code"],
+              "waiting_count": d["waiting_count"], "desks": len(d["desks"]), "longest_eta": longest_eta(d)}
+             for d in departments]
+    return {"hospital_id": layout["hospital_id"], "departments": loads, **operations}
+
+
 def doctor_topic_view(queue: dict[str, Any]) -> dict[str, Any]:
     """The staff view of a doctor's queue: the API's shape, without engine-only fields."""
     from app.api.queues import strip_private

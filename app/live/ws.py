@@ -44,6 +44,8 @@ async def live_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     client = Client(websocket.send_text, websocket.close, settings.ws_send_timeout_s)
+    credential = CredentialCheck(websocket, principal)
+    watcher = asyncio.create_task(credential.watch(client), name="ws-credential") if principal else None
     try:
         while True:
             message = await websocket.receive()
@@ -55,12 +57,50 @@ async def live_socket(websocket: WebSocket) -> None:
             if len(text) > settings.ws_max_message_bytes:
                 client.reply(_error(f"message larger than {settings.ws_max_message_bytes} bytes"))
                 continue
+            if principal is not None and not await credential.still_valid():
+                await credential.refuse(client, _topic_of(text))
+                break
             await _handle(runtime, client, principal, text)
     except WebSocketDisconnect:
         pass
     finally:
+        if watcher is not None:
+            watcher.cancel()
         runtime.hub.remove(client)
         await client.stop()
+
+
+class CredentialCheck:
+    """A revoked key, display or session stops working on sockets that are already open too."""
+
+    WATCH_S = 30.0     # an idle socket is checked this often; a busy one at each message
+
+    def __init__(self, websocket: WebSocket, principal: Principal | None) -> None:
+        self._websocket = websocket
+        self._principal = principal
+
+    async def still_valid(self) -> bool:
+        if self._principal is None:
+            return True
+        self._websocket.scope.pop("opd.principal", None)
+        try:
+            current = await optional_principal(self._websocket)
+        except ApiError:
+            current = None
+        return current is not None and current.actor_id == self._principal.actor_id
+
+    async def refuse(self, client: Client, topic: str | None = None) -> None:
+        client.reply(_error("your credential was revoked or has expired; sign in again", topic))
+        await asyncio.sleep(0.1)  # let the writer send the explanation first
+        with contextlib.suppress(Exception):
+            await self._websocket.close(code=4401, reason="credential revoked")
+
+    async def watch(self, client: Client) -> None:
+        while True:
+            await asyncio.sleep(self.WATCH_S)
+            if not await self.still_valid():
+                await self.refuse(client)
+                return
 
 
 async def _handle(runtime: Any, client: Client, principal: Principal | None, text: str) -> None:
@@ -128,6 +168,14 @@ async def _token_frame_from_database(runtime: Any, topic: str, code: str) -> Fra
     if view is None:
         return None
     return Frame.snapshot(topic, "db", 0, view, None)
+
+
+def _topic_of(text: str) -> str | None:
+    """The topic a raw message names, if any (for error frames)."""
+    with contextlib.suppress(ValueError, AttributeError):
+        topic = json.loads(text).get("topic")
+        return topic if isinstance(topic, str) else None
+    return None
 
 
 def same_origin(websocket: WebSocket) -> bool:

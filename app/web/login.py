@@ -42,7 +42,8 @@ def _form(request: Request, error: str | None = None, status_code: int = 200) ->
 
 async def _login(request: Request) -> Response:
     form = await request.form()
-    username = str(form.get("username", "")).strip()[:64]
+    # NUL cannot be stored or looked up; such a name matches nobody (the normal refusal below).
+    username = str(form.get("username", "")).strip()[:64].replace("\x00", "\ufffd")
     password = str(form.get("password", ""))[:200]
     cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie_token or not hmac.compare_digest(cookie_token, str(form.get("login_csrf", ""))):

@@ -25,7 +25,7 @@ def _uuid(raw: str) -> uuid.UUID | None:
         return None
 
 
-async def _staff(request: Request, *roles: str) -> Principal | Response:
+async def staff_member(request: Request, *roles: str) -> Principal | Response:
     """The signed-in staff member with one of roles, or the response to send instead."""
     try:
         principal = await optional_principal(request)
@@ -85,7 +85,7 @@ async def cabin(request: Request) -> Response:
 
 
 async def doctor_console(request: Request) -> Response:
-    staff = await _staff(request, "doctor", "admin")
+    staff = await staff_member(request, "doctor", "admin")
     if isinstance(staff, Response):
         return staff
     pool = request.app.state.pool
@@ -137,7 +137,7 @@ async def tracker(request: Request) -> Response:
 
 
 async def reception(request: Request) -> Response:
-    staff = await _staff(request, "receptionist", "admin")
+    staff = await staff_member(request, "receptionist", "admin")
     if isinstance(staff, Response):
         return staff
     pool = request.app.state.pool
@@ -156,7 +156,7 @@ async def slip(request: Request) -> Response:
     """A printable token slip with a QR code of the tracking link."""
     import segno
 
-    staff = await _staff(request, "receptionist", "admin")
+    staff = await staff_member(request, "receptionist", "admin")
     if isinstance(staff, Response):
         return staff
     token_id = _uuid(request.path_params["token_id"])
@@ -178,7 +178,7 @@ async def slip(request: Request) -> Response:
 
 
 async def admin_page(request: Request) -> Response:
-    staff = await _staff(request, "admin")
+    staff = await staff_member(request, "admin")
     if isinstance(staff, Response):
         return staff
     pool = request.app.state.pool
@@ -197,7 +197,7 @@ async def admin_page(request: Request) -> Response:
 
 async def patient_results(request: Request) -> Response:
     """htmx fragment: patients matching a phone number or UHID."""
-    staff = await _staff(request, "receptionist", "admin")
+    staff = await staff_member(request, "receptionist", "admin")
     if isinstance(staff, Response):
         return staff
     query = request.query_params.get("q", "").strip()[:50]
@@ -209,8 +209,10 @@ async def patient_results(request: Request) -> Response:
 
 
 _ADMIN_LISTS = {
-    "displays": """SELECT device_id, label, paired_at, revoked_at FROM display_devices
-                   WHERE hospital_id = $1 ORDER BY paired_at DESC""",
+    "displays": """SELECT d.device_id, d.label, d.revoked_at,
+                          to_char(d.paired_at AT TIME ZONE h.timezone, 'DD Mon HH24:MI') AS paired_local
+                   FROM display_devices d JOIN hospitals h USING (hospital_id)
+                   WHERE d.hospital_id = $1 ORDER BY d.paired_at DESC""",
     "users": """SELECT username, role, is_active, locked_until > now() AS locked_until FROM staff_users
                 WHERE hospital_id = $1 ORDER BY username""",
     "keys": """SELECT key_id, key_prefix, role, label, revoked_at FROM api_keys
@@ -220,7 +222,7 @@ _ADMIN_LISTS = {
 
 async def admin_list(request: Request) -> Response:
     """htmx fragment: one of the admin page's lists."""
-    staff = await _staff(request, "admin")
+    staff = await staff_member(request, "admin")
     if isinstance(staff, Response):
         return staff
     which = request.path_params["which"]
@@ -228,3 +230,4 @@ async def admin_list(request: Request) -> Response:
         return Response(status_code=404)
     rows = await request.app.state.pool.fetch(_ADMIN_LISTS[which], staff.hospital_id)
     return render(request, "_admin_lists.html", {"which": which, "rows": rows}, principal=staff)
+

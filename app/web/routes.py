@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.web import displays, login, pages
+from app.web import displays, login, operations, pages
 from app.web.templating import STATIC_DIR
 
 
@@ -24,6 +24,7 @@ def web_routes() -> list[BaseRoute]:
         Route("/reception/slip/{token_id}", pages.slip),
         Route("/reception/patients", pages.patient_results),
         Route("/admin", pages.admin_page),
+        Route("/operations", operations.operations_page),
         Route("/admin/lists/{which}", pages.admin_list),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

@@ -82,7 +82,8 @@
           message.textContent = err.code === "outside_geofence"
             ? t("outside", { distance: err.distance_m, radius: err.radius_m }) : (err.message || "error");
         }).catch(function (e) { message.textContent = e.message; });
-    }, function () { message.textContent = t("denied"); }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 30000 });
+    // maximumAge 0: a fresh fix every time, since the patient may have just walked closer.
+    }, function () { message.textContent = t("denied"); }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 0 });
   });
 
   render();

@@ -1,0 +1,59 @@
+// Operations dashboard: live department loads, doctors' statuses and open alerts, with remedies.
+(function () {
+  "use strict";
+  var root = document.getElementById("operations");
+  var api = window.OpdApi;
+
+  function cell(tr, text) { var td = document.createElement("td"); td.textContent = text; tr.appendChild(td); return td; }
+  function button(label, onClick) { var b = document.createElement("button"); b.textContent = label; b.addEventListener("click", onClick); return b; }
+
+  function render(data) {
+    var loads = document.createDocumentFragment();
+    data.departments.forEach(function (d) {
+      var tr = document.createElement("tr");
+      cell(tr, d.code + " · " + d.name); cell(tr, d.waiting_count); cell(tr, d.desks); cell(tr, d.longest_eta + " min");
+      cell(tr, "").appendChild(button("Even out queues", function () {
+        api.call("POST", "/api/v1/departments/" + d.dept_id + "/rebalance", {}).then(function (r) {
+          api.toast(r.moved ? r.moved + " patient(s) moved to a shorter queue." : "Queues are already even.", "info");
+        }).catch(function () {});
+      }));
+      loads.appendChild(tr);
+    });
+    document.getElementById("loads").replaceChildren(loads);
+
+    var doctors = document.createDocumentFragment();
+    data.doctors.forEach(function (d) {
+      var tr = document.createElement("tr");
+      cell(tr, d.doctor_name); cell(tr, d.cabin_number || "—");
+      cell(tr, d.on_leave ? "ON LEAVE" : d.current_status); cell(tr, d.pending_tokens);
+      doctors.appendChild(tr);
+    });
+    document.getElementById("doctors").replaceChildren(doctors);
+
+    var alerts = document.createDocumentFragment();
+    data.alerts.forEach(function (a) {
+      var li = document.createElement("li");
+      li.className = "alert-" + a.severity;
+      li.textContent = a.alert_type.replace("_", " ") + ": " + a.message + " ";
+      if (a.alert_type === "BOTTLENECK") {
+        li.appendChild(button("Even out queues", function () {
+          api.call("POST", "/api/v1/departments/" + a.entity_id + "/rebalance", {}).catch(function () {});
+        }));
+      } else if (a.alert_type === "DOCTOR_LATE" || a.alert_type === "DOCTOR_IDLE") {
+        li.appendChild(button("Doctor away: move patients", function () {
+          var until = new Date(Date.now() + 2 * 3600 * 1000).toISOString();
+          if (!window.confirm("Record 2 hours of unplanned leave and move this doctor's waiting patients to colleagues?")) { return; }
+          api.call("POST", "/api/v1/doctors/" + a.entity_id + "/leave",
+            { exception_type: "UNPLANNED_LEAVE", end_datetime: until, reason: "from the operations dashboard" })
+            .then(function (r) { api.toast(r.affected_tokens_count + " patient(s) moved.", "info"); }).catch(function () {});
+        }));
+      }
+      alerts.appendChild(li);
+    });
+    if (!data.alerts.length) { var none = document.createElement("li"); none.className = "muted"; none.textContent = "No open alerts."; alerts.appendChild(none); }
+    document.getElementById("alerts").replaceChildren(alerts);
+  }
+
+  new window.OpdLive([root.getAttribute("data-topic")], function (topic, data) { render(data); },
+    { onError: function (msg) { api.toast(msg.message); } });
+})();

@@ -1,0 +1,48 @@
+"""Reception issues a token; the printed slip's QR code opens the patient's live tracker."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from playwright.async_api import expect
+
+from tests.support import factory
+from tests.support.app_server import AppServer
+from tests.web.conftest import NewContext, make_staff, sign_in
+from tests.web.qr import decode_qr
+
+pytestmark = pytest.mark.browser
+
+
+async def test_issued_slip_qr_code_opens_the_tracker(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    page = await (await new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await sign_in(page, server.base_url, await make_staff(pool, hospital, "receptionist"))
+    assert page.url.endswith("/reception")
+
+    form = page.locator("#issue-form")
+    await form.get_by_label("Name").fill("Rukmini Devi Acharya")
+    await form.get_by_label("Phone").fill("9812345670")
+    await form.get_by_label("Doctor").select_option(str(hospital.doctors[1].doctor_id))
+    await form.get_by_label("Reason for visit").fill("follow-up")
+    async with page.expect_navigation(url="**/reception/slip/**"):
+        await form.get_by_role("button", name="Issue token").click()
+
+    number = (await page.locator("#slip-number").inner_text()).strip()
+    assert number.startswith(f"{hospital.dept_code}-")
+    await expect(page.locator(".slip")).to_contain_text("Dr. Test 2 · Cabin C-102")
+    row = await pool.fetchrow(
+        """SELECT t.tracking_code, t.status, p.name FROM tokens t JOIN patients p USING (patient_id)
+           WHERE t.hospital_id = $1 AND t.token_number = $2""", hospital.hospital_id, number)
+    assert (row["name"], row["status"]) == ("Rukmini Devi Acharya", "CHECKED_IN")
+
+    url = decode_qr(await page.locator("#slip-qr svg").screenshot())
+    assert url == f"{server.base_url}/t/{row['tracking_code']}"
+    await expect(page.locator("#slip-url")).to_have_text(url)
+
+    phone = await (await new_context(viewport={"width": 390, "height": 844}, is_mobile=True)).new_page()
+    await phone.goto(url)
+    await expect(phone.locator("#token-number")).to_have_text(number)
+    await expect(phone.locator("#status")).to_have_text("In the queue")
+    await expect(phone.locator("#doctor")).to_have_text("Dr. Test 2 · Cabin C-102 · Cardiology")
