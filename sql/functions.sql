@@ -258,6 +258,9 @@ BEGIN
         RAISE EXCEPTION 'cannot issue a token for a past day (%)', NEW.visit_date USING ERRCODE = 'OPD16';
     END IF;
 
+    IF doctor_on_leave(NEW.doctor_id, GREATEST(v_now, NEW.scheduled_time)) THEN
+        RAISE EXCEPTION '% is away then (leave); choose another doctor', v_doctor.name USING ERRCODE = 'OPD14';
+    END IF;
     v_shift := doctor_shift(NEW.doctor_id, NEW.visit_date, GREATEST(v_now, NEW.scheduled_time));
     IF v_shift.assignment_id IS NULL THEN
         RAISE EXCEPTION '% has no shift on %', v_doctor.name, NEW.visit_date USING ERRCODE = 'OPD14';
@@ -399,6 +402,9 @@ BEGIN
         END IF;
         IF v_to.status <> 'ACTIVE' THEN
             RAISE EXCEPTION '% is %, not taking patients', v_to.name, lower(v_to.status) USING ERRCODE = 'OPD14';
+        END IF;
+        IF doctor_on_leave(NEW.doctor_id, v_now) THEN
+            RAISE EXCEPTION '% is away (leave); choose another doctor', v_to.name USING ERRCODE = 'OPD14';
         END IF;
         v_shift := doctor_shift(NEW.doctor_id, OLD.visit_date, v_now);
         IF v_shift.assignment_id IS NULL THEN
@@ -593,6 +599,7 @@ BEGIN
         JOIN cabin_doctors cd ON cd.doctor_id = d.doctor_id AND cd.shift_date = v_day AND cd.status <> 'CANCELLED'
         WHERE d.primary_dept_id = p_dept_id AND d.status = 'ACTIVE'
           AND v_when < hospital_local_time(d.hospital_id, v_day, cd.shift_end_time)
+          AND NOT doctor_on_leave(d.doctor_id, GREATEST(v_when, v_now))
         ORDER BY (SELECT count(*) FROM tokens t
                   WHERE t.doctor_id = d.doctor_id AND t.visit_date = v_day
                     AND t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION')),
@@ -947,6 +954,7 @@ BEGIN
         'hospital_id', d.hospital_id,
         'visit_date', p_day,
         'paused', d.paused_at IS NOT NULL,
+        'on_leave', doctor_on_leave(d.doctor_id, v_now),
         'doctor_status', d.status,
         'cabin_id', s.cabin_id,
         'cabin_number', c.cabin_number,
@@ -1190,7 +1198,8 @@ DECLARE
     v_exception schedule_exceptions;
 BEGIN
     UPDATE schedule_exceptions
-    SET approved_at = opd_now(), approver_id = (SELECT user_id FROM staff_users WHERE user_id = p_approver)
+    SET approved_at = opd_now(), approver_id = (SELECT user_id FROM staff_users WHERE user_id = p_approver),
+        approved_by_key = (SELECT key_id FROM api_keys WHERE key_id = p_approver)
     WHERE exception_id = p_exception_id AND needs_approval AND approved_at IS NULL
     RETURNING * INTO v_exception;
     IF NOT FOUND THEN
@@ -1217,7 +1226,6 @@ DECLARE
     v_moved INT := 0;
     v_rescheduled INT := 0;
     v_cancelled INT := 0;
-    v_load JSONB := '{}';      -- doctor_id -> minutes of work assigned so far
 BEGIN
     SELECT * INTO v_exception FROM schedule_exceptions WHERE exception_id = p_exception_id FOR UPDATE;
     SELECT * INTO v_doctor FROM doctors WHERE doctor_id = v_exception.doctor_id FOR NO KEY UPDATE;
@@ -1243,19 +1251,14 @@ BEGIN
           AND NOT doctor_on_leave(d.doctor_id, v_token.expected_at)
           AND (SELECT count(*) FROM tokens x WHERE x.doctor_id = d.doctor_id AND x.visit_date = v_token.visit_date
                  AND x.status NOT IN ('CANCELLED', 'RESCHEDULED')) < d.max_tokens_per_session
-        ORDER BY COALESCE((v_load ->> d.doctor_id::text)::int, 0)
-                 + (SELECT count(*) FROM tokens x WHERE x.doctor_id = d.doctor_id AND x.visit_date = v_token.visit_date
+        -- Tokens moved earlier in this loop already count here: they belong to d now.
+        ORDER BY (SELECT count(*) FROM tokens x WHERE x.doctor_id = d.doctor_id AND x.visit_date = v_token.visit_date
                       AND x.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION'))
                    * (COALESCE(d.avg_consultation_time, dep.avg_consultation_time) + dep.buffer_time),
                  d.name
         LIMIT 1;
         IF v_target IS NOT NULL THEN
             UPDATE tokens SET doctor_id = v_target WHERE token_id = v_token.token_id AND visit_date = v_token.visit_date;
-            v_load := jsonb_set(v_load, ARRAY[v_target::text],
-                to_jsonb(COALESCE((v_load ->> v_target::text)::int, 0)
-                         + (SELECT COALESCE(d.avg_consultation_time, dep.avg_consultation_time) + dep.buffer_time
-                            FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
-                            WHERE d.doctor_id = v_target)));
             v_moved := v_moved + 1;
             CONTINUE;
         END IF;
@@ -1319,7 +1322,7 @@ DECLARE
     v_now TIMESTAMPTZ := opd_now();
     v_limits JSONB := alert_thresholds();
     v RECORD;
-    v_open UUID[] := '{}';
+    v_open TEXT[] := '{}';     -- "TYPE:entity_id" of every alert that holds now
     v_alert UUID;
 BEGIN
     FOR v IN
@@ -1336,7 +1339,7 @@ BEGIN
             'DEPARTMENT', v.dept_id,
             format('%s: %s waiting, average wait %s min', v.name, v.pending, round(COALESCE(v.avg_wait, 0))),
             jsonb_build_object('pending', v.pending, 'avg_wait_mins', round(COALESCE(v.avg_wait, 0))));
-        v_open := v_open || v.dept_id;
+        v_open := v_open || ('BOTTLENECK:' || v.dept_id);
     END LOOP;
     FOR v IN
         SELECT t.token_id, t.token_number, extract(epoch FROM v_now - t.check_in_time) / 60 AS waited
@@ -1347,7 +1350,7 @@ BEGIN
         PERFORM raise_alert(p_hospital_id, 'LONG_WAIT', 'WARNING', 'TOKEN', v.token_id,
             format('%s has waited %s min', v.token_number, round(v.waited)),
             jsonb_build_object('waited_mins', round(v.waited)));
-        v_open := v_open || v.token_id;
+        v_open := v_open || ('LONG_WAIT:' || v.token_id);
     END LOOP;
     FOR v IN
         SELECT d.doctor_id, d.name, s.status AS shift_status,
@@ -1372,7 +1375,7 @@ BEGIN
                 format('%s has not started; the shift began %s min ago', v.name,
                        round(extract(epoch FROM v_now - v.shift_start) / 60)),
                 jsonb_build_object('shift_start', v.shift_start, 'waiting', v.waiting));
-            v_open := v_open || v.doctor_id;
+            v_open := v_open || ('DOCTOR_LATE:' || v.doctor_id);
         ELSIF v.waiting > 0 AND v.busy = 0 AND v.paused_at IS NULL
               AND COALESCE(v.last_call, v.shift_start)
                   < v_now - make_interval(mins => (v_limits ->> 'doctor_idle_mins')::int) THEN
@@ -1380,12 +1383,12 @@ BEGIN
                 format('%s has %s waiting and has not called for %s min', v.name, v.waiting,
                        round(extract(epoch FROM v_now - COALESCE(v.last_call, v.shift_start)) / 60)),
                 jsonb_build_object('waiting', v.waiting));
-            v_open := v_open || v.doctor_id;
+            v_open := v_open || ('DOCTOR_IDLE:' || v.doctor_id);
         END IF;
     END LOOP;
     -- Resolve what no longer holds.
     UPDATE system_alerts SET is_resolved = TRUE, resolved_at = v_now
-    WHERE hospital_id = p_hospital_id AND NOT is_resolved AND NOT (entity_id = ANY(v_open));
+    WHERE hospital_id = p_hospital_id AND NOT is_resolved AND NOT ((alert_type || ':' || entity_id) = ANY(v_open));
     RETURN (SELECT count(*) FROM system_alerts WHERE hospital_id = p_hospital_id AND NOT is_resolved);
 END $$;
 
@@ -1536,30 +1539,32 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_day DATE;
     v_moved INT := 0;
-    v_long RECORD;
-    v_short RECORD;
+    v_longest UUID;
+    v_longest_waiting INT;
+    v_shortest UUID;
+    v_shortest_waiting INT;
     v_token UUID;
 BEGIN
     SELECT hospital_today(hospital_id) INTO v_day FROM departments WHERE dept_id = p_dept_id;
     PERFORM opd_set_actor(p_actor, 'REBALANCE');
     LOOP
-        WITH loads AS (
-            SELECT d.doctor_id, d.name,
-                   (SELECT count(*) FROM tokens t WHERE t.doctor_id = d.doctor_id AND t.visit_date = v_day
-                      AND t.status = 'CHECKED_IN') AS waiting
-            FROM doctors d JOIN LATERAL doctor_shift(d.doctor_id, v_day, opd_now()) s ON true
-            WHERE d.primary_dept_id = p_dept_id AND d.status = 'ACTIVE' AND s.assignment_id IS NOT NULL
-              AND s.status <> 'CANCELLED' AND d.paused_at IS NULL AND NOT doctor_on_leave(d.doctor_id, opd_now())
-              AND opd_now() < hospital_local_time(d.hospital_id, v_day, s.shift_end_time)
-        )
-        SELECT (SELECT l FROM loads l ORDER BY waiting DESC, name LIMIT 1) AS longest,
-               (SELECT l FROM loads l ORDER BY waiting, name LIMIT 1) AS shortest
-        INTO v_long;
-        EXIT WHEN v_long.longest IS NULL OR (v_long.longest).waiting - (v_long.shortest).waiting < 2;
+        CREATE TEMP TABLE IF NOT EXISTS _loads (doctor_id UUID, name TEXT, waiting INT) ON COMMIT DROP;
+        TRUNCATE _loads;
+        INSERT INTO _loads
+        SELECT d.doctor_id, d.name,
+               (SELECT count(*) FROM tokens t WHERE t.doctor_id = d.doctor_id AND t.visit_date = v_day
+                  AND t.status = 'CHECKED_IN')
+        FROM doctors d JOIN LATERAL doctor_shift(d.doctor_id, v_day, opd_now()) s ON true
+        WHERE d.primary_dept_id = p_dept_id AND d.status = 'ACTIVE' AND s.assignment_id IS NOT NULL
+          AND s.status <> 'CANCELLED' AND d.paused_at IS NULL AND NOT doctor_on_leave(d.doctor_id, opd_now())
+          AND opd_now() < hospital_local_time(d.hospital_id, v_day, s.shift_end_time);
+        SELECT doctor_id, waiting INTO v_longest, v_longest_waiting FROM _loads ORDER BY waiting DESC, name LIMIT 1;
+        SELECT doctor_id, waiting INTO v_shortest, v_shortest_waiting FROM _loads ORDER BY waiting, name LIMIT 1;
+        EXIT WHEN v_longest IS NULL OR v_longest_waiting - v_shortest_waiting < 2;
         SELECT t.token_id INTO v_token FROM tokens t
-        WHERE t.doctor_id = (v_long.longest).doctor_id AND t.visit_date = v_day AND t.status = 'CHECKED_IN'
+        WHERE t.doctor_id = v_longest AND t.visit_date = v_day AND t.status = 'CHECKED_IN'
         ORDER BY t.priority, t.queue_joined_at DESC, t.serial DESC LIMIT 1 FOR UPDATE;
-        UPDATE tokens SET doctor_id = (v_long.shortest).doctor_id WHERE token_id = v_token AND visit_date = v_day;
+        UPDATE tokens SET doctor_id = v_shortest WHERE token_id = v_token AND visit_date = v_day;
         v_moved := v_moved + 1;
     END LOOP;
     RETURN v_moved;

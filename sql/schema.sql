@@ -315,6 +315,7 @@ CREATE TABLE schedule_exceptions (
     redistribution_status VARCHAR(20) NOT NULL DEFAULT 'PENDING'
         CHECK (redistribution_status IN ('PENDING', 'REDISTRIBUTED', 'RESCHEDULED', 'CANCELLED')),
     approver_id UUID REFERENCES staff_users(user_id),
+    approved_by_key UUID REFERENCES api_keys(key_id),   -- when approved through an API key
     approved_at TIMESTAMPTZ,
     needs_approval BOOLEAN NOT NULL DEFAULT FALSE,
     rescheduled_count INT NOT NULL DEFAULT 0,

@@ -24,6 +24,8 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 RECOMPUTE_CONCURRENCY = 4  # doctors recomputed at once; leaves pool connections for the API
+REFRESH = 1  # recompute every queue with someone in it (safety timer)
+REBUILD = 2  # recompute every doctor, every token of the day (after a reconnect)
 RETRY_AFTER_ERROR_S = 1.0
 
 
@@ -40,7 +42,7 @@ class QueueEngine:
         self._version = time.time_ns() // 1000
         self._dirty: dict[str, float | None] = {}       # doctor_id -> earliest commit time
         self._extra_tokens: dict[str, set[str]] = {}    # doctor_id -> tokens that left its queue
-        self._everything = True
+        self._everything = REBUILD
         self._layouts_stale = True
         self._wake = asyncio.Event()
         self._wake.set()
@@ -73,15 +75,23 @@ class QueueEngine:
         self._dirty[doctor_id] = at if previous is None else min(previous, at or previous)
 
     def mark_everything_stale(self) -> None:
-        """After a (re)connect or on the safety timer: notifications may have been lost."""
-        self._everything = True
+        """After a (re)connect: notifications sent meanwhile are lost, so rebuild everything,
+        closed tokens included."""
+        self._everything = REBUILD
+        self._layouts_stale = True
+        self._wake.set()
+
+    def mark_live_queues_stale(self) -> None:
+        """The safety refresh: recompute every queue that has someone in it, and the layouts."""
+        self._everything = self._everything or REFRESH
         self._layouts_stale = True
         self._wake.set()
 
     def mark_active_queues(self) -> None:
-        """ETAs drift while a consultation runs long: recompute queues that have patients."""
+        """ETAs drift only while a consultation runs: recompute the queues where one does."""
         for doctor_id, queue in self.queues.items():
-            if queue.get("now_serving") or queue.get("waiting"):
+            serving = queue.get("now_serving")
+            if serving and serving.get("status") == "IN_CONSULTATION" and queue.get("waiting"):
                 self._mark(doctor_id, None)
         self._wake.set()
 
@@ -95,7 +105,7 @@ class QueueEngine:
             self._wake.clear()
             dirty, self._dirty = self._dirty, {}
             extras, self._extra_tokens = self._extra_tokens, {}
-            everything, self._everything = self._everything, False
+            everything, self._everything = self._everything, 0
             try:
                 await self._process(dirty, extras, everything)
             except Exception as exc:  # database or bus away: keep the work and try again
@@ -104,37 +114,43 @@ class QueueEngine:
                     self._mark(doctor_id, at)
                 for doctor_id, tokens in extras.items():
                     self._extra_tokens.setdefault(doctor_id, set()).update(tokens)
-                self._everything = self._everything or everything
+                self._everything = max(self._everything, everything)
                 await asyncio.sleep(RETRY_AFTER_ERROR_S)
                 self._wake.set()
 
     async def _process(self, dirty: dict[str, float | None], extras: dict[str, set[str]],
-                       everything: bool) -> None:
+                       everything: int) -> None:
         self.stats["batches"] += 1
         if everything and not await self._bus.state_survived(self.epoch):
             # The bus lost its stored snapshots (Redis restarted empty): publish everything again.
             self._published.clear()
+            everything = REBUILD
         if self._layouts_stale or everything:
             await self._load_layouts()
         doctors = dict(dirty)
-        if everything:
+        if everything == REBUILD:
             for doctor_id in self._doctor_hospital:
                 doctors.setdefault(doctor_id, None)
+        elif everything == REFRESH:
+            for doctor_id, queue in self.queues.items():
+                if queue.get("now_serving") or queue.get("waiting") or queue.get("booked_count"):
+                    doctors.setdefault(doctor_id, None)
         limit = asyncio.Semaphore(RECOMPUTE_CONCURRENCY)
 
         async def recompute(doctor_id: str) -> None:
             async with limit:
                 await self._recompute_doctor(doctor_id, doctors[doctor_id],
-                                             sorted(extras.get(doctor_id, ())), everything)
+                                             sorted(extras.get(doctor_id, ())), everything == REBUILD)
 
         await asyncio.gather(*(recompute(d) for d in doctors))
         hospitals = {self._doctor_hospital[d] for d in doctors if d in self._doctor_hospital}
-        if everything:
+        if everything == REBUILD:
             hospitals |= set(self.layouts)
-            await self._check_alerts()
+        if everything:
+            await self._check_alerts(hospitals)
         changed_at = min((at for at in doctors.values() if at is not None), default=None)
         for hospital_id in hospitals:
-            await self._publish_boards(hospital_id, set(doctors), everything, changed_at)
+            await self._publish_boards(hospital_id, set(doctors), everything == REBUILD, changed_at)
 
     async def _load_layouts(self) -> None:
         rows = await self._pool.fetch(
@@ -191,9 +207,9 @@ class QueueEngine:
         await self._publish(f"operations:{hospital_id}",
                             views.operations_view(layout, departments, self.queues, operations), changed_at)
 
-    async def _check_alerts(self) -> None:
+    async def _check_alerts(self, hospitals: set[str]) -> None:
         """The periodic bottleneck check (sql: check_hospital_alerts), on the safety timer."""
-        for hospital_id in self.layouts:
+        for hospital_id in hospitals:
             await self._pool.fetchval("SELECT check_hospital_alerts($1)", hospital_id)
             self.stats["queries"] += 1
 

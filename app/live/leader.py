@@ -109,7 +109,7 @@ class LeaderLoop:
         while True:
             await asyncio.sleep(min(self._eta_tick_s, self._safety_refresh_s))
             if loop.time() >= next_refresh:
-                engine.mark_everything_stale()
+                engine.mark_live_queues_stale()
                 next_refresh = loop.time() + self._safety_refresh_s
             else:
                 engine.mark_active_queues()

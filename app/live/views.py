@@ -32,6 +32,7 @@ def desk(queue: dict[str, Any], shows_names: bool, next_count: int) -> dict[str,
         "cabin_id": queue.get("cabin_id"),
         "cabin_number": queue.get("cabin_number"),
         "paused": queue.get("paused", False),
+        "on_leave": queue.get("on_leave", False),
         "on_shift": queue.get("shift") is not None,
         "now_serving": None if serving is None else {
             "token_number": serving["token_number"],

@@ -51,7 +51,7 @@
     var el = document.getElementById("desk-template").content.firstElementChild.cloneNode(true);
     el.setAttribute("data-doctor", desk.doctor_id);
     window.opdText(el.querySelector(".cabin"), desk.cabin_number ? "Cabin " + desk.cabin_number : "");
-    window.opdText(el.querySelector(".doctor"), desk.doctor_name + (desk.paused ? " · on break" : ""));
+    window.opdText(el.querySelector(".doctor"), desk.doctor_name + (desk.on_leave ? " · away" : desk.paused ? " · on break" : ""));
     var serving = desk.now_serving;
     window.opdText(el.querySelector(".serving .token"), serving ? serving.token_number : "—");
     window.opdText(el.querySelector(".serving .name"), serving && serving.display_name ? serving.display_name : "");

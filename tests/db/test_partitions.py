@@ -63,7 +63,7 @@ async def test_tokens_land_in_their_month(pool: asyncpg.Pool) -> None:
 
     # A booking for a later month, once that month's partition exists, lands in it.
     today: date = today_token["visit_date"]
-    later = (today.replace(day=1) + timedelta(days=32 * 5)).replace(day=12)
+    later = (today.replace(day=1) + timedelta(days=32 * 3)).replace(day=12)  # within the booking horizon
     await pool.execute(
         """INSERT INTO cabin_doctors
                (cabin_id, doctor_id, shift_date, shift_start_time, shift_end_time)

@@ -1,0 +1,67 @@
+-- The notification dispatcher's queries (app/notify/dispatcher.py). Rows are written PENDING by
+-- enqueue_notification() in sql/functions.sql; these send them on and record what happened.
+
+-- name: claim_due_notifications
+-- Takes up to $1 due messages and moves their next_attempt_at $2 seconds ahead: that lease keeps
+-- every other dispatcher off them until this one has recorded a result, or has died and the lease
+-- has run out (then they are sent again, with the same idempotency key).
+WITH due AS (
+    SELECT notification_id FROM notifications_log
+    WHERE delivery_status = 'PENDING' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at, created_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE notifications_log n
+SET next_attempt_at = now() + make_interval(secs => $2)
+FROM due, patients p
+WHERE n.notification_id = due.notification_id AND p.patient_id = n.patient_id
+RETURNING n.notification_id, n.patient_id, n.token_id, n.channel, n.event_type, n.language,
+          n.message, n.phone_number, n.retry_count,
+          CASE WHEN n.channel = 'PUSH' THEN p.fcm_token END AS push_token;
+
+-- name: mark_notification_sent
+-- Only a PENDING row: a delivery receipt may already have arrived while the send was in flight.
+UPDATE notifications_log
+SET delivery_status = 'SENT', external_id = $2, sent_at = now(), failed_reason = NULL
+WHERE notification_id = $1 AND delivery_status = 'PENDING';
+
+-- name: schedule_notification_retry
+-- The last error stays in failed_reason while the row waits, so operators can see why.
+UPDATE notifications_log
+SET retry_count = retry_count + 1, next_attempt_at = now() + make_interval(secs => $2),
+    failed_reason = $3
+WHERE notification_id = $1 AND delivery_status = 'PENDING';
+
+-- name: mark_notification_failed
+UPDATE notifications_log
+SET delivery_status = 'FAILED', failed_reason = $2
+WHERE notification_id = $1 AND delivery_status = 'PENDING';
+
+-- name: lock_notification_by_id
+SELECT notification_id, delivery_status FROM notifications_log
+WHERE notification_id = $1
+FOR UPDATE;
+
+-- name: lock_notifications_by_external_id
+-- external_id is the provider's message id; two rows sharing one (two providers) is refused.
+SELECT notification_id, delivery_status FROM notifications_log
+WHERE external_id = $1
+LIMIT 2
+FOR UPDATE;
+
+-- name: record_delivery_receipt
+-- A receipt can beat the dispatcher's own "sent" update, so sent_at is filled in if missing.
+UPDATE notifications_log
+SET delivery_status = $2::text,
+    sent_at = COALESCE(sent_at, now()),
+    delivered_at = CASE WHEN $2::text = 'DELIVERED' THEN now() END,
+    failed_reason = CASE WHEN $2::text = 'FAILED' THEN $3 ELSE failed_reason END
+WHERE notification_id = $1
+RETURNING notification_id, delivery_status;
+
+-- name: publish_public_url
+-- enqueue_notification() builds tracking links from this value.
+INSERT INTO app_settings (key, value) VALUES ('public_url', $1)
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+WHERE app_settings.value IS DISTINCT FROM EXCLUDED.value;
