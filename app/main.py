@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.api import admin, errors, operations, patients, queues, setup, tokens, track  # noqa: F401  (registers operations)
+from app.api import admin, errors, notifications, operations, patients, queues, setup, tokens, track  # noqa: F401  (registers operations)
 from app.api.openapi import build_openapi
 from app.api.registry import api
 from app.db.migrate import upgrade

@@ -407,6 +407,7 @@ CREATE TABLE notifications_log (
 CREATE INDEX idx_notif_patient ON notifications_log(patient_id);
 CREATE INDEX idx_notif_token ON notifications_log(token_id);
 CREATE INDEX idx_notif_pending ON notifications_log(next_attempt_at) WHERE delivery_status = 'PENDING';
+CREATE INDEX idx_notif_external_id ON notifications_log(external_id) WHERE external_id IS NOT NULL;  -- receipts
 -- Once-per-token events (T_MINUS_3, CALL_NOW, ...) are written once per token and channel.
 CREATE UNIQUE INDEX uq_notif_once ON notifications_log(token_id, event_type, channel)
     WHERE event_type IN ('TOKEN_CREATED', 'T_MINUS_3', 'RESCHEDULED', 'CANCELLED');

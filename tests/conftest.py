@@ -62,7 +62,10 @@ async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture(scope="session")
 def server(database: str, redis_url: str) -> Iterator[AppServer]:
     """One app process (Redis bus) shared by the HTTP and WebSocket tests."""
-    app = AppServer(database, redis_url, namespace=f"opdtest{secrets.token_hex(4)}").start()
+    # Hundreds of test hospitals share this database: the periodic refresh would spend the
+    # machine on them. Tests that need the timers start their own server with short ones.
+    app = AppServer(database, redis_url, namespace=f"opdtest{secrets.token_hex(4)}",
+                    extra_env={"OPD_SAFETY_REFRESH_S": "300", "OPD_ETA_TICK_S": "300"}).start()
     yield app
     app.stop()
 

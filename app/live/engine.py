@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 RECOMPUTE_CONCURRENCY = 4  # doctors recomputed at once; leaves pool connections for the API
 REFRESH = 1  # recompute every queue with someone in it (safety timer)
 REBUILD = 2  # recompute every doctor, every token of the day (after a reconnect)
+SWEEP_SLICE = 32  # doctors of a refresh or rebuild recomputed per round, after the changes
 RETRY_AFTER_ERROR_S = 1.0
 
 
@@ -47,6 +48,8 @@ class QueueEngine:
         self._wake = asyncio.Event()
         self._wake.set()
         self._published: dict[str, str] = {}            # topic -> data last published
+        self._sweep: dict[str, bool] = {}               # doctor_id -> with every token of the day
+        self._sweep_hospitals: set[str] = set()          # boards and alerts to redo after the sweep
         self.queues: dict[str, dict[str, Any]] = {}     # doctor_id -> latest queue (private)
         self.layouts: dict[str, dict[str, Any]] = {}    # hospital_id -> layout
         self._doctor_hospital: dict[str, str] = {}
@@ -127,30 +130,47 @@ class QueueEngine:
             everything = REBUILD
         if self._layouts_stale or everything:
             await self._load_layouts()
+        if everything:
+            self._plan_sweep(everything)
+        # Changes first, then a slice of the sweep: a rebuild of a large hospital group never
+        # holds up the click that is waiting to reach the screens.
         doctors = dict(dirty)
-        if everything == REBUILD:
-            for doctor_id in self._doctor_hospital:
-                doctors.setdefault(doctor_id, None)
-        elif everything == REFRESH:
-            for doctor_id, queue in self.queues.items():
-                if queue.get("now_serving") or queue.get("waiting") or queue.get("booked_count"):
-                    doctors.setdefault(doctor_id, None)
+        all_of_day = set()
+        for doctor_id in list(self._sweep)[:SWEEP_SLICE]:
+            if self._sweep.pop(doctor_id):
+                all_of_day.add(doctor_id)
+            doctors.setdefault(doctor_id, None)
         limit = asyncio.Semaphore(RECOMPUTE_CONCURRENCY)
 
         async def recompute(doctor_id: str) -> None:
             async with limit:
                 await self._recompute_doctor(doctor_id, doctors[doctor_id],
-                                             sorted(extras.get(doctor_id, ())), everything == REBUILD)
+                                             sorted(extras.get(doctor_id, ())), doctor_id in all_of_day)
 
         await asyncio.gather(*(recompute(d) for d in doctors))
         hospitals = {self._doctor_hospital[d] for d in doctors if d in self._doctor_hospital}
-        if everything == REBUILD:
-            hospitals |= set(self.layouts)
-        if everything:
-            await self._check_alerts(hospitals)
         changed_at = min((at for at in doctors.values() if at is not None), default=None)
         for hospital_id in hospitals:
-            await self._publish_boards(hospital_id, set(doctors), everything == REBUILD, changed_at)
+            await self._publish_boards(hospital_id, set(doctors), False, changed_at)
+        if self._sweep:
+            self._wake.set()  # more of the sweep next round, after any new changes
+        elif self._sweep_hospitals:
+            swept, self._sweep_hospitals = self._sweep_hospitals, set()
+            await self._check_alerts(swept)
+            for hospital_id in swept:
+                await self._publish_boards(hospital_id, set(), True, None)
+
+    def _plan_sweep(self, everything: int) -> None:
+        """Queue the doctors a REBUILD (all, with every token of the day) or a REFRESH (those
+        with someone in their queue) must recompute, and their hospitals' boards and alerts."""
+        for doctor_id, hospital_id in self._doctor_hospital.items():
+            queue = self.queues.get(doctor_id, {})
+            live = queue.get("now_serving") or queue.get("waiting") or queue.get("booked_count")
+            if everything == REBUILD or live:
+                self._sweep[doctor_id] = self._sweep.get(doctor_id, False) or everything == REBUILD
+                self._sweep_hospitals.add(hospital_id)
+        if everything == REBUILD:
+            self._sweep_hospitals |= set(self.layouts)
 
     async def _load_layouts(self) -> None:
         rows = await self._pool.fetch(

@@ -14,6 +14,7 @@ from app.live.design_keys import DesignKeys
 from app.live.engine import QueueEngine
 from app.live.hub import Hub
 from app.live.leader import LeaderLoop
+from app.notify.dispatcher import start_dispatcher
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,12 @@ class LiveRuntime:
         await self.bus.connect()
         if isinstance(self.bus, MemoryBus):
             await self._refuse_second_worker()
+        # Every process sends notifications; claims with SKIP LOCKED keep them from sending twice.
+        # Started first: a provider misconfiguration then stops start-up before any task runs.
+        dispatcher = await start_dispatcher(self.pool, self.settings)
         self._tasks = [asyncio.create_task(self.hub.run(), name="hub"),
-                       asyncio.create_task(self.leader.run(), name="leader")]
+                       asyncio.create_task(self.leader.run(), name="leader"),
+                       dispatcher]
 
     async def _refuse_second_worker(self) -> None:
         """Without Redis, frames cannot cross processes: a second process would show nothing."""

@@ -1,0 +1,112 @@
+"""Sends the notifications outbox: PENDING rows -> provider -> SENT, retried or FAILED.
+
+Every process runs one dispatcher. They share the work safely because a batch is claimed in one
+short statement (FOR UPDATE SKIP LOCKED) that also pushes the rows' next_attempt_at past a lease:
+a row is sent by whoever claimed it, and by someone else only after that lease ran out without a
+result (the claimer died). That makes delivery at-least-once, and a repeated send carries the same
+idempotency key (the notification_id) so the provider can drop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+import httpx
+
+from app.db.queries import query
+from app.notify.providers import Message, PermanentFailure, ProviderRouter, RetryableFailure, check_settings
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 20          # rows claimed at once; they are sent concurrently, so also the fan-out
+BACKOFF_MAX_S = 3600.0   # a retry is never put off longer than an hour, however many came before
+ERROR_BACKOFF_MAX_S = 30.0  # ceiling of the pause after the database itself failed
+
+
+def retry_delay_s(base_s: float, retry_number: int) -> float:
+    """Seconds before retry number retry_number (1, 2, ...): base, 2 x base, 4 x base, ..."""
+    return min(base_s * 2 ** (retry_number - 1), BACKOFF_MAX_S)
+
+
+class Dispatcher:
+    def __init__(self, pool: asyncpg.Pool, router: ProviderRouter, *, max_retries: int,
+                 retry_base_s: float, lease_s: float, poll_s: float) -> None:
+        self._pool = pool
+        self._router = router
+        self._max_retries = max_retries
+        self._retry_base_s = retry_base_s
+        self._lease_s = lease_s
+        self._poll_s = poll_s
+
+    @classmethod
+    def from_settings(cls, pool: asyncpg.Pool, settings: Settings, client: httpx.AsyncClient) -> Dispatcher:
+        return cls(pool, ProviderRouter(settings, client), max_retries=settings.notify_max_retries,
+                   retry_base_s=settings.notify_retry_base_s, lease_s=settings.notify_lease_s,
+                   poll_s=settings.notify_poll_s)
+
+    async def run(self) -> None:
+        """Send due messages until cancelled."""
+        error_delay = self._poll_s
+        while True:
+            try:
+                sent = await self.run_batch()
+                error_delay = self._poll_s
+            except Exception as exc:  # database away (or a bug): keep the dispatcher alive, try later
+                log.warning("notification dispatcher: %r; retrying in %.1fs", exc, error_delay)
+                await asyncio.sleep(error_delay)
+                error_delay = min(error_delay * 2, ERROR_BACKOFF_MAX_S)
+                continue
+            if sent < BATCH_SIZE:  # a full batch means more may be waiting: go straight on
+                await asyncio.sleep(self._poll_s)
+
+    async def run_batch(self) -> int:
+        """Claim due messages, send each and record its result; the number claimed."""
+        rows = await self._pool.fetch(query("claim_due_notifications"), BATCH_SIZE, self._lease_s)
+        results = await asyncio.gather(*(self._deliver(Message(**dict(row.items()))) for row in rows),
+                                       return_exceptions=True)
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, Exception):  # the result was not recorded: sent again after the lease
+                log.warning("notification %s: could not record the result: %r", row["notification_id"], result)
+        return len(rows)
+
+    async def _deliver(self, message: Message) -> None:
+        provider = self._router.for_channel(message.channel)
+        try:
+            external_id = await provider.send(message)
+        except PermanentFailure as exc:
+            await self._fail(message, f"{provider.name}: {exc}")
+        except RetryableFailure as exc:
+            await self._retry_or_fail(message, f"{provider.name}: {exc}")
+        except Exception as exc:  # a bug in a provider must not stop the others; retried like an outage
+            log.exception("notification %s: %s provider raised", message.notification_id, provider.name)
+            await self._retry_or_fail(message, f"{provider.name}: unexpected {exc.__class__.__name__}")
+        else:
+            await self._pool.execute(query("mark_notification_sent"), message.notification_id, external_id)
+
+    async def _retry_or_fail(self, message: Message, reason: str) -> None:
+        if message.retry_count >= self._max_retries:
+            await self._fail(message, f"gave up after {message.retry_count} retries; last: {reason}")
+            return
+        delay = retry_delay_s(self._retry_base_s, message.retry_count + 1)
+        log.info("notification %s: %s; retry in %.0fs", message.notification_id, reason, delay)
+        await self._pool.execute(query("schedule_notification_retry"), message.notification_id, delay, reason)
+
+    async def _fail(self, message: Message, reason: str) -> None:
+        log.warning("notification %s failed: %s", message.notification_id, reason)
+        await self._pool.execute(query("mark_notification_failed"), message.notification_id, reason)
+
+
+async def run_dispatcher(pool: asyncpg.Pool, settings: Settings) -> None:
+    """The dispatcher of one process, with its own HTTP client, until cancelled."""
+    async with httpx.AsyncClient(timeout=settings.notify_timeout_s) as client:
+        await Dispatcher.from_settings(pool, settings, client).run()
+
+
+async def start_dispatcher(pool: asyncpg.Pool, settings: Settings) -> asyncio.Task[None]:
+    """Check the provider settings, publish the public URL used in message links, start sending."""
+    check_settings(settings)
+    await pool.execute(query("publish_public_url"), settings.base_url())
+    return asyncio.create_task(run_dispatcher(pool, settings), name="notify-dispatcher")

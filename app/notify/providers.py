@@ -1,0 +1,232 @@
+"""Where patient messages go: one small class per provider, chosen per channel by configuration.
+
+Every send carries the message's notification_id as its idempotency key, so a message sent again
+after a dispatcher died mid-send can be recognised by the provider. A provider either returns the
+provider's own message id (or None) or raises RetryableFailure / PermanentFailure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-OPD-Signature"
+KNOWN_PROVIDERS = ("log", "webhook", "twilio", "whatsapp")
+_ERROR_TEXT_CHARS = 300  # of a provider's error body kept in failed_reason
+
+
+class RetryableFailure(Exception):
+    """The provider may accept the same message later (5xx, 429, timeout, connection error)."""
+
+
+class PermanentFailure(Exception):
+    """Sending again would fail the same way (4xx, missing phone number)."""
+
+
+class NotifyConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Message:
+    notification_id: uuid.UUID
+    patient_id: uuid.UUID
+    token_id: uuid.UUID | None
+    channel: str
+    event_type: str
+    language: str
+    message: str
+    phone_number: str | None
+    retry_count: int
+    push_token: str | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        return str(self.notification_id)
+
+
+class Provider(Protocol):
+    name: str
+
+    async def send(self, message: Message) -> str | None: ...
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The X-OPD-Signature value of body: `sha256=<hex HMAC-SHA256>`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
+    return header is not None and hmac.compare_digest(sign(secret, body), header.strip())
+
+
+def e164(phone: str, country_code: str) -> str:
+    """+<country><number>; stored numbers without a leading + are national numbers."""
+    return phone if phone.startswith("+") else f"+{country_code}{phone.lstrip('0')}"
+
+
+def _need_phone(message: Message) -> str:
+    if not message.phone_number:
+        raise PermanentFailure(f"{message.channel} message without a phone number")
+    return message.phone_number
+
+
+async def _post(client: httpx.AsyncClient, url: str, message: Message, **kwargs: Any) -> httpx.Response:
+    """POST and sort the outcome into success, retryable or permanent."""
+    headers = {"Idempotency-Key": message.idempotency_key, **kwargs.pop("headers", {})}
+    try:
+        response = await client.post(url, headers=headers, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise RetryableFailure(f"timed out ({exc.__class__.__name__})") from exc
+    except httpx.TransportError as exc:
+        raise RetryableFailure(f"connection error ({exc.__class__.__name__}: {exc})") from exc
+    if response.is_success:
+        return response
+    detail = f"HTTP {response.status_code}: {response.text[:_ERROR_TEXT_CHARS]}"
+    if response.status_code == 429 or response.status_code >= 500:
+        raise RetryableFailure(detail)
+    raise PermanentFailure(detail)
+
+
+def _json_field(response: httpx.Response, *path: str | int) -> str | None:
+    """A value deep in a JSON response, or None (a provider owes us no particular body)."""
+    try:
+        value: Any = response.json()
+        for step in path:
+            value = value[step]
+    except (ValueError, LookupError, TypeError):
+        return None
+    return str(value) if value is not None else None
+
+
+class LogProvider:
+    name = "log"
+
+    async def send(self, message: Message) -> str | None:
+        # No phone number or device token: logs are read by more people than the outbox.
+        log.info("notification %s %s %s: %s", message.notification_id, message.channel,
+                 message.event_type, message.message)
+        return None
+
+
+class WebhookProvider:
+    name = "webhook"
+
+    def __init__(self, client: httpx.AsyncClient, url: str, secret: str) -> None:
+        self._client, self._url, self._secret = client, url, secret
+
+    async def send(self, message: Message) -> str | None:
+        body = json.dumps({
+            "notification_id": str(message.notification_id),
+            "patient_id": str(message.patient_id),
+            "token_id": str(message.token_id) if message.token_id else None,
+            "channel": message.channel,
+            "event_type": message.event_type,
+            "language": message.language,
+            "to": message.phone_number,
+            "push_token": message.push_token,
+            "message": message.message,
+        }, ensure_ascii=False).encode()
+        response = await _post(self._client, self._url, message, content=body, headers={
+            "Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body)})
+        return _json_field(response, "external_id") or _json_field(response, "id")
+
+
+class TwilioProvider:
+    """SMS through Twilio's Messages API (form-encoded, HTTP basic auth)."""
+
+    name = "twilio"
+
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        assert settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from
+        self._client = client
+        self._url = (f"{settings.twilio_base_url.rstrip('/')}/2010-04-01/Accounts/"
+                     f"{settings.twilio_account_sid}/Messages.json")
+        self._auth = (settings.twilio_account_sid, str(settings.twilio_auth_token))
+        self._from = settings.twilio_from
+        self._country_code = settings.notify_country_code
+
+    async def send(self, message: Message) -> str | None:
+        form = {"To": e164(_need_phone(message), self._country_code), "From": self._from,
+                "Body": message.message}
+        response = await _post(self._client, self._url, message, data=form, auth=self._auth)
+        return _json_field(response, "sid")
+
+
+class WhatsAppProvider:
+    """Text messages through Meta's WhatsApp Cloud API (JSON, Bearer token)."""
+
+    name = "whatsapp"
+
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        assert settings.whatsapp_phone_number_id and settings.whatsapp_token
+        self._client = client
+        self._url = (f"{settings.whatsapp_base_url.rstrip('/')}/{settings.whatsapp_api_version}/"
+                     f"{settings.whatsapp_phone_number_id}/messages")
+        self._headers = {"Authorization": f"Bearer {settings.whatsapp_token}"}
+        self._country_code = settings.notify_country_code
+
+    async def send(self, message: Message) -> str | None:
+        to = e164(_need_phone(message), self._country_code).lstrip("+")  # the API wants digits only
+        payload = {"messaging_product": "whatsapp", "to": to, "type": "text",
+                   "text": {"body": message.message}}
+        response = await _post(self._client, self._url, message, json=payload, headers=self._headers)
+        return _json_field(response, "messages", 0, "id")
+
+
+# Settings each provider cannot work without, by environment variable name.
+_REQUIRED = {
+    "webhook": {"OPD_NOTIFY_WEBHOOK_URL": "notify_webhook_url",
+                "OPD_NOTIFY_WEBHOOK_SECRET": "notify_webhook_secret"},
+    "twilio": {"OPD_TWILIO_ACCOUNT_SID": "twilio_account_sid",
+               "OPD_TWILIO_AUTH_TOKEN": "twilio_auth_token", "OPD_TWILIO_FROM": "twilio_from"},
+    "whatsapp": {"OPD_WHATSAPP_PHONE_NUMBER_ID": "whatsapp_phone_number_id",
+                 "OPD_WHATSAPP_TOKEN": "whatsapp_token"},
+}
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse a configuration that could not send, at start-up rather than at the first message."""
+    unknown = [name for name in settings.notify_provider if name not in KNOWN_PROVIDERS]
+    if unknown or not settings.notify_provider:
+        raise NotifyConfigError(f"OPD_NOTIFY_PROVIDER: unknown provider {', '.join(unknown) or '(empty)'}; "
+                                f"use a comma-separated list of {', '.join(KNOWN_PROVIDERS)}")
+    for provider in settings.notify_provider:
+        missing = [env for env, attr in _REQUIRED.get(provider, {}).items() if not getattr(settings, attr)]
+        if missing:
+            raise NotifyConfigError(f"the {provider} provider needs {', '.join(missing)}")
+    if settings.notify_lease_s <= settings.notify_timeout_s:
+        # A lease that ends while a send is still waiting would let a second process send it too.
+        raise NotifyConfigError("OPD_NOTIFY_LEASE_S must be longer than OPD_NOTIFY_TIMEOUT_S")
+
+
+class ProviderRouter:
+    """SMS to Twilio, WhatsApp to the WhatsApp API, everything else (push) to the webhook;
+    a channel whose provider is not configured goes to the webhook, or else to the log."""
+
+    def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
+        check_settings(settings)
+        enabled = set(settings.notify_provider)
+        fallback: Provider = LogProvider()
+        if "webhook" in enabled:
+            assert settings.notify_webhook_url and settings.notify_webhook_secret
+            fallback = WebhookProvider(client, settings.notify_webhook_url, settings.notify_webhook_secret)
+        self._by_channel: dict[str, Provider] = {
+            "SMS": TwilioProvider(client, settings) if "twilio" in enabled else fallback,
+            "WHATSAPP": WhatsAppProvider(client, settings) if "whatsapp" in enabled else fallback,
+        }
+        self._fallback = fallback
+
+    def for_channel(self, channel: str) -> Provider:
+        return self._by_channel.get(channel, self._fallback)
