@@ -1570,4 +1570,13 @@ BEGIN
     RETURN v_moved;
 END $$;
 
+-- Doctors whose tokens changed in the last day, most recent first: the order of the engine's
+-- rebuild after a reconnect.
+CREATE OR REPLACE FUNCTION recently_active_doctors() RETURNS TABLE (doctor_id UUID)
+LANGUAGE sql STABLE AS $$
+    SELECT t.doctor_id FROM tokens t
+    WHERE t.visit_date >= (opd_now() AT TIME ZONE 'UTC')::date - 1 AND t.updated_at > opd_now() - INTERVAL '1 day'
+    GROUP BY t.doctor_id ORDER BY max(t.updated_at) DESC
+$$;
+
 SELECT ensure_token_partitions(2);

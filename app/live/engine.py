@@ -27,6 +27,7 @@ RECOMPUTE_CONCURRENCY = 4  # doctors recomputed at once; leaves pool connections
 REFRESH = 1  # recompute every queue with someone in it (safety timer)
 REBUILD = 2  # recompute every doctor, every token of the day (after a reconnect)
 SWEEP_SLICE = 32  # doctors of a refresh or rebuild recomputed per round, after the changes
+SWEEP_HOSPITALS_SLICE = 8  # hospitals whose boards and alerts are redone per round after that
 RETRY_AFTER_ERROR_S = 1.0
 
 
@@ -131,7 +132,7 @@ class QueueEngine:
         if self._layouts_stale or everything:
             await self._load_layouts()
         if everything:
-            self._plan_sweep(everything)
+            await self._plan_sweep(everything)
         # Changes first, then a slice of the sweep: a rebuild of a large hospital group never
         # holds up the click that is waiting to reach the screens.
         doctors = dict(dirty)
@@ -152,18 +153,29 @@ class QueueEngine:
         changed_at = min((at for at in doctors.values() if at is not None), default=None)
         for hospital_id in hospitals:
             await self._publish_boards(hospital_id, set(doctors), False, changed_at)
-        if self._sweep:
-            self._wake.set()  # more of the sweep next round, after any new changes
-        elif self._sweep_hospitals:
-            swept, self._sweep_hospitals = self._sweep_hospitals, set()
+        if not self._sweep and self._sweep_hospitals:
+            swept = set(list(self._sweep_hospitals)[:SWEEP_HOSPITALS_SLICE])
+            self._sweep_hospitals -= swept
             await self._check_alerts(swept)
             for hospital_id in swept:
                 await self._publish_boards(hospital_id, set(), True, None)
+        if self._sweep or self._sweep_hospitals:
+            self._wake.set()  # more of the sweep next round, after any new changes
 
-    def _plan_sweep(self, everything: int) -> None:
+    async def _plan_sweep(self, everything: int) -> None:
         """Queue the doctors a REBUILD (all, with every token of the day) or a REFRESH (those
-        with someone in their queue) must recompute, and their hospitals' boards and alerts."""
-        for doctor_id, hospital_id in self._doctor_hospital.items():
+        with someone in their queue) must recompute, and their hospitals' boards and alerts.
+        The doctors whose tokens changed last come first: after an outage, the queues that were
+        moving are set right first."""
+        recent = await self._pool.fetch("SELECT doctor_id FROM recently_active_doctors()")
+        self.stats["queries"] += 1
+        order = [str(r["doctor_id"]) for r in recent]
+        first = set(order)
+        order += [d for d in self._doctor_hospital if d not in first]
+        for doctor_id in order:
+            hospital_id = self._doctor_hospital.get(doctor_id)
+            if hospital_id is None:
+                continue
             queue = self.queues.get(doctor_id, {})
             live = queue.get("now_serving") or queue.get("waiting") or queue.get("booked_count")
             if everything == REBUILD or live:
