@@ -149,7 +149,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(asyncio.run(_with_pool(Settings.from_env(), demo)), flush=True)
     uvicorn.run("app.main:app", host=host, port=port, workers=workers, proxy_headers=True,
                 forwarded_allow_ips=",".join(settings.trusted_proxies) or "127.0.0.1",
-                ws_max_size=64 * 1024, ws_ping_interval=settings.ws_ping_s,
+                # Compression off: it would compress each frame again for every client, undoing
+                # "serialize once per topic" (docs/performance.md).
+                ws_max_size=64 * 1024, ws_per_message_deflate=False, ws_ping_interval=settings.ws_ping_s,
                 ws_ping_timeout=settings.ws_ping_s, log_level=settings.log_level.lower())
     return 0
 

@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         dsn = resolve_database_url(settings)
         await upgrade(dsn)
         app.state.dsn = dsn
-        app.state.pool = await create_pool(dsn)
+        app.state.pool = await create_pool(dsn, max_size=20)
         app.state.live = LiveRuntime(settings, dsn, app.state.pool)
         await app.state.live.start()
         try:

@@ -17,6 +17,7 @@ import os
 import resource
 import secrets
 import shlex
+import signal
 import sys
 import time
 from typing import Any
@@ -131,6 +132,7 @@ async def run(args: argparse.Namespace, command: str) -> int:
         monitor.watch("app", lambda: app.processes() if app else [])
         monitor.watch("postgres", lambda: processes_named("postgres"))
         monitor.watch("redis", lambda: processes_named("redis-server"))
+        monitor.watch("bench", by_pids(lambda: [os.getpid()]))  # driver, capture, replayer
         monitor.start()
         waited = await wait_for_engine(args.redis_url, namespace, hospital.hospital_id)
         print(f"app pid {app.pid} on {app.base_url}; first full publish took {waited:.1f}s", flush=True)
@@ -164,7 +166,19 @@ def main(argv: list[str] | None = None) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         print(f"file descriptors: hard limit {hard} (could not raise it to {NOFILE})", flush=True)
     command = "python -m bench.fanout " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    return asyncio.run(run(args, command))
+    return asyncio.run(_cancellable(run(args, command)))
+
+
+async def _cancellable(work: Any) -> int:
+    """SIGTERM (a `timeout` wrapper, a CI runner) cancels the run, so its finally blocks stop
+    the servers and the swarm and drop the database."""
+    task = asyncio.ensure_future(work)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return int(await task)
+    except asyncio.CancelledError:
+        print("cancelled: servers stopped, database dropped", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from bench.swarm import ClientSpec, Swarm, WindowStats
 DRAIN_S = 3.0          # after the last change, frames still on their way are counted
 STATS_FLUSH_S = 11.0   # PostgreSQL 15 backends flush their counters within 10 s of going idle
 SETTLE_S = 3.0
+QUIET_S = 2.0          # the engine has caught up when it publishes nothing for this long ...
+QUIET_MAX_S = 60.0     # ... or we stop waiting (an overloaded run says so)
 FUNCTIONS = ("doctor_live_views", "hospital_layout", "call_next_token", "issue_token",
              "set_token_status")
 
@@ -66,6 +69,31 @@ async def db_counters(dsn: str, database: str) -> dict[str, int]:
     finally:
         await conn.close()
     return {"transactions": int(xacts), **{r["funcname"]: int(r["calls"]) for r in rows}}
+
+
+async def sample_backends(dsn: str, database: str, stop: asyncio.Event) -> dict[str, float]:
+    """What the app's connections do during the drive: pool use, lock waits, engine lanes."""
+    conn = await asyncpg.connect(dsn)
+    rows: list[asyncpg.Record] = []
+    try:
+        while not stop.is_set():
+            rows.append(await conn.fetchrow(
+                """SELECT count(*) AS connections,
+                          count(*) FILTER (WHERE state <> 'idle') AS busy,
+                          count(*) FILTER (WHERE wait_event_type = 'Lock') AS lock_waits,
+                          count(*) FILTER (WHERE query LIKE '%doctor_live_views%'
+                                             AND state = 'active') AS recomputing
+                   FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()
+                     AND backend_type = 'client backend'""", database))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.25)
+    finally:
+        await conn.close()
+    if not rows:
+        return {}
+    return {f"{k}_{agg}": round(fn([r[k] for r in rows]), 2)
+            for k in ("connections", "busy", "lock_waits", "recomputing")
+            for agg, fn in (("avg", lambda v: sum(v) / len(v)), ("max", max))}
 
 
 def window_figures(stats: WindowStats, seconds: float) -> dict[str, Any]:
@@ -130,8 +158,13 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         capture.recording = True
         t0 = time.monotonic()
         await swarm.start()
+        stop_sampling = asyncio.Event()
+        sampler = asyncio.create_task(sample_backends(h.dsn, h.database, stop_sampling))
         drive = await Driver(app.base_url, h.key, h.doctor_ids, args.rate, args.seconds).run()
         drive_end = time.time()
+        stop_sampling.set()
+        backends = await sampler
+        caught_up = await _wait_quiet(capture)
         await asyncio.sleep(DRAIN_S)
         stats = await swarm.stop()
         t1 = time.monotonic()
@@ -139,8 +172,11 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         usage = ctx.monitor.usage(t0, t1)
         await asyncio.sleep(STATS_FLUSH_S)
         after = await db_counters(h.dsn, h.database)
-        e2e = window_figures(stats, drive.seconds)
+        # Frames caused by the drive keep coming while the engine works off a backlog.
+        e2e = window_figures(stats, drive.seconds + max(0.0, stats.last_at - drive_end))
         e2e["tail_after_last_change_s"] = round(max(0.0, stats.last_at - drive_end), 2)
+        e2e["engine_caught_up"] = caught_up
+        e2e["backends"] = backends
         changes = max(1, drive.changes)
         delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
         data["e2e"] = {**e2e, "changes": drive.changes, "changes_per_s": round(drive.rate, 1),
@@ -169,6 +205,19 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
     if not args.skip_node:
         data["node_replay"] = await _node_load(ctx, specs, frames, deflate)
     return _load_lines(ctx, data), data
+
+
+async def _wait_quiet(capture: replay.Capture) -> bool:
+    """Until the engine stops publishing (False if it is still busy after QUIET_MAX_S)."""
+    started = time.monotonic()
+    count, since = len(capture.frames), time.monotonic()
+    while time.monotonic() - started < QUIET_MAX_S:
+        await asyncio.sleep(0.25)
+        if len(capture.frames) != count:
+            count, since = len(capture.frames), time.monotonic()
+        elif time.monotonic() - since >= QUIET_S:
+            return True
+    return False
 
 
 def _seconds(ms: list[float]) -> Any:
@@ -218,9 +267,10 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
         ("commit-to-client", report.fmt_latency(e2e["latency_ms"])),
         ("frames delivered", f"{e2e['frames']} = {e2e['frames_per_s']}/s "
                              f"(engine published {e2e['published']}; last frame "
-                             f"{e2e['tail_after_last_change_s']}s after the last change)"),
+                             f"{e2e['tail_after_last_change_s']}s after the last change"
+                             f"{'' if e2e['engine_caught_up'] else ', engine still busy: stopped waiting'})"),
         ("app server", _usage_text(usage.get("app"))),
-        ("postgres (all)", _usage_text(usage.get("postgres"))),
+        ("postgres (all)", _usage_text(usage.get("postgres"), rss=False)),
         ("redis", _usage_text(usage.get("redis"))),
         ("swarm", _usage_text(usage.get("swarm"))),
         ("app idle, clients on", _usage_text(data["idle_with_clients"].get("app"))),
@@ -229,6 +279,7 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
                           f"doctor_live_views {db['doctor_live_views_per_change']}, "
                           f"hospital_layout {db['hospital_layout_per_change']} "
                           "(pg_stat_user_functions)"),
+        ("DB sessions (drive)", ", ".join(f"{k} {v}" for k, v in e2e["backends"].items())),
         ("replay, app hub", _replay_text(app_r.get("timed"))),
     ]
     if node_r:
@@ -236,20 +287,23 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
         lines.append(("ratio app/node", f"{_ratio(app_r, node_r, 'timed')} (timed replay)"))
     if "flat_out" in app_r:
         lines.append(("flat out, app hub", _replay_text(app_r["flat_out"])))
+        for name in ("app", "redis", "swarm", "bench"):
+            lines.append((f"  {name}", _usage_text(app_r["flat_out"]["usage"].get(name))))
         if node_r and "flat_out" in node_r:
             lines.append(("flat out, node ws", _replay_text(node_r["flat_out"])))
-            lines.append(("flat out, node CPU", _usage_text(node_r["flat_out"]["usage"].get("node"))))
+            for name in ("node", "swarm", "bench"):
+                lines.append((f"  {name} ", _usage_text(node_r["flat_out"]["usage"].get(name))))
             lines.append(("ratio app/node", f"{_ratio(app_r, node_r, 'flat_out')} (flat out: "
                                              "fan-out capacity)"))
-        lines.append(("flat out, app CPU", _usage_text(app_r["flat_out"]["usage"].get("app"))))
     return lines
 
 
-def _usage_text(usage: dict[str, float] | None) -> str:
+def _usage_text(usage: dict[str, float] | None, rss: bool = True) -> str:
+    # PostgreSQL's RSS counts shared buffers once per backend: a sum of it means nothing.
     if not usage:
         return "n/a"
-    return (f"CPU {usage['cpu_percent']:.0f}% avg, {usage['cpu_peak']:.0f}% peak (100% = one core); "
-            f"RSS peak {usage['rss_peak_mb']:.0f} MB")
+    text = f"CPU {usage['cpu_percent']:.0f}% avg, {usage['cpu_peak']:.0f}% peak (100% = one core)"
+    return text + (f"; RSS peak {usage['rss_peak_mb']:.0f} MB" if rss else "")
 
 
 def _replay_text(figures: dict[str, Any] | None) -> str:

@@ -34,26 +34,34 @@ class Usage:
 
 @dataclass
 class Group:
-    """Some processes, found again at every sample (PostgreSQL starts backends as it goes)."""
+    """Some processes, found again at every sample (PostgreSQL starts and ends backends)."""
     find: Callable[[], list[psutil.Process]]
-    samples: list[tuple[float, float, float]] = field(default_factory=list)  # t, cpu s, rss
+    # t, cumulative CPU seconds of the group (only what was used since the previous sample is
+    # added, so a process that exits takes nothing away), RSS bytes
+    samples: list[tuple[float, float, float]] = field(default_factory=list)
+    _last: dict[int, float] = field(default_factory=dict)
+    _cpu: float = 0.0
 
     def sample(self) -> None:
-        cpu = rss = 0.0
+        rss = 0.0
+        seen: dict[int, float] = {}
         for process in self.find():
             try:
                 times = process.cpu_times()
-                cpu += times.user + times.system
+                seen[process.pid] = times.user + times.system
                 rss += process.memory_info().rss
             except psutil.Error:
                 continue
-        self.samples.append((time.monotonic(), cpu, rss))
+        if self.samples:  # the first sample is the baseline
+            self._cpu += sum(max(0.0, cpu - self._last.get(pid, 0.0)) for pid, cpu in seen.items())
+        self._last = seen
+        self.samples.append((time.monotonic(), self._cpu, rss))
 
     def usage(self, since: float, until: float) -> Usage:
         window = [s for s in self.samples if since <= s[0] <= until]
         if len(window) < 2:
             return Usage()
-        steps = [(b[1] - a[1]) / (b[0] - a[0]) * 100 for a, b in zip(window, window[1:])]
+        steps = [(b[1] - a[1]) / (b[0] - a[0]) * 100 for a, b in zip(window, window[1:], strict=False)]
         total = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) * 100
         return Usage(cpu_percent=total, cpu_peak=max(steps),
                      rss_peak_mb=max(s[2] for s in window) / 2**20,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 _STAMP = re.compile(r'"changed_at":(?:null|[-0-9.eE+]+)')
 BATCH_S = 0.002          # timed replay sends what is due every 2 ms
-FLAT_OUT_BATCH = 200     # frames per publish round trip when replaying as fast as possible
+FLAT_OUT_BATCH = 500     # frames per publish round trip when replaying as fast as possible
 # Redis queues pub/sub messages for a slow subscriber (and drops it past a limit) instead of
 # pushing back; the replayer waits while the hub's backlog is above this, as TCP makes the
 # Node server's sender wait.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import multiprocessing as mp
 import time
 from array import array
@@ -79,7 +80,7 @@ class _Worker:
                                    ping_interval=None, max_size=MAX_FRAME_BYTES,
                                    compression="deflate" if self.deflate else None,
                                    local_addr=(self.local_ip, 0))
-                await ws.send('{"type":"subscribe","topic":"%s"}' % spec.topic)
+                await ws.send(json.dumps({"type": "subscribe", "topic": spec.topic}))
                 await ws.recv()
         except Exception:
             self.failed += 1

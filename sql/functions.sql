@@ -905,11 +905,13 @@ DECLARE
     v RECORD;
     v_now TIMESTAMPTZ := opd_now();
 BEGIN
-    FOR v IN SELECT t.token_id, t.queue_position, t.estimated_wait_time, t.notified_expected_at
+    FOR v IN SELECT t.token_id, t.queue_position, t.estimated_wait_time, t.notified_expected_at,
+                    EXISTS (SELECT 1 FROM notifications_log n
+                            WHERE n.token_id = t.token_id AND n.event_type = 'T_MINUS_3') AS near_told
              FROM tokens t
              WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day AND t.status = 'CHECKED_IN'
                AND t.estimated_wait_time IS NOT NULL LOOP
-        IF v.queue_position <= 4 THEN
+        IF v.queue_position <= 4 AND NOT v.near_told THEN
             PERFORM enqueue_notification(v.token_id, 'T_MINUS_3', jsonb_build_object(
                 'position', v.queue_position, 'eta', v.estimated_wait_time));
         END IF;

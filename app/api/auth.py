@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import secrets
 import uuid
@@ -27,6 +28,7 @@ from app.security.sessions import (
 KEY_PREFIX = "opd_"
 ROLES = ("admin", "receptionist", "doctor")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)  # last_used_at / last_seen_at are this coarse
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,15 @@ async def principal_from_api_key(pool: asyncpg.Pool, key: str) -> Principal | No
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     row = await pool.fetchrow(
-        """UPDATE api_keys SET last_used_at = now()
-           WHERE key_hash = $1 AND revoked_at IS NULL
-           RETURNING key_id, hospital_id, role, doctor_id, key_prefix""",
-        hash_key(key),
+        """SELECT key_id, hospital_id, role, doctor_id, key_prefix, last_used_at < now() - $2::interval
+                  OR last_used_at IS NULL AS stale
+           FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL""",
+        hash_key(key), LAST_USED_RESOLUTION,
     )
     if row is None:
         return None
+    if row["stale"]:  # a write per request would serialise every caller of a shared key
+        await pool.execute("UPDATE api_keys SET last_used_at = now() WHERE key_id = $1", row["key_id"])
     return Principal(hospital_id=row["hospital_id"], role=row["role"], actor_id=row["key_id"],
                      doctor_id=row["doctor_id"], label=f"key {row['key_prefix']}")
 
@@ -116,11 +120,16 @@ async def principal_from_display(pool: asyncpg.Pool, cookie: str | None) -> Prin
     if not cookie or len(cookie) > 200:
         return None
     row = await pool.fetchrow(
-        """UPDATE display_devices SET last_seen_at = now()
-           WHERE credential_hash = $1 AND paired_at IS NOT NULL AND revoked_at IS NULL
-           RETURNING device_id, hospital_id, label""", hash_credential(cookie))
+        """SELECT device_id, hospital_id, label, last_seen_at < now() - $2::interval
+                  OR last_seen_at IS NULL AS stale
+           FROM display_devices
+           WHERE credential_hash = $1 AND paired_at IS NOT NULL AND revoked_at IS NULL""",
+        hash_credential(cookie), LAST_USED_RESOLUTION)
     if row is None:
         return None
+    if row["stale"]:
+        await pool.execute("UPDATE display_devices SET last_seen_at = now() WHERE device_id = $1",
+                           row["device_id"])
     return Principal(hospital_id=row["hospital_id"], role="display", actor_id=row["device_id"],
                      label=row["label"], via="display")
 

@@ -25,6 +25,7 @@ class Bus(Protocol):
     async def connect(self) -> None: ...
     async def close(self) -> None: ...
     async def publish(self, frame: Frame) -> None: ...
+    async def publish_many(self, frames: list[Frame]) -> None: ...
     async def latest(self, topics: list[str]) -> dict[str, Frame]: ...
     def listen(self) -> AsyncIterator[Frame | None]: ...
     async def health(self) -> str: ...
@@ -51,6 +52,10 @@ class MemoryBus:
         self._frames[frame.topic] = frame
         for queue in self._listeners:
             queue.put_nowait(frame)
+
+    async def publish_many(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            await self.publish(frame)
 
     async def latest(self, topics: list[str]) -> dict[str, Frame]:
         return {t: self._frames[t] for t in topics if t in self._frames}
@@ -97,10 +102,17 @@ class RedisBus:
         await self._redis.aclose()
 
     async def publish(self, frame: Frame) -> None:
-        encoded = frame.encode()
+        await self.publish_many([frame])
+
+    async def publish_many(self, frames: list[Frame]) -> None:
+        """All of a recompute's frames in one round trip (one MULTI)."""
+        if not frames:
+            return
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key + frame.topic, encoded, ex=SNAPSHOT_TTL_S)
-            pipe.publish(self._channel, encoded)
+            for frame in frames:
+                encoded = frame.encode()
+                pipe.set(self._key + frame.topic, encoded, ex=SNAPSHOT_TTL_S)
+                pipe.publish(self._channel, encoded)
             await pipe.execute()
 
     async def latest(self, topics: list[str]) -> dict[str, Frame]:

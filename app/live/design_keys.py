@@ -7,16 +7,30 @@ hospital's own location, longitude first as GEOADD requires.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
+from redis.exceptions import ResponseError
+
+log = logging.getLogger(__name__)
+
 DOCTOR_STATUS_TTL_S = 300  # the design's 5 minutes: a doctor with no recompute goes stale
 TOKEN_DETAILS_TTL_S = 2 * 24 * 3600
+GEO_MAX_LATITUDE = 85.05112878  # Redis GEO's limit (Web Mercator)
 
 
 class DesignKeys:
     def __init__(self, redis: Any) -> None:
         self._redis = redis
+
+    @staticmethod
+    async def _execute(pipe: Any) -> None:
+        """These keys serve outside readers only: bad data here must never stop the engine."""
+        try:
+            await pipe.execute()
+        except ResponseError as exc:
+            log.warning("could not write the design's Redis keys: %s", exc)
 
     async def write_doctor(self, queue: dict[str, Any]) -> None:
         doctor_id = queue["doctor_id"]
@@ -47,16 +61,22 @@ class DesignKeys:
                 })
                 pipe.expire(key, TOKEN_DETAILS_TTL_S)
             pipe.set(f"doctor:{doctor_id}:status", status, ex=DOCTOR_STATUS_TTL_S)
-            await pipe.execute()
+            await self._execute(pipe)
 
     async def write_department_counts(self, counts: dict[str, int]) -> None:
         if counts:
-            await self._redis.mset({f"dept:{d}:queue_count": n for d, n in counts.items()})
+            try:
+                await self._redis.mset({f"dept:{d}:queue_count": n for d, n in counts.items()})
+            except ResponseError as exc:
+                log.warning("could not write department counts: %s", exc)
 
     async def write_geofences(self, layouts: Iterable[dict[str, Any]]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             for layout in layouts:
+                latitude, longitude = float(layout["latitude"]), float(layout["longitude"])
+                if abs(latitude) > GEO_MAX_LATITUDE:
+                    continue  # Redis cannot index the polar caps; the database geofence still works
                 # GEOADD takes longitude first (the design had latitude first).
                 pipe.geoadd(f"hospital:{layout['hospital_id']}:geofence",
-                            (float(layout["longitude"]), float(layout["latitude"]), layout["hospital_id"]))
-            await pipe.execute()
+                            (longitude, latitude, layout["hospital_id"]))
+            await self._execute(pipe)

@@ -49,6 +49,7 @@ class QueueEngine:
         self._wake = asyncio.Event()
         self._wake.set()
         self._published: dict[str, str] = {}            # topic -> data last published
+        self._staged: list[tuple[Frame, str]] = []      # frames waiting for the next _flush
         self._sweep: dict[str, bool] = {}               # doctor_id -> with every token of the day
         self._sweep_hospitals: set[str] = set()          # boards and alerts to redo after the sweep
         self.queues: dict[str, dict[str, Any]] = {}     # doctor_id -> latest queue (private)
@@ -212,6 +213,7 @@ class QueueEngine:
         await self._publish(f"doctor:{doctor_id}", views.doctor_topic_view(queue), changed_at)
         for token in result["tokens"]:
             await self._publish(f"token:{token['code']}", token["view"], changed_at)
+        await self._flush()
         if self._design_keys is not None:
             await self._design_keys.write_doctor(queue)
 
@@ -238,6 +240,7 @@ class QueueEngine:
         self.stats["queries"] += 1
         await self._publish(f"operations:{hospital_id}",
                             views.operations_view(layout, departments, self.queues, operations), changed_at)
+        await self._flush()
 
     async def _check_alerts(self, hospitals: set[str]) -> None:
         """The periodic bottleneck check (sql: check_hospital_alerts), on the safety timer."""
@@ -246,14 +249,25 @@ class QueueEngine:
             self.stats["queries"] += 1
 
     async def _publish(self, topic: str, data: Any, changed_at: float | None) -> None:
-        """Publish the topic's new snapshot, unless nothing visible changed."""
+        """Stage the topic's new snapshot, unless nothing visible changed (sent by _flush)."""
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k != "computed_at"}
         text = jsonutil.dumps(data)
         if self._published.get(topic) == text:
             return
         self._version += 1
-        frame = Frame.snapshot(topic, self.epoch, self._version, data, changed_at)
-        await self._bus.publish(frame)
-        self._published[topic] = text  # only once it is out: a failed publish is retried
-        self.stats["frames"] += 1
+        self._staged.append((Frame.snapshot(topic, self.epoch, self._version, data, changed_at), text))
+
+    async def _flush(self) -> None:
+        """Send the staged frames in one bus round trip; only then count them as published."""
+        staged, self._staged = self._staged, []
+        if not staged:
+            return
+        try:
+            await self._bus.publish_many([frame for frame, _ in staged])
+        except BaseException:
+            self._staged = staged + self._staged  # a failed publish is retried with the next batch
+            raise
+        for frame, text in staged:
+            self._published[frame.topic] = text
+        self.stats["frames"] += len(staged)

@@ -52,6 +52,7 @@ class AppServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
              "--port", str(self.port), "--ws-ping-interval", "5", "--ws-ping-timeout", "5",
+             "--ws-per-message-deflate", "false",
              "--log-level", "warning"],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.wait_healthy()
