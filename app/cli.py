@@ -35,7 +35,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from app.db.migrate import upgrade
 
     applied = asyncio.run(upgrade(database_url(settings)))
-    print("applied: " + (", ".join(applied) if applied else "nothing new") + "; functions.sql refreshed")
+    print("applied: " + (", ".join(applied) if applied else "nothing new") + " (functions.sql re-applied when changed)")
     return 0
 
 

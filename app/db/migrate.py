@@ -70,8 +70,20 @@ async def upgrade(dsn: str) -> list[str]:
                     )
                 applied.append(name)
                 log.info("applied %s", name)
-            async with conn.transaction():
-                await conn.execute((SQL_DIR / "functions.sql").read_text())
+            # functions.sql is re-applied only when it changed: re-creating triggers locks the
+            # token tables, which would stall live traffic (and deadlock with the archive job)
+            # at every start of every process.
+            functions = SQL_DIR / "functions.sql"
+            checksum = _checksum(functions)
+            if done.get("functions.sql") != checksum:
+                async with conn.transaction():
+                    await conn.execute(functions.read_text())
+                    await conn.execute(
+                        """INSERT INTO schema_migrations (name, checksum) VALUES ('functions.sql', $1)
+                           ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()""",
+                        checksum)
+                log.info("applied functions.sql")
+            await conn.execute("SELECT ensure_token_partitions(2)")
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", UPGRADE_LOCK_KEY)
     finally:

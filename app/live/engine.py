@@ -51,7 +51,7 @@ class QueueEngine:
         self._published: dict[str, str] = {}            # topic -> data last published
         self._staged: list[tuple[Frame, str]] = []      # frames waiting for the next _flush
         self._sweep: dict[str, bool] = {}               # doctor_id -> with every token of the day
-        self._sweep_hospitals: set[str] = set()          # boards and alerts to redo after the sweep
+        self._sweep_hospitals: dict[str, None] = {}      # boards and alerts to redo after the sweep, in order
         self.queues: dict[str, dict[str, Any]] = {}     # doctor_id -> latest queue (private)
         self.layouts: dict[str, dict[str, Any]] = {}    # hospital_id -> layout
         self._doctor_hospital: dict[str, str] = {}
@@ -154,9 +154,10 @@ class QueueEngine:
         changed_at = min((at for at in doctors.values() if at is not None), default=None)
         for hospital_id in hospitals:
             await self._publish_boards(hospital_id, set(doctors), False, changed_at)
-        if not self._sweep and self._sweep_hospitals:
+        if self._sweep_hospitals:  # alerts and full boards, a few hospitals a round
             swept = set(list(self._sweep_hospitals)[:SWEEP_HOSPITALS_SLICE])
-            self._sweep_hospitals -= swept
+            for hospital_id in swept:
+                del self._sweep_hospitals[hospital_id]
             await self._check_alerts(swept)
             for hospital_id in swept:
                 await self._publish_boards(hospital_id, set(), True, None)
@@ -181,9 +182,10 @@ class QueueEngine:
             live = queue.get("now_serving") or queue.get("waiting") or queue.get("booked_count")
             if everything == REBUILD or live:
                 self._sweep[doctor_id] = self._sweep.get(doctor_id, False) or everything == REBUILD
-                self._sweep_hospitals.add(hospital_id)
+                self._sweep_hospitals.setdefault(hospital_id)
         if everything == REBUILD:
-            self._sweep_hospitals |= set(self.layouts)
+            for hospital_id in self.layouts:
+                self._sweep_hospitals.setdefault(hospital_id)
 
     async def _load_layouts(self) -> None:
         rows = await self._pool.fetch(

@@ -63,7 +63,7 @@ async def server_major(dsn: str) -> int:
 async def assert_upgrade_applies_once(dsn: str) -> None:
     assert await upgrade(dsn) == ["schema.sql"]
     first = await fingerprint(dsn)
-    assert [r[0] for r in first["migrations"]] == ["schema.sql"]
+    assert [r[0] for r in first["migrations"]] == ["functions.sql", "schema.sql"]
     assert len(first["transitions"]) == 17
     assert len(first["partitions"]) == 3  # this month and the next two
     assert {"tokens", "token_history", "hospitals", "token_counters"} <= {
@@ -105,7 +105,7 @@ async def test_concurrent_upgrades_of_a_fresh_database_both_succeed(empty_databa
     results = await asyncio.gather(upgrade(empty_database), upgrade(empty_database))
     assert sorted(results) == [[], ["schema.sql"]]
     after = await fingerprint(empty_database)
-    assert [r[0] for r in after["migrations"]] == ["schema.sql"]
+    assert [r[0] for r in after["migrations"]] == ["functions.sql", "schema.sql"]
     assert await upgrade(empty_database) == []
     assert await fingerprint(empty_database) == after
 
