@@ -905,25 +905,25 @@ DECLARE
     v RECORD;
     v_now TIMESTAMPTZ := opd_now();
 BEGIN
-    FOR v IN SELECT t.token_id, t.queue_position, t.estimated_wait_time, t.notified_expected_at,
-                    EXISTS (SELECT 1 FROM notifications_log n
-                            WHERE n.token_id = t.token_id AND n.event_type = 'T_MINUS_3') AS near_told
-             FROM tokens t
+    -- Set-based first: only the few tokens that need a message are visited one by one.
+    UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => estimated_wait_time)
+    WHERE doctor_id = p_doctor_id AND visit_date = p_day AND status = 'CHECKED_IN'
+      AND estimated_wait_time IS NOT NULL AND notified_expected_at IS NULL;
+    FOR v IN SELECT t.token_id, t.queue_position, t.estimated_wait_time FROM tokens t
              WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day AND t.status = 'CHECKED_IN'
-               AND t.estimated_wait_time IS NOT NULL LOOP
-        IF v.queue_position <= 4 AND NOT v.near_told THEN
-            PERFORM enqueue_notification(v.token_id, 'T_MINUS_3', jsonb_build_object(
-                'position', v.queue_position, 'eta', v.estimated_wait_time));
-        END IF;
-        IF v.notified_expected_at IS NULL THEN
-            UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => v.estimated_wait_time)
-            WHERE token_id = v.token_id AND visit_date = p_day;
-        ELSIF v_now + make_interval(mins => v.estimated_wait_time)
-              > v.notified_expected_at + make_interval(mins => delay_notify_minutes()) THEN
-            PERFORM enqueue_notification(v.token_id, 'DELAYED', jsonb_build_object('eta', v.estimated_wait_time));
-            UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => v.estimated_wait_time)
-            WHERE token_id = v.token_id AND visit_date = p_day;
-        END IF;
+               AND t.queue_position <= 4
+               AND NOT EXISTS (SELECT 1 FROM notifications_log n
+                               WHERE n.token_id = t.token_id AND n.event_type = 'T_MINUS_3') LOOP
+        PERFORM enqueue_notification(v.token_id, 'T_MINUS_3', jsonb_build_object(
+            'position', v.queue_position, 'eta', v.estimated_wait_time));
+    END LOOP;
+    FOR v IN SELECT t.token_id, t.estimated_wait_time FROM tokens t
+             WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day AND t.status = 'CHECKED_IN'
+               AND v_now + make_interval(mins => t.estimated_wait_time)
+                   > t.notified_expected_at + make_interval(mins => delay_notify_minutes()) LOOP
+        PERFORM enqueue_notification(v.token_id, 'DELAYED', jsonb_build_object('eta', v.estimated_wait_time));
+        UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => v.estimated_wait_time)
+        WHERE token_id = v.token_id AND visit_date = p_day;
     END LOOP;
 END $$;
 
@@ -936,11 +936,14 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_now TIMESTAMPTZ := opd_now();
     v_result JSONB;
+    v_queue JSONB;
 BEGIN
+    -- The queue is computed once and used for the write-back and the snapshot alike.
+    SELECT COALESCE(jsonb_agg(to_jsonb(q)), '[]') INTO v_queue FROM doctor_queue(p_doctor_id, p_day) q;
     IF p_write_back THEN
         UPDATE tokens t SET queue_position = NULLIF(q.queue_position, 0),
                             estimated_wait_time = q.eta_minutes, eta_updated_at = v_now
-        FROM doctor_queue(p_doctor_id, p_day) q
+        FROM jsonb_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, eta_minutes INT)
         WHERE t.token_id = q.token_id AND t.visit_date = p_day
           AND (t.queue_position IS DISTINCT FROM NULLIF(q.queue_position, 0)
                OR t.estimated_wait_time IS DISTINCT FROM q.eta_minutes);
@@ -978,7 +981,8 @@ BEGIN
                        q.eta_minutes, q.priority, q.status, q.booking_type,
                        p.name AS patient_name, t.visit_reason,
                        t.tracking_code AS _tracking_code
-                FROM doctor_queue(p_doctor_id, p_day) q
+                FROM jsonb_to_recordset(v_queue) AS q(token_id UUID, token_number TEXT, queue_position INT,
+                                                       eta_minutes INT, priority INT, status TEXT, booking_type TEXT)
                 JOIN tokens t ON t.token_id = q.token_id AND t.visit_date = p_day
                 JOIN patients p ON p.patient_id = t.patient_id
                 WHERE q.queue_position > 0) x), '[]'::jsonb),
@@ -997,16 +1001,18 @@ BEGIN
 END $$;
 
 -- Tokens as their patients see them (the token: topic and GET /api/v1/track/{code}): the token,
--- its place and the doctor's public details; no name, no phone. Each doctor's queue is computed
--- once for all the requested tokens of that doctor and day.
-CREATE OR REPLACE FUNCTION token_views(p_token_ids UUID[])
+-- its place and the doctor's public details; no name, no phone. The engine calls it right after
+-- writing positions back and reads those; a direct read (the API) computes them afresh.
+DROP FUNCTION IF EXISTS token_views(UUID[]);
+CREATE OR REPLACE FUNCTION token_views(p_token_ids UUID[], p_compute_positions BOOLEAN DEFAULT FALSE)
 RETURNS TABLE (token_id UUID, tracking_code TEXT, view JSONB)
 LANGUAGE sql STABLE AS $$
     WITH picked AS (
         SELECT t.* FROM tokens t WHERE t.token_id = ANY(p_token_ids)
     ),
-    queues AS (
-        SELECT q.* FROM (SELECT DISTINCT p.doctor_id, p.visit_date FROM picked p WHERE p.status = 'CHECKED_IN') k,
+    queues AS (  -- only when asked: the engine passes FALSE right after writing positions back
+        SELECT q.* FROM (SELECT DISTINCT p.doctor_id, p.visit_date FROM picked p
+                         WHERE p.status = 'CHECKED_IN' AND p_compute_positions) k,
              LATERAL doctor_queue(k.doctor_id, k.visit_date) q
     ),
     serving AS (
@@ -1023,8 +1029,8 @@ LANGUAGE sql STABLE AS $$
         'booking_type', t.booking_type,
         'priority', t.priority,
         'scheduled_time', t.scheduled_time,
-        'position', CASE WHEN t.status = 'CHECKED_IN' THEN q.queue_position END,
-        'eta_minutes', CASE WHEN t.status = 'CHECKED_IN' THEN q.eta_minutes END,
+        'position', CASE WHEN t.status = 'CHECKED_IN' THEN COALESCE(q.queue_position, t.queue_position) END,
+        'eta_minutes', CASE WHEN t.status = 'CHECKED_IN' THEN COALESCE(q.eta_minutes, t.estimated_wait_time) END,
         'called_time', t.called_time,
         'call_count', t.call_count,
         'doctor_id', t.doctor_id,
@@ -1048,7 +1054,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION token_public_view(p_token_id UUID) RETURNS JSONB
-LANGUAGE sql STABLE AS $$ SELECT v.view FROM token_views(ARRAY[p_token_id]) v $$;
+LANGUAGE sql STABLE AS $$ SELECT v.view FROM token_views(ARRAY[p_token_id], true) v $$;
 
 -- Views ---------------------------------------------------------------------------------------
 -- "Today" is each hospital's own day, not the database server's.
