@@ -45,7 +45,8 @@
     window.opdText($("serving"), view.now_serving && view.now_serving !== view.token_number ? t("now_serving", { token: view.now_serving }) : "");
     var called = view.status === "WAITING";
     $("call-now").hidden = !called;
-    if (called) { $("call-now").textContent = t("go_now", { cabin: view.cabin_number || "" }); }
+    // A non-breaking hyphen keeps "D-602" on one line in the big call banner.
+    if (called) { $("call-now").textContent = t("go_now", { cabin: (view.cabin_number || "").replace(/-/g, "\u2011") }); }
     $("check-in").hidden = view.status !== "BOOKED";
     root.className = "status-" + view.status.toLowerCase();
   }

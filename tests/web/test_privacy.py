@@ -82,7 +82,7 @@ async def test_public_pages_show_no_names_or_phones(
 
     tracker = Recorder(await (await new_context()).new_page())
     await tracker.page.goto(f"{server.base_url}/t/{await tracking_code(pool, tokens[0]['token_id'])}")
-    await expect(tracker.page.locator("#call-now")).to_have_text("Please go to cabin C-101 now")
+    await expect(tracker.page.locator("#call-now")).to_have_text("Please go to cabin C\u2011101 now")
 
     for recorder in (board, door, tracker):
         assert_private(await recorder.everything(), recorder.page.url)
