@@ -68,7 +68,9 @@ BEGIN
         RETURN NULL;
     END IF;
     BEGIN
-        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+        -- Free space on every page lets the engine's position/ETA write-backs (no indexed column
+        -- changes) be HOT updates: no index maintenance on the hottest path.
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L) WITH (fillfactor = 70)',
                        v_name, p_table, v_start, v_end);
     EXCEPTION WHEN duplicate_table THEN
         RETURN NULL;
