@@ -190,7 +190,3 @@ def same_origin(websocket: WebSocket) -> bool:
 def live_routes() -> list[WebSocketRoute]:
     return [WebSocketRoute("/ws", live_socket)]
 
-
-async def close_quietly(websocket: WebSocket) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(websocket.close(), timeout=1)
