@@ -547,6 +547,13 @@ IDENTITY_CHANGES = {
 }
 
 
+ENGINE_COLUMNS = {"queue_position", "estimated_wait_time", "eta_updated_at", "notified_expected_at"}
+
+
+def without_engine_columns(row: asyncpg.Record) -> dict:
+    return {k: v for k, v in dict(row).items() if k not in ENGINE_COLUMNS}
+
+
 @pytest.mark.parametrize("column", sorted(IDENTITY_CHANGES))
 async def test_token_identity_never_changes(pool: asyncpg.Pool, column: str) -> None:
     hospital = await factory.make_hospital(pool, doctors=1)
@@ -558,9 +565,10 @@ async def test_token_identity_never_changes(pool: asyncpg.Pool, column: str) -> 
         sql += " AND $2::uuid IS NOT NULL AND $3::uuid IS NOT NULL"
         err = await refused(conn, "OPD10", sql, token["token_id"], patient, other.hospital_id)
         assert "identity" in str(err)
-    assert dict(
-        await pool.fetchrow("SELECT * FROM tokens WHERE token_id = $1", token["token_id"])
-    ) == dict(token)
+    after = await pool.fetchrow("SELECT * FROM tokens WHERE token_id = $1", token["token_id"])
+    # The suite's running server may write the queue engine's columns back at any moment; every
+    # other column must be exactly as issued.
+    assert without_engine_columns(after) == without_engine_columns(token)
 
 
 async def test_token_department_never_changes(pool: asyncpg.Pool) -> None:
