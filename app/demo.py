@@ -158,13 +158,11 @@ async def _make_todays_tokens(conn: asyncpg.Connection, hospital_id: uuid.UUID) 
         events += _doctor_morning(rng, doctor, mine, now)
     events.sort()
     tokens: dict[str, Any] = {}
-    try:
-        async with conn.transaction():  # all of the morning, or none of it
-            for event in events:
-                await conn.execute("SELECT set_config('opd.fake_now', $1, false)", event.at.isoformat())
-                await _apply(conn, hospital_id, event, tokens)
-    finally:
-        await conn.execute("SELECT set_config('opd.fake_now', '', false)")
+    async with conn.transaction():  # all of the morning, or none of it
+        for event in events:
+            # Transaction-local: the clock goes back to real time at commit or rollback.
+            await conn.execute("SELECT set_config('opd.fake_now', $1, true)", event.at.isoformat())
+            await _apply(conn, hospital_id, event, tokens)
     return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from app.api.openapi import build_openapi
 from app.api.registry import api
 from app.db.migrate import upgrade
 from app.db.pool import create_pool
+from app.gc_policy import run_gc_policy
 from app.live.runtime import LiveRuntime
 from app.live.ws import live_routes
 from app.security.ratelimit import RateLimiter
@@ -71,9 +73,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.pool = await create_pool(dsn, max_size=20)
         app.state.live = LiveRuntime(settings, dsn, app.state.pool)
         await app.state.live.start()
+        gc_policy = asyncio.create_task(run_gc_policy(settings.gc_freeze_s, settings.gc_full_s),
+                                        name="gc-policy")
         try:
             yield
         finally:
+            gc_policy.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gc_policy
             await app.state.live.stop()
             await app.state.pool.close()
 

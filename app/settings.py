@@ -48,6 +48,8 @@ DOCUMENTED_SETTINGS = {
     "OPD_ETA_TICK_S": "recompute active queues this often so ETAs follow long consultations (default 20)",
     "OPD_WS_SEND_TIMEOUT_S": "a client whose send blocks this long is disconnected (default 10)",
     "OPD_WS_PING_S": "server ping interval for WebSocket clients (default 20)",
+    "OPD_GC_FREEZE_S": "freeze long-lived objects out of the garbage collector this often; 0 = off (default 10)",
+    "OPD_GC_FULL_S": "one full garbage collection this often, the only long pause (default 3600)",
     "OPD_WS_MAX_MESSAGE_BYTES": "largest client message accepted (default 4096)",
     "OPD_LEADER_LOCK_KEY": "PostgreSQL advisory lock id that elects the queue engine (default 727001)",
     "OPD_TRUSTED_PROXIES": "comma-separated proxy addresses whose X-Forwarded-* headers are trusted",
@@ -89,6 +91,8 @@ class Settings:
     eta_tick_s: float = 20.0
     ws_send_timeout_s: float = 10.0
     ws_ping_s: float = 20.0
+    gc_freeze_s: float = 10.0
+    gc_full_s: float = 3600.0
     ws_max_message_bytes: int = 4096
     leader_lock_key: int = 727001
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
@@ -135,6 +139,8 @@ class Settings:
             eta_tick_s=_float("OPD_ETA_TICK_S", 20.0),
             ws_send_timeout_s=_float("OPD_WS_SEND_TIMEOUT_S", 10.0),
             ws_ping_s=_float("OPD_WS_PING_S", 20.0),
+            gc_freeze_s=_float("OPD_GC_FREEZE_S", 10.0),
+            gc_full_s=_float("OPD_GC_FULL_S", 3600.0),
             ws_max_message_bytes=_int("OPD_WS_MAX_MESSAGE_BYTES", 4096),
             leader_lock_key=_int("OPD_LEADER_LOCK_KEY", 727001),
             trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),

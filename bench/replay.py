@@ -1,7 +1,7 @@
 """Capture the frames the app's engine publishes, and replay them into a fan-out server.
 
-Capture: subscribe to the bus channel `<namespace>:frames` (message: topic, epoch, version,
-text; app/live/frames.py Frame.encode). Replay feeds the same texts either to the app's hub
+Capture: subscribe to the bus channel `<namespace>:frames` (a message holds one recompute's
+frames: app/live/frames.py decode_bus_message). Replay feeds the same texts either to the app's hub
 (published on that channel, as the engine does) or to bench/node_ws_server (over its control
 socket), so both fan-out paths get identical input. Each replayed text gets a fresh changed_at
 (the send time), so the clients' latency is send-to-receive.
@@ -16,6 +16,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from app.live.frames import decode_bus_message
 
 _STAMP = re.compile(r'"changed_at":(?:null|[-0-9.eE+]+)')
 BATCH_S = 0.002          # timed replay sends what is due every 2 ms
@@ -55,8 +57,9 @@ class Capture:
             message = await pubsub.get_message(timeout=1.0)  # type: ignore[attr-defined]
             if message is None or not self.recording:
                 continue
-            topic, epoch, version, text = message["data"].decode().split("\n", 3)
-            self.frames.append(Captured(time.time(), topic, epoch, int(version), text))
+            now = time.time()
+            for frame in decode_bus_message(message["data"].decode()):  # one recompute's frames
+                self.frames.append(Captured(now, frame.topic, frame.epoch, frame.version, frame.text))
 
     async def close(self) -> None:
         if self._task is not None:

@@ -933,27 +933,32 @@ END $$;
 -- Writes positions and ETAs back to the tokens that changed and returns the doctor's queue
 -- snapshot as JSON (the shape of GET /api/v1/queues/doctors/{id}, plus private fields that the
 -- engine strips per topic). One round trip for the queue engine.
+-- JSON, not JSONB: built once and sent straight out, it is never queried; json_build_object
+-- costs a third of jsonb_build_object, which showed at every recompute.
+DROP FUNCTION IF EXISTS doctor_live_views(UUID, UUID[], BOOLEAN);
+DROP FUNCTION IF EXISTS doctor_live_views(UUID, UUID[], BOOLEAN, TEXT, UUID[], INT[], INT[]);
+DROP FUNCTION IF EXISTS doctor_queue_snapshot(UUID, DATE, BOOLEAN);
 CREATE OR REPLACE FUNCTION doctor_queue_snapshot(p_doctor_id UUID, p_day DATE, p_write_back BOOLEAN)
-RETURNS JSONB
+RETURNS JSON
 LANGUAGE plpgsql AS $$
 DECLARE
     v_now TIMESTAMPTZ := opd_now();
-    v_result JSONB;
-    v_queue JSONB;
+    v_result JSON;
+    v_queue JSON;
 BEGIN
     -- The queue is computed once and used for the write-back and the snapshot alike.
-    SELECT COALESCE(jsonb_agg(to_jsonb(q)), '[]') INTO v_queue FROM doctor_queue(p_doctor_id, p_day) q;
+    SELECT COALESCE(json_agg(q), '[]') INTO v_queue FROM doctor_queue(p_doctor_id, p_day) q;
     IF p_write_back THEN
         UPDATE tokens t SET queue_position = NULLIF(q.queue_position, 0),
                             estimated_wait_time = q.eta_minutes, eta_updated_at = v_now
-        FROM jsonb_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, eta_minutes INT)
+        FROM json_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, eta_minutes INT)
         -- doctor_id too, so the planner reads this doctor's rows, not the whole day's.
         WHERE t.token_id = q.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
           AND (t.queue_position IS DISTINCT FROM NULLIF(q.queue_position, 0)
                OR t.estimated_wait_time IS DISTINCT FROM q.eta_minutes);
         PERFORM notify_queue_progress(p_doctor_id, p_day);
     END IF;
-    SELECT jsonb_build_object(
+    SELECT json_build_object(
         'doctor_id', d.doctor_id,
         'doctor_name', d.name,
         'dept_id', d.primary_dept_id,
@@ -967,10 +972,10 @@ BEGIN
         'doctor_status', d.status,
         'cabin_id', s.cabin_id,
         'cabin_number', c.cabin_number,
-        'shift', CASE WHEN s.assignment_id IS NULL THEN NULL ELSE jsonb_build_object(
+        'shift', CASE WHEN s.assignment_id IS NULL THEN NULL ELSE json_build_object(
                     'start', s.shift_start_time, 'end', s.shift_end_time, 'status', s.status) END,
         'now_serving', (
-            SELECT to_jsonb(x) FROM (
+            SELECT to_json(x) FROM (
                 SELECT t.token_id, t.token_number, t.status, t.priority, t.booking_type,
                        t.called_time, t.call_count, t.consultation_start_time, t.visit_reason,
                        p.name AS patient_name, p.date_of_birth, p.gender,
@@ -980,17 +985,17 @@ BEGIN
                   AND t.status IN ('WAITING', 'IN_CONSULTATION')
                 LIMIT 1) x),
         'waiting', COALESCE((
-            SELECT jsonb_agg(to_jsonb(x) ORDER BY x.position) FROM (
+            SELECT json_agg(x ORDER BY x.position) FROM (
                 SELECT q.token_id, q.token_number, q.queue_position AS position,
                        q.eta_minutes, q.priority, q.status, q.booking_type,
                        p.name AS patient_name, t.visit_reason,
                        t.tracking_code AS _tracking_code
-                FROM jsonb_to_recordset(v_queue) AS q(token_id UUID, token_number TEXT, queue_position INT,
+                FROM json_to_recordset(v_queue) AS q(token_id UUID, token_number TEXT, queue_position INT,
                                                        eta_minutes INT, priority INT, status TEXT, booking_type TEXT)
                 JOIN tokens t ON t.token_id = q.token_id AND t.visit_date = p_day
                              AND t.doctor_id = p_doctor_id
                 JOIN patients p ON p.patient_id = t.patient_id
-                WHERE q.queue_position > 0) x), '[]'::jsonb),
+                WHERE q.queue_position > 0) x), '[]'::json),
         'booked_count', (SELECT count(*) FROM tokens t WHERE t.doctor_id = p_doctor_id
                            AND t.visit_date = p_day AND t.status = 'BOOKED'),
         'completed_count', (SELECT count(*) FROM tokens t WHERE t.doctor_id = p_doctor_id
@@ -1009,8 +1014,10 @@ END $$;
 -- its place and the doctor's public details; no name, no phone. The engine calls it right after
 -- writing positions back and reads those; a direct read (the API) computes them afresh.
 DROP FUNCTION IF EXISTS token_views(UUID[]);
+DROP FUNCTION IF EXISTS token_public_view(UUID);
+DROP FUNCTION IF EXISTS token_views(UUID[], BOOLEAN);
 CREATE OR REPLACE FUNCTION token_views(p_token_ids UUID[], p_compute_positions BOOLEAN DEFAULT FALSE)
-RETURNS TABLE (token_id UUID, tracking_code TEXT, view JSONB)
+RETURNS TABLE (token_id UUID, tracking_code TEXT, view JSON)
 LANGUAGE sql STABLE AS $$
     WITH picked AS (
         SELECT t.* FROM tokens t WHERE t.token_id = ANY(p_token_ids)
@@ -1026,7 +1033,7 @@ LANGUAGE sql STABLE AS $$
              ON k.doctor_id = s.doctor_id AND k.visit_date = s.visit_date
         WHERE s.status IN ('WAITING', 'IN_CONSULTATION')
     )
-    SELECT t.token_id, t.tracking_code::text, jsonb_build_object(
+    SELECT t.token_id, t.tracking_code::text, json_build_object(
         'token_id', t.token_id,
         'token_number', t.token_number,
         'status', t.status,
@@ -1046,7 +1053,10 @@ LANGUAGE sql STABLE AS $$
         'cabin_number', c.cabin_number,
         'hospital_id', t.hospital_id,
         'hospital_name', h.name,
-        'now_serving', sv.token_number,
+        -- Only while the visit is open: a closed token's view must not go stale as the queue
+        -- moves on (the engine rebuilds open tokens' views only).
+        'now_serving', CASE WHEN t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION')
+                            THEN sv.token_number END,
         'replaced_by', (SELECT n.token_number FROM tokens n WHERE n.rescheduled_from_token_id = t.token_id LIMIT 1)
     )
     FROM picked t
@@ -1058,7 +1068,7 @@ LANGUAGE sql STABLE AS $$
     LEFT JOIN serving sv ON sv.doctor_id = t.doctor_id AND sv.visit_date = t.visit_date
 $$;
 
-CREATE OR REPLACE FUNCTION token_public_view(p_token_id UUID) RETURNS JSONB
+CREATE OR REPLACE FUNCTION token_public_view(p_token_id UUID) RETURNS JSON
 LANGUAGE sql STABLE AS $$ SELECT v.view FROM token_views(ARRAY[p_token_id], true) v $$;
 
 -- Views ---------------------------------------------------------------------------------------
@@ -1117,33 +1127,63 @@ GROUP BY d.doctor_id, d.hospital_id, d.name, d.specialization, d.paused_at, cd.c
 
 
 -- Everything the queue engine publishes for one doctor, in one round trip: the doctor's queue
--- (positions and ETAs written back) and the patient view of each of the doctor's open tokens of
--- the day, plus p_extra_token_ids (tokens that just closed or moved away). p_all_of_day adds
--- every token of the day, closed ones too: after a reconnect nobody knows which closed unseen.
+-- (positions and ETAs written back) and the patient views that may have changed.
+--
+-- Which views: with p_known_ids NULL, every open token of the day (p_all_of_day: every token of
+-- the day, closed ones too: after a reconnect nobody knows which closed unseen). Otherwise the
+-- engine says what it last published for this doctor -- who was being served, and each waiting
+-- token's position and ETA -- and gets the views of p_extra_token_ids (tokens whose row changed:
+-- their NOTIFYs) and of the waiting tokens whose position or ETA differ from what it knows; all
+-- of them when a different patient is being served (every view shows "now serving"). Most
+-- changes (a new walk-in at the end, a consultation starting) then cost a view or two instead of
+-- one per waiting patient.
 DROP FUNCTION IF EXISTS doctor_live_views(UUID, UUID[]);
 CREATE OR REPLACE FUNCTION doctor_live_views(p_doctor_id UUID, p_extra_token_ids UUID[],
-                                             p_all_of_day BOOLEAN DEFAULT FALSE)
-RETURNS JSONB
+                                             p_all_of_day BOOLEAN DEFAULT FALSE,
+                                             p_known_serving TEXT DEFAULT NULL,
+                                             p_known_ids UUID[] DEFAULT NULL,
+                                             p_known_positions INT[] DEFAULT NULL,
+                                             p_known_etas INT[] DEFAULT NULL)
+RETURNS JSON
 LANGUAGE plpgsql AS $$
 DECLARE
     v_day DATE;
-    v_queue JSONB;
+    v_queue JSON;
+    v_ids UUID[];
 BEGIN
     SELECT hospital_today(hospital_id) INTO v_day FROM doctors WHERE doctor_id = p_doctor_id;
     IF v_day IS NULL THEN
         RETURN NULL;
     END IF;
+    -- This transaction writes only what the engine derives again after any restart (positions,
+    -- ETAs, T_MINUS_3/DELAYED rows, decided by what is already there), so its commit need not
+    -- wait for the WAL flush; at a hundred changes a second those flushes queued up the clicks.
+    PERFORM set_config('synchronous_commit', 'off', true);
     v_queue := doctor_queue_snapshot(p_doctor_id, v_day, true);
-    RETURN jsonb_build_object(
+    IF p_all_of_day OR p_known_ids IS NULL
+       OR (v_queue->'now_serving'->>'token_number') IS DISTINCT FROM p_known_serving THEN
+        v_ids := ARRAY(
+            SELECT t.token_id FROM tokens t
+            WHERE t.doctor_id = p_doctor_id AND t.visit_date = v_day
+              AND (p_all_of_day OR t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION'))
+            UNION
+            SELECT unnest(p_extra_token_ids));
+    ELSE
+        v_ids := ARRAY(
+            SELECT w.token_id
+            FROM json_to_recordset(v_queue->'waiting') AS w(token_id UUID, position INT, eta_minutes INT)
+            LEFT JOIN unnest(p_known_ids, p_known_positions, p_known_etas) AS k(token_id, position, eta)
+                   ON k.token_id = w.token_id
+            WHERE k.token_id IS NULL OR k.position IS DISTINCT FROM w.position
+               OR k.eta IS DISTINCT FROM w.eta_minutes
+            UNION
+            SELECT unnest(p_extra_token_ids));
+    END IF;
+    RETURN json_build_object(
         'queue', v_queue,
         'tokens', COALESCE((
-            SELECT jsonb_agg(jsonb_build_object('code', v.tracking_code, 'view', v.view))
-            FROM token_views(ARRAY(
-                SELECT t.token_id FROM tokens t
-                WHERE t.doctor_id = p_doctor_id AND t.visit_date = v_day
-                  AND (p_all_of_day OR t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION'))
-                UNION
-                SELECT unnest(p_extra_token_ids))) v), '[]'::jsonb));
+            SELECT json_agg(json_build_object('code', v.tracking_code, 'view', v.view))
+            FROM token_views(v_ids) v), '[]'::json));
 END $$;
 
 -- What the engine needs to lay out boards: per hospital its departments, doctors and cabins.

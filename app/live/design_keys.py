@@ -7,11 +7,15 @@ hospital's own location, longitude first as GEOADD requires.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from redis.exceptions import ResponseError
+
+from app import jsonutil
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +24,70 @@ TOKEN_DETAILS_TTL_S = 2 * 24 * 3600
 GEO_MAX_LATITUDE = 85.05112878  # Redis GEO's limit (Web Mercator)
 
 
+# KEYS: the doctor's active sorted set, the doctor's status key. ARGV: JSON {members: [score,
+# member, ...], tokens: [{key, fields: [field, value, ...]}]}, status, status TTL, details TTL.
+WRITE_DOCTOR_LUA = """
+local data = cjson.decode(ARGV[1])
+redis.call('DEL', KEYS[1])
+for i = 1, #data.members, 2 do
+    redis.call('ZADD', KEYS[1], data.members[i], data.members[i + 1])
+end
+if #data.members > 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
+for _, token in ipairs(data.tokens) do
+    redis.call('HSET', token.key, unpack(token.fields))
+    redis.call('EXPIRE', token.key, ARGV[4])
+end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return #data.tokens
+"""
+
+# KEYS: department count keys; ARGV: TTL, then the counts in KEYS' order. Every key expires, so
+# departments and doctors that are gone do not stay in Redis for ever.
+WRITE_COUNTS_LUA = """
+for i, key in ipairs(KEYS) do
+    redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1])
+end
+return #KEYS
+"""
+
+
 class DesignKeys:
     def __init__(self, redis: Any) -> None:
         self._redis = redis
+        self._write_doctor_script = redis.register_script(WRITE_DOCTOR_LUA)
+        self._write_counts_script = redis.register_script(WRITE_COUNTS_LUA)
+        self._pending: dict[str, dict[str, Any]] = {}   # doctor_id -> latest queue to write
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    def queue_doctor(self, queue: dict[str, Any]) -> None:
+        """Write the doctor's keys soon, off the engine's critical path: a click reaches the
+        screens without waiting for these. A queue still pending is replaced by the newer one;
+        one writer keeps each doctor's writes in order."""
+        self._pending[queue["doctor_id"]] = queue
+        self._wake.set()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending(), name="design-keys")
+
+    async def _write_pending(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                doctor_id = next(iter(self._pending))
+                queue = self._pending.pop(doctor_id)
+                try:
+                    await self.write_doctor(queue)
+                except Exception as exc:  # Redis away: the next recompute writes them again
+                    log.warning("could not write the design's Redis keys: %r", exc)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
 
     @staticmethod
     async def _execute(pipe: Any) -> None:
@@ -44,29 +109,29 @@ class DesignKeys:
             status = "ON_BREAK"
         else:
             status = "AVAILABLE"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            active_key = f"queue:doctor:{doctor_id}:active"
-            pipe.delete(active_key)
-            members = {w["token_id"]: w["position"] for w in waiting}
-            if serving is not None:
-                members[serving["token_id"]] = 0
-            if members:
-                pipe.zadd(active_key, members)
-            for entry in ([serving] if serving else []) + waiting:
-                key = f"token:{entry['token_id']}:details"
-                pipe.hset(key, mapping={
-                    "token_number": entry["token_number"], "status": entry["status"],
-                    "position": entry.get("position", 0), "eta": entry.get("eta_minutes", 0),
-                    "doctor_id": doctor_id, "cabin_number": queue.get("cabin_number") or "",
-                })
-                pipe.expire(key, TOKEN_DETAILS_TTL_S)
-            pipe.set(f"doctor:{doctor_id}:status", status, ex=DOCTOR_STATUS_TTL_S)
-            await self._execute(pipe)
+        tokens = [{"key": f"token:{entry['token_id']}:details", "fields": [
+                       "token_number", entry["token_number"], "status", entry["status"],
+                       "position", entry.get("position") or 0, "eta", entry.get("eta_minutes") or 0,
+                       "doctor_id", doctor_id, "cabin_number", queue.get("cabin_number") or ""]}
+                  for entry in ([serving] if serving else []) + waiting]
+        members = [x for w in waiting for x in (w["position"], w["token_id"])]
+        if serving is not None:
+            members += [0, serving["token_id"]]
+        # One script call, not two commands per token: redis-py's per-command cost was most of
+        # the engine's CPU when every call moves 60 patients up.
+        try:
+            await self._write_doctor_script(
+                keys=[f"queue:doctor:{doctor_id}:active", f"doctor:{doctor_id}:status"],
+                args=[jsonutil.dumps({"members": members, "tokens": tokens}), status,
+                      DOCTOR_STATUS_TTL_S, TOKEN_DETAILS_TTL_S])
+        except ResponseError as exc:  # these keys serve outside readers only: never stop the engine
+            log.warning("could not write the design's Redis keys: %s", exc)
 
     async def write_department_counts(self, counts: dict[str, int]) -> None:
         if counts:
             try:
-                await self._redis.mset({f"dept:{d}:queue_count": n for d, n in counts.items()})
+                await self._write_counts_script(keys=[f"dept:{d}:queue_count" for d in counts],
+                                                args=[TOKEN_DETAILS_TTL_S, *counts.values()])
             except ResponseError as exc:
                 log.warning("could not write department counts: %s", exc)
 

@@ -23,12 +23,13 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-RECOMPUTE_CONCURRENCY = 4  # doctors recomputed at once; leaves pool connections for the API
+RECOMPUTE_CONCURRENCY = 8  # doctors recomputed at once; leaves pool connections for the API
 REFRESH = 1  # recompute every queue with someone in it (safety timer)
 REBUILD = 2  # recompute every doctor, every token of the day (after a reconnect)
 SWEEP_SLICE = 32  # doctors of a refresh or rebuild recomputed per round, after the changes
 SWEEP_HOSPITALS_SLICE = 8  # hospitals whose boards and alerts are redone per round after that
 RETRY_AFTER_ERROR_S = 1.0
+OPERATIONS_INTERVAL_S = 1.0  # the operations dashboard is rebuilt at most this often per hospital
 
 
 class QueueEngine:
@@ -51,10 +52,13 @@ class QueueEngine:
         self._published: dict[str, str] = {}            # topic -> data last published
         self._staged: list[tuple[Frame, str]] = []      # frames waiting for the next _flush
         self._sweep: dict[str, bool] = {}               # doctor_id -> with every token of the day
+        self._full_views: set[str] = set()              # doctors whose every patient view is rebuilt
         self._sweep_hospitals: dict[str, None] = {}      # boards and alerts to redo after the sweep, in order
         self.queues: dict[str, dict[str, Any]] = {}     # doctor_id -> latest queue (private)
         self.layouts: dict[str, dict[str, Any]] = {}    # hospital_id -> layout
         self._doctor_hospital: dict[str, str] = {}
+        self._operations_at: dict[str, float] = {}       # hospital_id -> when its dashboard was last built
+        self._operations_late: dict[str, float | None] = {}  # hospitals whose dashboard update waits
         self.stats = {"recomputes": 0, "queries": 0, "frames": 0, "changes": 0, "batches": 0}
 
     # Inputs --------------------------------------------------------------------------------
@@ -66,6 +70,8 @@ class QueueEngine:
         if not doctor_id:
             return
         self._mark(doctor_id, at)
+        if payload.get("kind") != "token":
+            self._full_views.add(doctor_id)  # the doctor, cabin or shift changed: every view shows it
         if payload.get("kind") == "token" and payload.get("token_id"):
             old_doctor = payload.get("old_doctor_id")
             self._extra_tokens.setdefault(old_doctor or doctor_id, set()).add(payload["token_id"])
@@ -111,12 +117,17 @@ class QueueEngine:
             dirty, self._dirty = self._dirty, {}
             extras, self._extra_tokens = self._extra_tokens, {}
             everything, self._everything = self._everything, 0
+            full_views, self._full_views = self._full_views, set()
             try:
-                await self._process(dirty, extras, everything)
+                await self._process(dirty, extras, everything, full_views)
             except Exception as exc:  # database or bus away: keep the work and try again
                 log.warning("recompute failed (%r); retrying", exc)
                 for doctor_id, at in dirty.items():
                     self._mark(doctor_id, at)
+                    # Positions may have been written back without their views reaching the
+                    # bus: the retry must not rely on what the engine thinks it published.
+                    self._full_views.add(doctor_id)
+                self._full_views.update(full_views)
                 for doctor_id, tokens in extras.items():
                     self._extra_tokens.setdefault(doctor_id, set()).update(tokens)
                 self._everything = max(self._everything, everything)
@@ -124,7 +135,7 @@ class QueueEngine:
                 self._wake.set()
 
     async def _process(self, dirty: dict[str, float | None], extras: dict[str, set[str]],
-                       everything: int) -> None:
+                       everything: int, full_views: set[str]) -> None:
         self.stats["batches"] += 1
         if everything and not await self._bus.state_survived(self.epoch):
             # The bus lost its stored snapshots (Redis restarted empty): publish everything again.
@@ -142,15 +153,18 @@ class QueueEngine:
             if self._sweep.pop(doctor_id):
                 all_of_day.add(doctor_id)
             doctors.setdefault(doctor_id, None)
+            full_views.add(doctor_id)  # the safety net and rebuilds trust nothing they knew
         limit = asyncio.Semaphore(RECOMPUTE_CONCURRENCY)
 
         async def recompute(doctor_id: str) -> None:
             async with limit:
                 await self._recompute_doctor(doctor_id, doctors[doctor_id],
-                                             sorted(extras.get(doctor_id, ())), doctor_id in all_of_day)
+                                             sorted(extras.get(doctor_id, ())), doctor_id in all_of_day,
+                                             doctor_id in full_views)
 
         await asyncio.gather(*(recompute(d) for d in doctors))
         hospitals = {self._doctor_hospital[d] for d in doctors if d in self._doctor_hospital}
+        hospitals.update(h for h in self._operations_late if h in self.layouts)  # due by now?
         changed_at = min((at for at in doctors.values() if at is not None), default=None)
         for hospital_id in hospitals:
             await self._publish_boards(hospital_id, set(doctors), False, changed_at)
@@ -201,11 +215,24 @@ class QueueEngine:
         if self._design_keys is not None:
             await self._design_keys.write_geofences(self.layouts.values())
 
+    def _known(self, doctor_id: str) -> tuple[str | None, list[str], list[int], list[int]] | None:
+        """What was last published for the doctor: who was served, and each waiting patient's
+        position and ETA (doctor_live_views then builds only the views that changed)."""
+        queue = self.queues.get(doctor_id)
+        if queue is None:
+            return None
+        waiting = queue.get("waiting") or []
+        return ((queue.get("now_serving") or {}).get("token_number"),
+                [w["token_id"] for w in waiting], [w["position"] for w in waiting],
+                [w["eta_minutes"] for w in waiting])
+
     async def _recompute_doctor(self, doctor_id: str, changed_at: float | None,
-                                extra_tokens: list[str], all_of_day: bool) -> None:
+                                extra_tokens: list[str], all_of_day: bool, full_views: bool) -> None:
         async with self._pool.acquire() as conn:
-            result = await conn.fetchval("SELECT doctor_live_views($1, $2, $3)", doctor_id, extra_tokens,
-                                         all_of_day)
+            known = None if full_views or all_of_day else self._known(doctor_id)
+            serving, ids, positions, etas = known if known is not None else (None, None, None, None)
+            result = await conn.fetchval("SELECT doctor_live_views($1, $2, $3, $4, $5, $6, $7)",
+                                         doctor_id, extra_tokens, all_of_day, serving, ids, positions, etas)
         self.stats["recomputes"] += 1
         self.stats["queries"] += 1
         if result is None or result["queue"] is None:
@@ -217,7 +244,7 @@ class QueueEngine:
             await self._publish(f"token:{token['code']}", token["view"], changed_at)
         await self._flush()
         if self._design_keys is not None:
-            await self._design_keys.write_doctor(queue)
+            self._design_keys.queue_doctor(queue)
 
     async def _publish_boards(self, hospital_id: str, doctors: set[str], everything: bool,
                               changed_at: float | None) -> None:
@@ -238,11 +265,27 @@ class QueueEngine:
         if self._design_keys is not None:
             await self._design_keys.write_department_counts(
                 {d["dept_id"]: d["waiting_count"] for d in departments})
+        await self._publish_operations(hospital_id, departments, changed_at)
+        await self._flush()
+
+    async def _publish_operations(self, hospital_id: str, departments: list[dict[str, Any]],
+                                  changed_at: float | None) -> None:
+        """The operations dashboard, at most once per OPERATIONS_INTERVAL_S per hospital: its
+        query reads every doctor of the hospital, too much to run at every click of a big one.
+        A skipped update is made when the interval is over (the loop is woken for it)."""
+        now = time.monotonic()
+        wait = self._operations_at.get(hospital_id, 0.0) + OPERATIONS_INTERVAL_S - now
+        if wait > 0:
+            self._operations_late.setdefault(hospital_id, changed_at)
+            asyncio.get_running_loop().call_later(wait, self._wake.set)
+            return
+        self._operations_at[hospital_id] = now
+        changed_at = self._operations_late.pop(hospital_id, changed_at) or changed_at
+        layout = self.layouts[hospital_id]
         operations = await self._pool.fetchval("SELECT hospital_operations($1)", hospital_id)
         self.stats["queries"] += 1
         await self._publish(f"operations:{hospital_id}",
                             views.operations_view(layout, departments, self.queues, operations), changed_at)
-        await self._flush()
 
     async def _check_alerts(self, hospitals: set[str]) -> None:
         """The periodic bottleneck check (sql: check_hospital_alerts), on the safety timer."""
@@ -258,7 +301,7 @@ class QueueEngine:
         if self._published.get(topic) == text:
             return
         self._version += 1
-        self._staged.append((Frame.snapshot(topic, self.epoch, self._version, data, changed_at), text))
+        self._staged.append((Frame.snapshot_of_json(topic, self.epoch, self._version, text, changed_at), text))
 
     async def _flush(self) -> None:
         """Send the staged frames in one bus round trip; only then count them as published."""

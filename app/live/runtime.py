@@ -33,6 +33,7 @@ class LiveRuntime:
         self.hub = Hub(self.bus)
         self.access = TopicAccess(pool)
         design_keys = DesignKeys(self.bus.client) if isinstance(self.bus, RedisBus) else None
+        self._design_keys = design_keys
         self.leader = LeaderLoop(
             dsn, settings.leader_lock_key,
             lambda: QueueEngine(pool, self.bus, settings, design_keys),
@@ -68,6 +69,8 @@ class LiveRuntime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._design_keys is not None:
+            await self._design_keys.close()
         await self.bus.close()
 
     async def health(self) -> dict[str, str]:

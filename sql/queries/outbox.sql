@@ -20,23 +20,22 @@ RETURNING n.notification_id, n.patient_id, n.token_id, n.channel, n.event_type, 
           n.message, n.phone_number, n.retry_count,
           CASE WHEN n.channel = 'PUSH' THEN p.fcm_token END AS push_token;
 
--- name: mark_notification_sent
--- Only a PENDING row: a delivery receipt may already have arrived while the send was in flight.
-UPDATE notifications_log
-SET delivery_status = 'SENT', external_id = $2, sent_at = now(), failed_reason = NULL
-WHERE notification_id = $1 AND delivery_status = 'PENDING';
-
--- name: schedule_notification_retry
--- The last error stays in failed_reason while the row waits, so operators can see why.
-UPDATE notifications_log
-SET retry_count = retry_count + 1, next_attempt_at = now() + make_interval(secs => $2),
-    failed_reason = $3
-WHERE notification_id = $1 AND delivery_status = 'PENDING';
-
--- name: mark_notification_failed
-UPDATE notifications_log
-SET delivery_status = 'FAILED', failed_reason = $2
-WHERE notification_id = $1 AND delivery_status = 'PENDING';
+-- name: record_notification_results
+-- One statement for a whole claimed batch: $1 ids, $2 results (SENT, RETRY, FAILED), $3 the
+-- provider's message ids, $4 reasons, $5 seconds until the retry. Only PENDING rows: a delivery
+-- receipt may already have arrived while the send was in flight. On a retry the last error stays
+-- in failed_reason while the row waits, so operators can see why.
+UPDATE notifications_log n
+SET delivery_status = CASE r.result WHEN 'RETRY' THEN n.delivery_status ELSE r.result END,
+    external_id = CASE r.result WHEN 'SENT' THEN r.external_id ELSE n.external_id END,
+    sent_at = CASE r.result WHEN 'SENT' THEN now() ELSE n.sent_at END,
+    failed_reason = CASE r.result WHEN 'SENT' THEN NULL ELSE r.reason END,
+    retry_count = n.retry_count + CASE r.result WHEN 'RETRY' THEN 1 ELSE 0 END,
+    next_attempt_at = CASE r.result WHEN 'RETRY' THEN now() + make_interval(secs => r.retry_in_s)
+                                    ELSE n.next_attempt_at END
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[])
+     AS r(notification_id, result, external_id, reason, retry_in_s)
+WHERE n.notification_id = r.notification_id AND n.delivery_status = 'PENDING';
 
 -- name: lock_notification_by_id
 SELECT notification_id, delivery_status FROM notifications_log

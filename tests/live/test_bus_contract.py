@@ -139,6 +139,19 @@ async def test_text_with_newlines_and_unicode_survives(bus):
     assert await bus.latest(["cabin:c1"]) == {"cabin:c1": sent}
 
 
+async def test_publish_many_delivers_each_frame_in_order_and_stores_the_latest(bus):
+    # One recompute's frames travel as one bus message; listeners still see separate frames.
+    sent = [frame(f"token:t{n % 4}", n, {"position": n, "text": "x\ny \u0906"}) for n in range(1, 41)]
+    async with listening(bus) as listener:
+        await bus.publish_many(sent)
+        await bus.publish_many([])
+        await bus.publish(frame("doctor:after", 99))
+        await listener.until(lambda li: len(li.frames) >= len(sent) + 1, "all frames")
+    assert listener.frames == [*sent, frame("doctor:after", 99)]
+    assert await bus.latest([f"token:t{n}" for n in range(4)]) == {
+        f"token:t{n % 4}": f for n, f in zip(range(37, 41), sent[36:], strict=True)}
+
+
 async def test_health_says_ok(bus):
     assert (await bus.health()).startswith("ok")
 

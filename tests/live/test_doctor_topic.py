@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.live.actions import (
     api_queue,
+    api_track,
     call_next,
     issue_token,
     queue_summary,
@@ -67,3 +68,34 @@ async def test_other_doctor_topic_is_not_disturbed(server, hospital, admin):
                                 == [token["token_number"]])
         assert all(not m["data"]["waiting"]
                    for m in client.snapshots_of(f"doctor:{second.doctor_id}"))
+
+
+async def test_patient_topics_follow_every_kind_of_change(server, hospital, admin):
+    """The engine rebuilds only the patient views that changed (doctor_live_views); after each
+    kind of change every patient's topic must still equal GET /track."""
+    doctor = hospital.doctor.doctor_id
+    tokens = [await issue_token(admin, doctor) for _ in range(4)]
+    codes = [t["tracking_code"] for t in tokens]
+
+    async def converged() -> None:
+        for code in codes:
+            view = await api_track(admin, code)
+            await phones.data_where(f"token:{code}", lambda d, v=view: d == v,
+                                    what=f"token:{code} equal to GET /track")
+
+    async with live_client(server.ws_url) as phones:
+        for code in codes:
+            await phones.subscribed(f"token:{code}")
+        await converged()
+        tokens.append(await issue_token(admin, doctor))        # a walk-in joins at the end
+        codes.append(tokens[-1]["tracking_code"])
+        await phones.subscribed(f"token:{codes[-1]}")
+        await converged()
+        await call_next(admin, doctor)                          # everyone moves up
+        await converged()
+        await token_action(admin, tokens[0]["token_id"], "start")  # same patient, now in the cabin
+        await converged()
+        await token_action(admin, tokens[3]["token_id"], "no-show")
+        await converged()                                       # the one behind moves up
+        await call_next(admin, doctor, complete_current=True)
+        await converged()

@@ -31,8 +31,9 @@ LEADER_PID_SQL = """
 
 
 async def leader_pid(pool: asyncpg.Pool, lock_key: int, not_pid: int | None = None) -> int:
-    """The backend holding the engine's lock: the LISTEN connection (waits for a new one)."""
-    for _ in range(150):
+    """The backend holding the engine's lock: the LISTEN connection (waits for a new one, up to
+    30 s: on a loaded CI machine reconnecting can take a while; correctness is what is tested)."""
+    for _ in range(300):
         pid = await pool.fetchval(LEADER_PID_SQL, lock_key)
         if pid is not None and pid != not_pid:
             listens = await pool.fetchval(

@@ -1,0 +1,45 @@
+"""How this long-running server collects cyclic garbage without stopping the world for a second.
+
+With 10,000 WebSocket clients a process tracks millions of objects, and CPython's automatic
+full collection walks all of them: the benchmark measured pauses growing to a full second, every
+few seconds under load, and every click and frame waited behind them. Nearly all of those
+objects live as long as their connection, so the policy is:
+
+- every `freeze_every_s`, collect the young generations and move what survived into the
+  permanent generation (gc.freeze), so automatic collections only walk what is new since;
+- every `full_every_s`, unfreeze and do one full collection (the one long pause, at a known,
+  rare time), which frees cycles that were frozen while still alive and died later.
+
+Frozen objects are still freed by reference counting as soon as nothing points at them; only
+garbage in reference cycles waits for the next full collection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+
+log = logging.getLogger(__name__)
+
+
+async def run_gc_policy(freeze_every_s: float, full_every_s: float) -> None:
+    """Until cancelled. freeze_every_s <= 0 leaves CPython's default behaviour."""
+    if freeze_every_s <= 0:
+        return
+    last_full = time.monotonic()
+    try:
+        while True:
+            await asyncio.sleep(freeze_every_s)
+            if time.monotonic() - last_full >= full_every_s:
+                started = time.perf_counter()
+                gc.unfreeze()
+                freed = gc.collect()
+                last_full = time.monotonic()
+                log.info("full garbage collection: %d objects freed in %.0f ms",
+                         freed, (time.perf_counter() - started) * 1000)
+            gc.collect(1)  # young garbage is not worth keeping forever
+            gc.freeze()
+    finally:
+        gc.unfreeze()  # leave the collector as we found it (tests run many apps in one process)
