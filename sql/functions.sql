@@ -974,15 +974,20 @@ BEGIN
         'cabin_number', c.cabin_number,
         'shift', CASE WHEN s.assignment_id IS NULL THEN NULL ELSE json_build_object(
                     'start', s.shift_start_time, 'end', s.shift_end_time, 'status', s.status) END,
+        -- Who is served comes from the same computed queue as the waiting list (its position-0
+        -- row): each statement of this function sees a new snapshot, and a call committing in
+        -- between must not show a patient both in the cabin and first in line.
         'now_serving', (
             SELECT to_json(x) FROM (
-                SELECT t.token_id, t.token_number, t.status, t.priority, t.booking_type,
+                SELECT t.token_id, t.token_number, q.status, t.priority, t.booking_type,
                        t.called_time, t.call_count, t.consultation_start_time, t.visit_reason,
                        p.name AS patient_name, p.date_of_birth, p.gender,
                        t.tracking_code AS _tracking_code
-                FROM tokens t JOIN patients p ON p.patient_id = t.patient_id
-                WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day
-                  AND t.status IN ('WAITING', 'IN_CONSULTATION')
+                FROM json_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, status TEXT)
+                JOIN tokens t ON t.token_id = q.token_id AND t.visit_date = p_day
+                             AND t.doctor_id = p_doctor_id
+                JOIN patients p ON p.patient_id = t.patient_id
+                WHERE q.queue_position = 0
                 LIMIT 1) x),
         'waiting', COALESCE((
             SELECT json_agg(x ORDER BY x.position) FROM (

@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 RECOMPUTE_CONCURRENCY = 8  # doctors recomputed at once; leaves pool connections for the API
 REFRESH = 1  # recompute every queue with someone in it (safety timer)
 REBUILD = 2  # recompute every doctor, every token of the day (after a reconnect)
-SWEEP_SLICE = 32  # doctors of a refresh or rebuild recomputed per round, after the changes
 SWEEP_HOSPITALS_SLICE = 8  # hospitals whose boards and alerts are redone per round after that
 RETRY_AFTER_ERROR_S = 1.0
+BOARD_INTERVAL_S = 0.1  # a hospital's boards are rebuilt at most this often (they cover every doctor)
 OPERATIONS_INTERVAL_S = 1.0  # the operations dashboard is rebuilt at most this often per hospital
 
 
@@ -53,6 +53,10 @@ class QueueEngine:
         self._staged: list[tuple[Frame, str]] = []      # frames waiting for the next _flush
         self._sweep: dict[str, bool] = {}               # doctor_id -> with every token of the day
         self._full_views: set[str] = set()              # doctors whose every patient view is rebuilt
+        self._in_flight: dict[str, asyncio.Task[None]] = {}  # doctor_id -> its running recompute
+        self._stopping = False
+        self._boards_due: dict[str, list[Any]] = {}     # hospital_id -> [earliest change, doctors]
+        self._boards_at: dict[str, float] = {}          # hospital_id -> when its boards last went out
         self._sweep_hospitals: dict[str, None] = {}      # boards and alerts to redo after the sweep, in order
         self.queues: dict[str, dict[str, Any]] = {}     # doctor_id -> latest queue (private)
         self.layouts: dict[str, dict[str, Any]] = {}    # hospital_id -> layout
@@ -107,76 +111,129 @@ class QueueEngine:
         self._wake.set()
 
     # The loop ------------------------------------------------------------------------------
+    # A pipeline, not batches: each doctor's recompute starts as soon as a slot is free and goes
+    # out as soon as it is done, so a click never waits for a batch of other doctors' changes.
+    # One doctor is never recomputed twice at once (its publishes stay in order); changes that
+    # arrive meanwhile wait for it and are taken together. Boards, built from every doctor's
+    # latest queue, follow at most every BOARD_INTERVAL_S per hospital.
     async def run(self) -> None:
         coalesce_s = self._settings.coalesce_ms / 1000
-        while True:
-            await self._wake.wait()
-            # Gather the burst: 100 changes within this window cost one recompute per doctor.
-            await asyncio.sleep(coalesce_s)
-            self._wake.clear()
-            dirty, self._dirty = self._dirty, {}
-            extras, self._extra_tokens = self._extra_tokens, {}
-            everything, self._everything = self._everything, 0
-            full_views, self._full_views = self._full_views, set()
-            try:
-                await self._process(dirty, extras, everything, full_views)
-            except Exception as exc:  # database or bus away: keep the work and try again
-                log.warning("recompute failed (%r); retrying", exc)
-                for doctor_id, at in dirty.items():
-                    self._mark(doctor_id, at)
-                    # Positions may have been written back without their views reaching the
-                    # bus: the retry must not rely on what the engine thinks it published.
-                    self._full_views.add(doctor_id)
-                self._full_views.update(full_views)
-                for doctor_id, tokens in extras.items():
-                    self._extra_tokens.setdefault(doctor_id, set()).update(tokens)
-                self._everything = max(self._everything, everything)
-                await asyncio.sleep(RETRY_AFTER_ERROR_S)
-                self._wake.set()
+        try:
+            while True:
+                await self._wake.wait()
+                # Gather the burst: 100 changes within this window cost one recompute per doctor.
+                await asyncio.sleep(coalesce_s)
+                self._wake.clear()
+                try:
+                    await self._step()
+                except Exception as exc:  # database or bus away: the work stays marked; try again
+                    log.warning("queue engine step failed (%r); retrying", exc)
+                    await asyncio.sleep(RETRY_AFTER_ERROR_S)
+                    self._wake.set()
+        finally:
+            self._stopping = True
+            for task in list(self._in_flight.values()):
+                task.cancel()
 
-    async def _process(self, dirty: dict[str, float | None], extras: dict[str, set[str]],
-                       everything: int, full_views: set[str]) -> None:
+    async def _step(self) -> None:
         self.stats["batches"] += 1
-        if everything and not await self._bus.state_survived(self.epoch):
-            # The bus lost its stored snapshots (Redis restarted empty): publish everything again.
-            self._published.clear()
-            everything = REBUILD
-        if self._layouts_stale or everything:
-            await self._load_layouts()
-        if everything:
-            await self._plan_sweep(everything)
-        # Changes first, then a slice of the sweep: a rebuild of a large hospital group never
-        # holds up the click that is waiting to reach the screens.
-        doctors = dict(dirty)
-        all_of_day = set()
-        for doctor_id in list(self._sweep)[:SWEEP_SLICE]:
-            if self._sweep.pop(doctor_id):
-                all_of_day.add(doctor_id)
-            doctors.setdefault(doctor_id, None)
-            full_views.add(doctor_id)  # the safety net and rebuilds trust nothing they knew
-        limit = asyncio.Semaphore(RECOMPUTE_CONCURRENCY)
-
-        async def recompute(doctor_id: str) -> None:
-            async with limit:
-                await self._recompute_doctor(doctor_id, doctors[doctor_id],
-                                             sorted(extras.get(doctor_id, ())), doctor_id in all_of_day,
-                                             doctor_id in full_views)
-
-        await asyncio.gather(*(recompute(d) for d in doctors))
-        hospitals = {self._doctor_hospital[d] for d in doctors if d in self._doctor_hospital}
-        hospitals.update(h for h in self._operations_late if h in self.layouts)  # due by now?
-        changed_at = min((at for at in doctors.values() if at is not None), default=None)
-        for hospital_id in hospitals:
-            await self._publish_boards(hospital_id, set(doctors), False, changed_at)
-        if self._sweep_hospitals:  # alerts and full boards, a few hospitals a round
+        everything, self._everything = self._everything, 0
+        try:
+            if everything and not await self._bus.state_survived(self.epoch):
+                # The bus lost its stored snapshots (Redis restarted empty): publish everything again.
+                self._published.clear()
+                everything = REBUILD
+            if self._layouts_stale or everything:
+                await self._load_layouts()
+            if everything:
+                await self._plan_sweep(everything)
+        except BaseException:
+            self._everything = max(self._everything, everything)
+            raise
+        self._start_recomputes()
+        await self._publish_due_boards()
+        if self._sweep_hospitals:
+            # Alerts and full boards, a few hospitals a round, beside the doctors' recomputes.
             swept = set(list(self._sweep_hospitals)[:SWEEP_HOSPITALS_SLICE])
             for hospital_id in swept:
                 del self._sweep_hospitals[hospital_id]
             await self._check_alerts(swept)
             for hospital_id in swept:
                 await self._publish_boards(hospital_id, set(), True, None)
-        if self._sweep or self._sweep_hospitals:
-            self._wake.set()  # more of the sweep next round, after any new changes
+            if self._sweep_hospitals:
+                self._wake.set()
+
+    def _start_recomputes(self) -> None:
+        """Changes first (earliest first), then the sweep: a rebuild of a large hospital group
+        never holds up the click that is waiting to reach the screens."""
+        free = RECOMPUTE_CONCURRENCY - len(self._in_flight)
+        waiting = sorted((d for d in self._dirty if d not in self._in_flight),
+                         key=lambda d: self._dirty[d] or 0.0)
+        for doctor_id in waiting[:max(free, 0)]:
+            changed_at = self._dirty.pop(doctor_id)
+            extras = sorted(self._extra_tokens.pop(doctor_id, ()))
+            full = doctor_id in self._full_views or doctor_id in self._sweep
+            self._full_views.discard(doctor_id)
+            all_of_day = self._sweep.pop(doctor_id, False)  # a sweep due anyway is done now
+            self._launch(doctor_id, changed_at, extras, all_of_day, full)
+            free -= 1
+        for doctor_id in list(self._sweep):
+            if free <= 0:
+                break
+            if doctor_id in self._in_flight:
+                continue
+            all_of_day = self._sweep.pop(doctor_id)
+            # The safety net and rebuilds trust nothing they knew: every view.
+            self._launch(doctor_id, self._dirty.pop(doctor_id, None),
+                         sorted(self._extra_tokens.pop(doctor_id, ())), all_of_day, True)
+            self._full_views.discard(doctor_id)
+            free -= 1
+
+    def _launch(self, doctor_id: str, changed_at: float | None, extras: list[str],
+                all_of_day: bool, full_views: bool) -> None:
+        self._in_flight[doctor_id] = asyncio.create_task(
+            self._recompute_in_flight(doctor_id, changed_at, extras, all_of_day, full_views),
+            name=f"recompute-{doctor_id}")
+
+    async def _recompute_in_flight(self, doctor_id: str, changed_at: float | None,
+                                   extras: list[str], all_of_day: bool, full_views: bool) -> None:
+        try:
+            await self._recompute_doctor(doctor_id, changed_at, extras, all_of_day, full_views)
+            hospital_id = self._doctor_hospital.get(doctor_id)
+            if hospital_id is not None:
+                due = self._boards_due.setdefault(hospital_id, [None, set()])
+                due[0] = changed_at if due[0] is None else min(due[0], changed_at or due[0])
+                due[1].add(doctor_id)
+        except Exception as exc:  # database or bus away: keep the work and try again
+            log.warning("recompute of doctor %s failed (%r); retrying", doctor_id, exc)
+            self._mark(doctor_id, changed_at)
+            self._extra_tokens.setdefault(doctor_id, set()).update(extras)
+            # Positions may have been written back without their views reaching the bus: the
+            # retry must not rely on what the engine thinks it published.
+            self._full_views.add(doctor_id)
+            if all_of_day:
+                self._sweep[doctor_id] = True
+            await asyncio.sleep(RETRY_AFTER_ERROR_S)  # the doctor stays in flight meanwhile
+        finally:
+            self._in_flight.pop(doctor_id, None)
+            # The freed slot goes straight to the next waiting doctor: under load, changes need
+            # no coalescing window (those to a doctor in flight gather while it is recomputed).
+            if not self._stopping:
+                self._start_recomputes()
+            self._wake.set()  # boards, and anything the loop must look at
+
+    async def _publish_due_boards(self) -> None:
+        now = time.monotonic()
+        for hospital_id in list(self._boards_due) + [h for h in self._operations_late
+                                                      if h not in self._boards_due]:
+            wait = self._boards_at.get(hospital_id, 0.0) + BOARD_INTERVAL_S - now
+            if wait > 0:
+                asyncio.get_running_loop().call_later(wait, self._wake.set)
+                continue
+            changed_at, doctors = self._boards_due.pop(hospital_id, (None, set()))
+            self._boards_at[hospital_id] = now
+            if hospital_id in self.layouts:
+                await self._publish_boards(hospital_id, doctors, False, changed_at)
 
     async def _plan_sweep(self, everything: int) -> None:
         """Queue the doctors a REBUILD (all, with every token of the day) or a REFRESH (those
