@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 RECOMPUTE_CONCURRENCY = 8  # doctors recomputed at once; leaves pool connections for the API
 REFRESH = 1  # recompute every queue with someone in it (safety timer)
 REBUILD = 2  # recompute every doctor, every token of the day (after a reconnect)
-SWEEP_HOSPITALS_SLICE = 8  # hospitals whose boards and alerts are redone per round after that
+SWEEP_CONCURRENCY = 2  # of the recompute slots, at most this many serve a refresh or rebuild
+SWEEP_HOSPITALS_SLICE = 8  # hospitals whose boards and alerts are redone per round
+SWEEP_HOSPITALS_INTERVAL_S = 0.1  # ... and how often such a round may run
 RETRY_AFTER_ERROR_S = 1.0
 BOARD_INTERVAL_S = 0.1  # a hospital's boards are rebuilt at most this often (they cover every doctor)
 OPERATIONS_INTERVAL_S = 1.0  # the operations dashboard is rebuilt at most this often per hospital
@@ -55,6 +57,8 @@ class QueueEngine:
         self._full_views: set[str] = set()              # doctors whose every patient view is rebuilt
         self._in_flight: dict[str, asyncio.Task[None]] = {}  # doctor_id -> its running recompute
         self._stopping = False
+        self._sweeping: set[str] = set()                # doctors in flight for the sweep
+        self._next_hospital_sweep = 0.0
         self._boards_due: dict[str, list[Any]] = {}     # hospital_id -> [earliest change, doctors]
         self._boards_at: dict[str, float] = {}          # hospital_id -> when its boards last went out
         self._sweep_hospitals: dict[str, None] = {}      # boards and alerts to redo after the sweep, in order
@@ -152,16 +156,16 @@ class QueueEngine:
             raise
         self._start_recomputes()
         await self._publish_due_boards()
-        if self._sweep_hospitals:
-            # Alerts and full boards, a few hospitals a round, beside the doctors' recomputes.
+        if self._sweep_hospitals and time.monotonic() >= self._next_hospital_sweep:
+            # Alerts and full boards, a few hospitals at a time, beside the doctors' recomputes.
+            self._next_hospital_sweep = time.monotonic() + SWEEP_HOSPITALS_INTERVAL_S
+            asyncio.get_running_loop().call_later(SWEEP_HOSPITALS_INTERVAL_S, self._wake.set)
             swept = set(list(self._sweep_hospitals)[:SWEEP_HOSPITALS_SLICE])
             for hospital_id in swept:
                 del self._sweep_hospitals[hospital_id]
             await self._check_alerts(swept)
             for hospital_id in swept:
                 await self._publish_boards(hospital_id, set(), True, None)
-            if self._sweep_hospitals:
-                self._wake.set()
 
     def _start_recomputes(self) -> None:
         """Changes first (earliest first), then the sweep: a rebuild of a large hospital group
@@ -178,10 +182,13 @@ class QueueEngine:
             self._launch(doctor_id, changed_at, extras, all_of_day, full)
             free -= 1
         for doctor_id in list(self._sweep):
-            if free <= 0:
+            # At most SWEEP_CONCURRENCY at once: a rebuild of a large group paces itself and
+            # leaves the database and the other slots to the clicks.
+            if free <= 0 or len(self._sweeping) >= SWEEP_CONCURRENCY:
                 break
             if doctor_id in self._in_flight:
                 continue
+            self._sweeping.add(doctor_id)
             all_of_day = self._sweep.pop(doctor_id)
             # The safety net and rebuilds trust nothing they knew: every view.
             self._launch(doctor_id, self._dirty.pop(doctor_id, None),
@@ -216,6 +223,7 @@ class QueueEngine:
             await asyncio.sleep(RETRY_AFTER_ERROR_S)  # the doctor stays in flight meanwhile
         finally:
             self._in_flight.pop(doctor_id, None)
+            self._sweeping.discard(doctor_id)
             # The freed slot goes straight to the next waiting doctor: under load, changes need
             # no coalescing window (those to a doctor in flight gather while it is recomputed).
             if not self._stopping:
