@@ -156,6 +156,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_engine(args: argparse.Namespace, settings: Settings) -> int:
+    """The queue engine alone, in its own process (app/live/engine_process.py)."""
+    import logging
+
+    from app.live.engine_process import EngineNeedsRedis, run_engine_process
+
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run_engine_process(settings, database_url(settings)))
+    except EngineNeedsRedis as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_maintenance(args: argparse.Namespace, settings: Settings) -> int:
     """Partitions ready, old tokens archived, metrics and alerts up to date; safe to run anytime."""
     import json
@@ -233,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int)
     serve.add_argument("--demo", action="store_true", help="load the demo hospital first and print its URLs")
     serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("engine", help="run only the queue engine (web processes then set OPD_ENGINE=off)"
+                   ).set_defaults(func=cmd_engine)
 
     maintenance = sub.add_parser("maintenance", help="partitions, archive, metrics, alerts (safe to run anytime)")
     maintenance.add_argument("--keep-days", type=int, default=90, help="archive tokens older than this")

@@ -33,6 +33,13 @@ def _float(name: str, default: float) -> float:
     return default if raw is None or raw == "" else float(raw)
 
 
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (os.environ.get(name) or default).strip().lower()
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw
+
+
 # name -> one-line description; tests check that docs/operations.md mentions every one.
 DOCUMENTED_SETTINGS = {
     "DATABASE_URL": "PostgreSQL DSN; unset runs the embedded PostgreSQL under var/",
@@ -48,6 +55,7 @@ DOCUMENTED_SETTINGS = {
     "OPD_ETA_TICK_S": "recompute active queues this often so ETAs follow long consultations (default 20)",
     "OPD_WS_SEND_TIMEOUT_S": "a client whose send blocks this long is disconnected (default 10)",
     "OPD_WS_PING_S": "server ping interval for WebSocket clients (default 20)",
+    "OPD_ENGINE": "auto: this process may become the queue engine; off: never (a `python -m app engine` process is)",
     "OPD_GC_FREEZE_S": "freeze long-lived objects out of the garbage collector this often; 0 = off (default 10)",
     "OPD_GC_FULL_S": "one full garbage collection this often, the only long pause (default 3600)",
     "OPD_WS_MAX_MESSAGE_BYTES": "largest client message accepted (default 4096)",
@@ -92,6 +100,7 @@ class Settings:
     ws_send_timeout_s: float = 10.0
     ws_ping_s: float = 20.0
     gc_freeze_s: float = 10.0
+    engine: str = "auto"
     gc_full_s: float = 3600.0
     ws_max_message_bytes: int = 4096
     leader_lock_key: int = 727001
@@ -140,6 +149,7 @@ class Settings:
             ws_send_timeout_s=_float("OPD_WS_SEND_TIMEOUT_S", 10.0),
             ws_ping_s=_float("OPD_WS_PING_S", 20.0),
             gc_freeze_s=_float("OPD_GC_FREEZE_S", 10.0),
+            engine=_choice("OPD_ENGINE", ("auto", "off"), "auto"),
             gc_full_s=_float("OPD_GC_FULL_S", 3600.0),
             ws_max_message_bytes=_int("OPD_WS_MAX_MESSAGE_BYTES", 4096),
             leader_lock_key=_int("OPD_LEADER_LOCK_KEY", 727001),

@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-node", action="store_true", help="no comparison with the Node server")
     p.add_argument("--idle", type=int, metavar="K",
                    help="idle mode: K connections on token topics, report memory; no changes")
+    p.add_argument("--engine-process", action="store_true",
+                   help="run the queue engine as `python -m app engine`, the server with OPD_ENGINE=off")
     p.add_argument("--app-workers", type=int, default=1,
                    help="uvicorn worker processes of the app (OPD_WORKERS; default 1)")
     p.add_argument("--keep-timers", action="store_true",
@@ -142,7 +144,7 @@ async def run(args: argparse.Namespace, command: str) -> int:
         env = {"OPD_WORKERS": str(args.app_workers)}
         if not args.keep_timers:
             env.update({"OPD_ETA_TICK_S": "3600", "OPD_SAFETY_REFRESH_S": "3600"})
-        app = AppProcess(hospital.dsn, args.redis_url, namespace, env)
+        app = AppProcess(hospital.dsn, args.redis_url, namespace, env, args.engine_process)
         monitor.watch("app", lambda: app.processes() if app else [])
         monitor.watch("postgres", lambda: processes_named("postgres"))
         monitor.watch("redis", lambda: processes_named("redis-server"))

@@ -25,13 +25,20 @@ def free_port() -> int:
 
 
 class AppProcess:
-    def __init__(self, dsn: str, redis_url: str, namespace: str, extra_env: dict[str, str]) -> None:
+    def __init__(self, dsn: str, redis_url: str, namespace: str, extra_env: dict[str, str],
+                 engine_process: bool = False) -> None:
         self.port = free_port()
         self.log_path = Path(f"/tmp/opd-bench-app-{self.port}.log")
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPD_")}
         env.update({"DATABASE_URL": dsn, "REDIS_URL": redis_url, "OPD_BUS_NAMESPACE": namespace,
                     "OPD_PUBLIC_URL": self.base_url, "OPD_SECRET_KEY": "bench-secret-not-for-production",
                     "OPD_LOG_LEVEL": "WARNING", **extra_env})
+        self.engine: subprocess.Popen[bytes] | None = None
+        if engine_process:  # `python -m app engine` leads; the server only serves and fans out
+            with self.log_path.with_suffix(".engine.log").open("wb") as log:
+                self.engine = subprocess.Popen([sys.executable, "-m", "app", "engine"], cwd=REPO_ROOT,
+                                               env=env, stdout=log, stderr=subprocess.STDOUT)
+            env["OPD_ENGINE"] = "off"
         with self.log_path.open("wb") as log:
             # The production entry point, so uvicorn gets the same WebSocket settings.
             self.process = subprocess.Popen(
@@ -44,12 +51,15 @@ class AppProcess:
         return self.process.pid
 
     def processes(self) -> list[psutil.Process]:
-        """The server, and its uvicorn workers when there are several."""
-        try:
-            main = psutil.Process(self.process.pid)
-            return [main, *main.children(recursive=True)]
-        except psutil.Error:
-            return []
+        """The server, its uvicorn workers when there are several, and the engine process."""
+        found = []
+        for pid in [self.process.pid] + ([self.engine.pid] if self.engine else []):
+            try:
+                main = psutil.Process(pid)
+                found += [main, *main.children(recursive=True)]
+            except psutil.Error:
+                pass
+        return found
 
     @property
     def base_url(self) -> str:
@@ -77,6 +87,8 @@ class AppProcess:
 
     def stop(self) -> None:
         stop_process(self.process)
+        if self.engine is not None:
+            stop_process(self.engine)
 
 
 def ensure_node_modules() -> None:

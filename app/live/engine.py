@@ -28,7 +28,7 @@ REFRESH = 1  # recompute every queue with someone in it (safety timer)
 REBUILD = 2  # recompute every doctor, every token of the day (after a reconnect)
 SWEEP_CONCURRENCY = 2  # of the recompute slots, at most this many serve a refresh or rebuild
 SWEEP_HOSPITALS_SLICE = 8  # hospitals whose boards and alerts are redone per round
-SWEEP_HOSPITALS_INTERVAL_S = 0.1  # ... and how often such a round may run
+SWEEP_HOSPITALS_INTERVAL_S = 0.02  # ... and how often such a round may run
 RETRY_AFTER_ERROR_S = 1.0
 BOARD_INTERVAL_S = 0.1  # a hospital's boards are rebuilt at most this often (they cover every doctor)
 OPERATIONS_INTERVAL_S = 1.0  # the operations dashboard is rebuilt at most this often per hospital
@@ -123,11 +123,13 @@ class QueueEngine:
     async def run(self) -> None:
         coalesce_s = self._settings.coalesce_ms / 1000
         try:
-            while True:
+            while not self._stopping:
                 await self._wake.wait()
                 # Gather the burst: 100 changes within this window cost one recompute per doctor.
                 await asyncio.sleep(coalesce_s)
                 self._wake.clear()
+                if self._stopping:
+                    break
                 try:
                     await self._step()
                 except Exception as exc:  # database or bus away: the work stays marked; try again
@@ -138,6 +140,15 @@ class QueueEngine:
             self._stopping = True
             for task in list(self._in_flight.values()):
                 task.cancel()
+
+    def stop(self) -> None:
+        """Leadership is gone: stop at the next turn of the loop. The leader cancels the loop too,
+        but a cancellation can be swallowed inside a client library (a redis-py retry after a
+        timeout that raced the cancellation was seen to), and a stale engine must not go on."""
+        self._stopping = True
+        self._wake.set()
+        for task in list(self._in_flight.values()):
+            task.cancel()
 
     async def _step(self) -> None:
         self.stats["batches"] += 1
@@ -157,10 +168,12 @@ class QueueEngine:
         self._start_recomputes()
         await self._publish_due_boards()
         if self._sweep_hospitals and time.monotonic() >= self._next_hospital_sweep:
-            # Alerts and full boards, a few hospitals at a time, beside the doctors' recomputes.
+            # Alerts and full boards, a few hospitals at a time, beside the doctors' recomputes;
+            # a hospital once none of its doctors waits for the sweep, so its boards show them.
             self._next_hospital_sweep = time.monotonic() + SWEEP_HOSPITALS_INTERVAL_S
             asyncio.get_running_loop().call_later(SWEEP_HOSPITALS_INTERVAL_S, self._wake.set)
-            swept = set(list(self._sweep_hospitals)[:SWEEP_HOSPITALS_SLICE])
+            busy = {self._doctor_hospital.get(d) for d in (*self._sweep, *self._sweeping)}
+            swept = set([h for h in self._sweep_hospitals if h not in busy][:SWEEP_HOSPITALS_SLICE])
             for hospital_id in swept:
                 del self._sweep_hospitals[hospital_id]
             await self._check_alerts(swept)
@@ -177,6 +190,8 @@ class QueueEngine:
             changed_at = self._dirty.pop(doctor_id)
             extras = sorted(self._extra_tokens.pop(doctor_id, ()))
             full = doctor_id in self._full_views or doctor_id in self._sweep
+            if doctor_id in self._sweep:
+                self._sweeping.add(doctor_id)
             self._full_views.discard(doctor_id)
             all_of_day = self._sweep.pop(doctor_id, False)  # a sweep due anyway is done now
             self._launch(doctor_id, changed_at, extras, all_of_day, full)

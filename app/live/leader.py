@@ -25,6 +25,8 @@ CHANNEL = "opd_changes"
 LEADER_RETRY_S = 2.0        # how often a follower tries to become leader
 RECONNECT_MAX_S = 10.0      # backoff ceiling when PostgreSQL is unreachable
 HEALTH_CHECK_S = 5.0        # a silent dead connection is noticed within this
+STOP_WAIT_S = 1.0           # how long a lost leader waits for its engine tasks to stop ...
+STOP_ATTEMPTS = 5           # ... cancelling them again each time
 
 
 class LeaderLoop:
@@ -84,10 +86,20 @@ class LeaderLoop:
                     if task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]
             finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                # The lock went with the connection: this process is no longer the leader, whatever
+                # its tasks still do while they wind down.
                 self.is_leader = False
+                engine.stop()
+                pending = set(tasks)
+                for _ in range(STOP_ATTEMPTS):
+                    for task in pending:
+                        task.cancel()
+                    _, pending = await asyncio.wait(pending, timeout=STOP_WAIT_S)
+                    if not pending:
+                        break
+                for task in pending:  # say where it hangs
+                    log.warning("engine task %s still running after %d cancellations, at %s",
+                                task.get_name(), STOP_ATTEMPTS, task.get_stack(limit=8))
             return True
         finally:
             with contextlib.suppress(Exception):

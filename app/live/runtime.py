@@ -43,13 +43,16 @@ class LiveRuntime:
     async def start(self) -> None:
         await self.bus.connect()
         if isinstance(self.bus, MemoryBus):
+            if self.settings.engine == "off":
+                raise SingleWorkerOnly("OPD_ENGINE=off needs REDIS_URL: the engine process's "
+                                       "frames reach this one through Redis")
             await self._refuse_second_worker()
         # Every process sends notifications; claims with SKIP LOCKED keep them from sending twice.
         # Started first: a provider misconfiguration then stops start-up before any task runs.
         dispatcher = await start_dispatcher(self.pool, self.settings)
-        self._tasks = [asyncio.create_task(self.hub.run(), name="hub"),
-                       asyncio.create_task(self.leader.run(), name="leader"),
-                       dispatcher]
+        self._tasks = [asyncio.create_task(self.hub.run(), name="hub"), dispatcher]
+        if self.settings.engine != "off":  # off: a `python -m app engine` process leads instead
+            self._tasks.append(asyncio.create_task(self.leader.run(), name="leader"))
 
     async def _refuse_second_worker(self) -> None:
         """Without Redis, frames cannot cross processes: a second process would show nothing."""
@@ -74,6 +77,6 @@ class LiveRuntime:
         await self.bus.close()
 
     async def health(self) -> dict[str, str]:
-        checks = {"bus": await self.bus.health(),
-                  "engine": "leader" if self.leader.is_leader else "follower"}
+        engine = "off" if self.settings.engine == "off" else "leader" if self.leader.is_leader else "follower"
+        checks = {"bus": await self.bus.health(), "engine": engine}
         return checks
