@@ -4,6 +4,8 @@ a setting is undocumented)."""
 import re
 from pathlib import Path
 
+import pytest
+
 from app.settings import DOCUMENTED_SETTINGS, REPO_ROOT
 
 OPERATIONS_DOC = REPO_ROOT / "docs" / "operations.md"
@@ -22,3 +24,13 @@ def test_every_environment_variable_read_is_a_documented_setting() -> None:
     read |= set(re.findall(r"""environ\[["']([A-Z][A-Z0-9_]+)["']\]""", source))
     undocumented = sorted(read - set(DOCUMENTED_SETTINGS))
     assert not undocumented, f"read but not in DOCUMENTED_SETTINGS: {undocumented}"
+
+
+def test_engine_setting_refuses_unknown_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.settings import Settings
+
+    monkeypatch.setenv("OPD_ENGINE", "Off ")
+    assert Settings.from_env().engine == "off"
+    monkeypatch.setenv("OPD_ENGINE", "sometimes")
+    with pytest.raises(ValueError, match="OPD_ENGINE must be one of auto, off"):
+        Settings.from_env()

@@ -16,6 +16,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from app import jsonutil
+from app.live.mailbox import LatestByKey
 
 log = logging.getLogger(__name__)
 
@@ -58,30 +59,24 @@ class DesignKeys:
         self._redis = redis
         self._write_doctor_script = redis.register_script(WRITE_DOCTOR_LUA)
         self._write_counts_script = redis.register_script(WRITE_COUNTS_LUA)
-        self._pending: dict[str, dict[str, Any]] = {}   # doctor_id -> latest queue to write
-        self._wake = asyncio.Event()
+        self._pending: LatestByKey[dict[str, Any]] = LatestByKey()  # doctor_id -> latest queue
         self._writer: asyncio.Task[None] | None = None
 
     def queue_doctor(self, queue: dict[str, Any]) -> None:
         """Write the doctor's keys soon, off the engine's critical path: a click reaches the
         screens without waiting for these. A queue still pending is replaced by the newer one;
         one writer keeps each doctor's writes in order."""
-        self._pending[queue["doctor_id"]] = queue
-        self._wake.set()
+        self._pending.put(queue["doctor_id"], queue)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending(), name="design-keys")
 
     async def _write_pending(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                doctor_id = next(iter(self._pending))
-                queue = self._pending.pop(doctor_id)
-                try:
-                    await self.write_doctor(queue)
-                except Exception as exc:  # Redis away: the next recompute writes them again
-                    log.warning("could not write the design's Redis keys: %r", exc)
+            _, queue = await self._pending.take()
+            try:
+                await self.write_doctor(queue)
+            except Exception as exc:  # Redis away: the next recompute writes them again
+                log.warning("could not write the design's Redis keys: %r", exc)
 
     async def close(self) -> None:
         if self._writer is not None:

@@ -34,6 +34,23 @@ BOARD_INTERVAL_S = 0.1  # a hospital's boards are rebuilt at most this often (th
 OPERATIONS_INTERVAL_S = 1.0  # the operations dashboard is rebuilt at most this often per hospital
 
 
+class PerKeyInterval:
+    """At most one run per key every interval_s (boards and dashboards of one hospital)."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._last: dict[str, float] = {}
+
+    def wait_s(self, key: str) -> float:
+        """0 if key may run now (and counts it as run); else the seconds until it may."""
+        now = time.monotonic()
+        wait = self._last.get(key, -self._interval_s) + self._interval_s - now
+        if wait > 0:
+            return wait
+        self._last[key] = now
+        return 0.0
+
+
 class QueueEngine:
     def __init__(self, pool: asyncpg.Pool, bus: Bus, settings: Settings,
                  design_keys: DesignKeys | None = None) -> None:
@@ -60,12 +77,12 @@ class QueueEngine:
         self._sweeping: set[str] = set()                # doctors in flight for the sweep
         self._next_hospital_sweep = 0.0
         self._boards_due: dict[str, list[Any]] = {}     # hospital_id -> [earliest change, doctors]
-        self._boards_at: dict[str, float] = {}          # hospital_id -> when its boards last went out
+        self._boards_pace = PerKeyInterval(BOARD_INTERVAL_S)
         self._sweep_hospitals: dict[str, None] = {}      # boards and alerts to redo after the sweep, in order
         self.queues: dict[str, dict[str, Any]] = {}     # doctor_id -> latest queue (private)
         self.layouts: dict[str, dict[str, Any]] = {}    # hospital_id -> layout
         self._doctor_hospital: dict[str, str] = {}
-        self._operations_at: dict[str, float] = {}       # hospital_id -> when its dashboard was last built
+        self._operations_pace = PerKeyInterval(OPERATIONS_INTERVAL_S)
         self._operations_late: dict[str, float | None] = {}  # hospitals whose dashboard update waits
         self.stats = {"recomputes": 0, "queries": 0, "frames": 0, "changes": 0, "batches": 0}
 
@@ -141,6 +158,9 @@ class QueueEngine:
             for task in list(self._in_flight.values()):
                 task.cancel()
 
+    def _wake_in(self, seconds: float) -> None:
+        asyncio.get_running_loop().call_later(seconds, self._wake.set)
+
     def stop(self) -> None:
         """Leadership is gone: stop at the next turn of the loop. The leader cancels the loop too,
         but a cancellation can be swallowed inside a client library (a redis-py retry after a
@@ -171,7 +191,7 @@ class QueueEngine:
             # Alerts and full boards, a few hospitals at a time, beside the doctors' recomputes;
             # a hospital once none of its doctors waits for the sweep, so its boards show them.
             self._next_hospital_sweep = time.monotonic() + SWEEP_HOSPITALS_INTERVAL_S
-            asyncio.get_running_loop().call_later(SWEEP_HOSPITALS_INTERVAL_S, self._wake.set)
+            self._wake_in(SWEEP_HOSPITALS_INTERVAL_S)
             busy = {self._doctor_hospital.get(d) for d in (*self._sweep, *self._sweeping)}
             swept = set([h for h in self._sweep_hospitals if h not in busy][:SWEEP_HOSPITALS_SLICE])
             for hospital_id in swept:
@@ -246,15 +266,13 @@ class QueueEngine:
             self._wake.set()  # boards, and anything the loop must look at
 
     async def _publish_due_boards(self) -> None:
-        now = time.monotonic()
         for hospital_id in list(self._boards_due) + [h for h in self._operations_late
                                                       if h not in self._boards_due]:
-            wait = self._boards_at.get(hospital_id, 0.0) + BOARD_INTERVAL_S - now
+            wait = self._boards_pace.wait_s(hospital_id)
             if wait > 0:
-                asyncio.get_running_loop().call_later(wait, self._wake.set)
+                self._wake_in(wait)
                 continue
             changed_at, doctors = self._boards_due.pop(hospital_id, (None, set()))
-            self._boards_at[hospital_id] = now
             if hospital_id in self.layouts:
                 await self._publish_boards(hospital_id, doctors, False, changed_at)
 
@@ -353,13 +371,11 @@ class QueueEngine:
         """The operations dashboard, at most once per OPERATIONS_INTERVAL_S per hospital: its
         query reads every doctor of the hospital, too much to run at every click of a big one.
         A skipped update is made when the interval is over (the loop is woken for it)."""
-        now = time.monotonic()
-        wait = self._operations_at.get(hospital_id, 0.0) + OPERATIONS_INTERVAL_S - now
+        wait = self._operations_pace.wait_s(hospital_id)
         if wait > 0:
             self._operations_late.setdefault(hospital_id, changed_at)
-            asyncio.get_running_loop().call_later(wait, self._wake.set)
+            self._wake_in(wait)
             return
-        self._operations_at[hospital_id] = now
         changed_at = self._operations_late.pop(hospital_id, changed_at) or changed_at
         layout = self.layouts[hospital_id]
         operations = await self._pool.fetchval("SELECT hospital_operations($1)", hospital_id)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from app.live.bus import Bus
 from app.live.frames import Frame
+from app.live.mailbox import LatestByKey
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,7 @@ class Client:
         self._send = send
         self._close = close
         self._send_timeout_s = send_timeout_s
-        self._mailbox: dict[str, str] = {}   # topic (or control key) -> latest text
-        self._ready = asyncio.Event()
+        self._mailbox: LatestByKey[str] = LatestByKey()  # topic (or reply key) -> latest text
         self.topics: set[str] = set()
         self.dropped = 0                      # snapshots skipped because a newer one came
         self._closing: asyncio.Future[None] | None = None
@@ -53,22 +53,16 @@ class Client:
     def offer(self, key: str, text: str) -> None:
         if self.closed:
             return
-        if key in self._mailbox:
+        if self._mailbox.put(key, text):
             self.dropped += 1
-        self._mailbox[key] = text
-        self._ready.set()
 
     async def _write_loop(self) -> None:
         try:
             while True:
-                await self._ready.wait()
-                self._ready.clear()
-                while self._mailbox:
-                    key = next(iter(self._mailbox))
-                    text = self._mailbox.pop(key)
-                    if key.startswith("\x00"):
-                        self._pending_replies -= 1
-                    await asyncio.wait_for(self._send(text), timeout=self._send_timeout_s)
+                key, text = await self._mailbox.take()
+                if key.startswith("\x00"):
+                    self._pending_replies -= 1
+                await asyncio.wait_for(self._send(text), timeout=self._send_timeout_s)
         except TimeoutError:
             log.info("disconnecting a WebSocket client stuck for %.0fs", self._send_timeout_s)
             self.closed = True
