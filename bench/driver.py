@@ -14,7 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-import httpx
+from bench.http import HttpError, KeepAliveClient, Response
 
 API = "/api/v1"
 STEPS = ("call_next", "issue", "start")
@@ -41,12 +41,9 @@ class Driver:
         self.stats = DriveStats()
 
     async def run(self) -> DriveStats:
-        # One keep-alive connection per doctor, as each cabin console has its own. (One shared
-        # httpx client with a connection per doctor spent most of this process's CPU scanning
-        # its pool on every request, and that showed up as API latency.)
-        clients = [httpx.AsyncClient(base_url=self.base_url, timeout=30,
-                                     limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                                     headers={"Authorization": f"Bearer {self.key}"})
+        # One keep-alive connection per doctor, as each cabin console has its own, on a lean
+        # client (bench/http.py): this process shares the cores with the server it measures.
+        clients = [KeepAliveClient(self.base_url, {"Authorization": f"Bearer {self.key}"})
                    for _ in self.doctor_ids]
         try:
             started = time.monotonic()
@@ -60,7 +57,7 @@ class Driver:
             await asyncio.gather(*(http.aclose() for http in clients))
         return self.stats
 
-    async def _doctor(self, http: httpx.AsyncClient, doctor_id: str, first: float,
+    async def _doctor(self, http: KeepAliveClient, doctor_id: str, first: float,
                       interval: float, deadline: float) -> None:
         called: str | None = None   # the token called and not yet started
         step = 0
@@ -83,13 +80,13 @@ class Driver:
                 await self._post(http, name, f"{API}/tokens/{called}/start", {})
             step += 1
 
-    async def _post(self, http: httpx.AsyncClient, name: str, path: str,
-                    body: dict[str, object]) -> httpx.Response | None:
+    async def _post(self, http: KeepAliveClient, name: str, path: str,
+                    body: dict[str, object]) -> Response | None:
         sent = time.monotonic()
         try:
-            response = await http.post(path, json=body)
-        except httpx.HTTPError as exc:
-            key = f"{name}: {exc.__class__.__name__}"
+            response = await http.post(path, body)
+        except HttpError as exc:
+            key = f"{name}: {str(exc).split(':', 1)[0]}"
             self.stats.failures[key] = self.stats.failures.get(key, 0) + 1
             return None
         self.stats.api_ms.append((time.monotonic() - sent) * 1000)

@@ -146,6 +146,8 @@ async def run(args: argparse.Namespace, command: str) -> int:
             env.update({"OPD_ETA_TICK_S": "3600", "OPD_SAFETY_REFRESH_S": "3600"})
         app = AppProcess(hospital.dsn, args.redis_url, namespace, env, args.engine_process)
         monitor.watch("app", lambda: app.processes() if app else [])
+        if args.engine_process:
+            monitor.watch("engine", lambda: app.engine_processes() if app else [])
         monitor.watch("postgres", lambda: processes_named("postgres"))
         monitor.watch("redis", lambda: processes_named("redis-server"))
         monitor.watch("bench", by_pids(lambda: [os.getpid()]))  # driver, capture, replayer

@@ -65,10 +65,12 @@ async def db_counters(dsn: str, database: str) -> dict[str, int]:
         await conn.execute("SELECT pg_stat_clear_snapshot()")
         xacts = await conn.fetchval(
             "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", database)
-        rows = await conn.fetch("SELECT funcname, calls FROM pg_stat_user_functions")
+        rows = await conn.fetch("SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions")
     finally:
         await conn.close()
-    return {"transactions": int(xacts), **{r["funcname"]: int(r["calls"]) for r in rows}}
+    return {"transactions": int(xacts), **{r["funcname"]: int(r["calls"]) for r in rows},
+            **{f"{r['funcname']}.total_ms": float(r["total_time"]) for r in rows},
+            **{f"{r['funcname']}.self_ms": float(r["self_time"]) for r in rows}}
 
 
 async def sample_backends(dsn: str, database: str, stop: asyncio.Event) -> dict[str, float]:
@@ -178,7 +180,7 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         e2e["engine_caught_up"] = caught_up
         e2e["backends"] = backends
         changes = max(1, drive.changes)
-        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        delta = {k: round(after.get(k, 0) - before.get(k, 0), 1) for k in after}
         data["e2e"] = {**e2e, "changes": drive.changes, "changes_per_s": round(drive.rate, 1),
                        "by_step": drive.by_step, "failures": drive.failures,
                        "api_ms": report.percentiles(_seconds(drive.api_ms)),
@@ -191,6 +193,7 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         print(f"e2e: {drive.changes} changes ({drive.rate:.1f}/s), {e2e['frames_per_s']} frames/s, "
               f"{report.fmt_latency(e2e['latency_ms'])}", flush=True)
         frames = sorted(capture.frames, key=lambda f: f.at)
+        data["e2e"]["to_bus_ms"] = to_bus_latency(frames)
         await capture.close()
         target = replay.AppTarget(args.redis_url, ctx.namespace,
                                   max((f.version for f in frames), default=0) + 10**9)
@@ -218,6 +221,21 @@ async def _wait_quiet(capture: replay.Capture) -> bool:
         elif time.monotonic() - since >= QUIET_S:
             return True
     return False
+
+
+def to_bus_latency(frames: list[replay.Captured]) -> dict[str, Any]:
+    """Change-to-bus latency (the engine's share of commit-to-client), by topic kind: the
+    frames' changed_at against the time the bus delivered them to the capture."""
+    from array import array
+
+    by_kind: dict[str, array] = {}
+    for frame in frames:
+        changed_at = replay.changed_at(frame.text)
+        if changed_at is not None:
+            by_kind.setdefault(frame.topic.split(":", 1)[0], array("d")).append(frame.at - changed_at)
+    every = array("d", (v for values in by_kind.values() for v in values))
+    return {"all": report.percentiles(every),
+            **{kind: report.percentiles(values) for kind, values in sorted(by_kind.items())}}
 
 
 def _seconds(ms: list[float]) -> Any:
@@ -265,11 +283,15 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
                     f"{e2e['by_step']}; failures {sum(e2e['failures'].values())}"),
         ("API latency", report.fmt_latency(e2e["api_ms"])),
         ("commit-to-client", report.fmt_latency(e2e["latency_ms"])),
+        ("  of which to bus", report.fmt_latency(e2e["to_bus_ms"]["all"])),
+        *((f"    {kind}", report.fmt_latency(lat)) for kind, lat in e2e["to_bus_ms"].items()
+          if kind != "all"),
         ("frames delivered", f"{e2e['frames']} = {e2e['frames_per_s']}/s "
                              f"(engine published {e2e['published']}; last frame "
                              f"{e2e['tail_after_last_change_s']}s after the last change"
                              f"{'' if e2e['engine_caught_up'] else ', engine still busy: stopped waiting'})"),
         ("app server", _usage_text(usage.get("app"))),
+        *([("engine process", _usage_text(usage["engine"]))] if "engine" in usage else []),
         ("postgres (all)", _usage_text(usage.get("postgres"), rss=False)),
         ("redis", _usage_text(usage.get("redis"))),
         ("swarm", _usage_text(usage.get("swarm"))),
@@ -279,6 +301,10 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
                           f"doctor_live_views {db['doctor_live_views_per_change']}, "
                           f"hospital_layout {db['hospital_layout_per_change']} "
                           "(pg_stat_user_functions)"),
+        ("DB time per change", ", ".join(
+            f"{k.removesuffix('.total_ms')} {v / max(1, e2e['changes']):.2f} ms"
+            for k, v in sorted(db["delta"].items(), key=lambda kv: -kv[1])
+            if k.endswith(".total_ms") and v / max(1, e2e["changes"]) >= 0.05)),
         ("DB sessions (drive)", ", ".join(f"{k} {v}" for k, v in e2e["backends"].items())),
         ("replay, app hub", _replay_text(app_r.get("timed"))),
     ]

@@ -69,6 +69,13 @@ class Capture:
         await self._redis.aclose()
 
 
+def changed_at(text: str) -> float | None:
+    """The change time a frame carries (None for a frame no change caused)."""
+    match = _STAMP.search(text)
+    value = match.group(0).split(":", 1)[1] if match else "null"
+    return None if value == "null" else float(value)
+
+
 def stamp(text: str, now: float) -> str:
     return _STAMP.sub(f'"changed_at":{now:.6f}', text, count=1)
 

@@ -51,9 +51,17 @@ class AppProcess:
         return self.process.pid
 
     def processes(self) -> list[psutil.Process]:
-        """The server, its uvicorn workers when there are several, and the engine process."""
+        """The server and its uvicorn workers when there are several."""
+        return self._tree([self.process.pid])
+
+    def engine_processes(self) -> list[psutil.Process]:
+        """The engine process, when the run has one."""
+        return self._tree([self.engine.pid] if self.engine else [])
+
+    @staticmethod
+    def _tree(pids: list[int]) -> list[psutil.Process]:
         found = []
-        for pid in [self.process.pid] + ([self.engine.pid] if self.engine else []):
+        for pid in pids:
             try:
                 main = psutil.Process(pid)
                 found += [main, *main.children(recursive=True)]

@@ -930,9 +930,62 @@ BEGIN
     END LOOP;
 END $$;
 
--- Writes positions and ETAs back to the tokens that changed and returns the doctor's queue
--- snapshot as JSON (the shape of GET /api/v1/queues/doctors/{id}, plus private fields that the
--- engine strips per topic). One round trip for the queue engine.
+-- Writes a doctor's computed positions and ETAs (p_queue: doctor_queue's rows as JSON; computed
+-- here when NULL) to the tokens whose values changed, then decides the position- and ETA-driven
+-- messages. No trigger fires for these columns. Returns the number of tokens written.
+CREATE OR REPLACE FUNCTION write_back_queue(p_doctor_id UUID, p_day DATE, p_queue JSON DEFAULT NULL)
+RETURNS INT
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_queue JSON := p_queue;
+    v_count INT;
+BEGIN
+    IF v_queue IS NULL THEN
+        SELECT COALESCE(json_agg(q), '[]') INTO v_queue FROM doctor_queue(p_doctor_id, p_day) q;
+    END IF;
+    UPDATE tokens t SET queue_position = NULLIF(q.queue_position, 0),
+                        estimated_wait_time = q.eta_minutes, eta_updated_at = opd_now()
+    FROM json_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, eta_minutes INT)
+    -- doctor_id too, so the planner reads this doctor's rows, not the whole day's.
+    WHERE t.token_id = q.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
+      AND (t.queue_position IS DISTINCT FROM NULLIF(q.queue_position, 0)
+           OR t.estimated_wait_time IS DISTINCT FROM q.eta_minutes);
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM notify_queue_progress(p_doctor_id, p_day);
+    RETURN v_count;
+END $$;
+
+-- The queue engine's deferred write-back: several doctors' queues, each as it is now, in one
+-- round trip (docs/schema.md, "Derived columns"). It never makes a click wait: a doctor whose
+-- rows an API transaction holds is skipped (lock_timeout, one subtransaction per doctor) and
+-- returned, for the engine to retry at its next round. Its commit need not wait for the WAL
+-- flush: everything it writes is derived again after any restart (positions, ETAs, and
+-- T_MINUS_3/DELAYED rows decided by what is already there).
+CREATE OR REPLACE FUNCTION write_back_queues(p_doctor_ids UUID[])
+RETURNS UUID[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_doctor UUID;
+    v_day DATE;
+    v_skipped UUID[] := '{}';
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM set_config('lock_timeout', '50ms', true);
+    FOREACH v_doctor IN ARRAY p_doctor_ids LOOP
+        SELECT hospital_today(hospital_id) INTO v_day FROM doctors WHERE doctor_id = v_doctor;
+        CONTINUE WHEN v_day IS NULL;
+        BEGIN
+            PERFORM write_back_queue(v_doctor, v_day);
+        EXCEPTION WHEN lock_not_available THEN
+            v_skipped := v_skipped || v_doctor;
+        END;
+    END LOOP;
+    RETURN v_skipped;
+END $$;
+
+-- The doctor's queue snapshot as JSON (the shape of GET /api/v1/queues/doctors/{id}, plus
+-- private fields that the engine strips per topic); with p_write_back, the computed positions
+-- and ETAs are also written to the tokens (write_back_queue).
 -- JSON, not JSONB: built once and sent straight out, it is never queried; json_build_object
 -- costs a third of jsonb_build_object, which showed at every recompute.
 DROP FUNCTION IF EXISTS doctor_live_views(UUID, UUID[], BOOLEAN);
@@ -949,14 +1002,7 @@ BEGIN
     -- The queue is computed once and used for the write-back and the snapshot alike.
     SELECT COALESCE(json_agg(q), '[]') INTO v_queue FROM doctor_queue(p_doctor_id, p_day) q;
     IF p_write_back THEN
-        UPDATE tokens t SET queue_position = NULLIF(q.queue_position, 0),
-                            estimated_wait_time = q.eta_minutes, eta_updated_at = v_now
-        FROM json_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, eta_minutes INT)
-        -- doctor_id too, so the planner reads this doctor's rows, not the whole day's.
-        WHERE t.token_id = q.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
-          AND (t.queue_position IS DISTINCT FROM NULLIF(q.queue_position, 0)
-               OR t.estimated_wait_time IS DISTINCT FROM q.eta_minutes);
-        PERFORM notify_queue_progress(p_doctor_id, p_day);
+        PERFORM write_back_queue(p_doctor_id, p_day, v_queue);
     END IF;
     SELECT json_build_object(
         'doctor_id', d.doctor_id,
@@ -1021,16 +1067,25 @@ END $$;
 DROP FUNCTION IF EXISTS token_views(UUID[]);
 DROP FUNCTION IF EXISTS token_public_view(UUID);
 DROP FUNCTION IF EXISTS token_views(UUID[], BOOLEAN);
-CREATE OR REPLACE FUNCTION token_views(p_token_ids UUID[], p_compute_positions BOOLEAN DEFAULT FALSE)
+DROP FUNCTION IF EXISTS token_views(UUID[], BOOLEAN, JSON);
+-- Positions and ETAs: from p_positions when given (the engine passes the waiting list it has just
+-- computed, [{token_id, position, eta_minutes}]), computed afresh with p_compute_positions (a
+-- direct read, the API), else the stored columns.
+CREATE OR REPLACE FUNCTION token_views(p_token_ids UUID[], p_compute_positions BOOLEAN DEFAULT FALSE,
+                                       p_positions JSON DEFAULT NULL)
 RETURNS TABLE (token_id UUID, tracking_code TEXT, view JSON)
 LANGUAGE sql STABLE AS $$
     WITH picked AS (
         SELECT t.* FROM tokens t WHERE t.token_id = ANY(p_token_ids)
     ),
-    queues AS (  -- only when asked: the engine passes FALSE right after writing positions back
-        SELECT q.* FROM (SELECT DISTINCT p.doctor_id, p.visit_date FROM picked p
-                         WHERE p.status = 'CHECKED_IN' AND p_compute_positions) k,
+    queues AS (
+        SELECT q.token_id, q.queue_position, q.eta_minutes
+        FROM (SELECT DISTINCT p.doctor_id, p.visit_date FROM picked p
+              WHERE p.status = 'CHECKED_IN' AND p_compute_positions) k,
              LATERAL doctor_queue(k.doctor_id, k.visit_date) q
+        UNION ALL
+        SELECT g.token_id, g.position, g.eta_minutes
+        FROM json_to_recordset(p_positions) AS g(token_id UUID, position INT, eta_minutes INT)
     ),
     serving AS (
         SELECT DISTINCT ON (s.doctor_id, s.visit_date) s.doctor_id, s.visit_date, s.token_number
@@ -1132,7 +1187,8 @@ GROUP BY d.doctor_id, d.hospital_id, d.name, d.specialization, d.paused_at, cd.c
 
 
 -- Everything the queue engine publishes for one doctor, in one round trip: the doctor's queue
--- (positions and ETAs written back) and the patient views that may have changed.
+-- (computed now; written back later by write_back_queues) and the patient views that may have
+-- changed.
 --
 -- Which views: with p_known_ids NULL, every open token of the day (p_all_of_day: every token of
 -- the day, closed ones too: after a reconnect nobody knows which closed unseen). Otherwise the
@@ -1160,11 +1216,9 @@ BEGIN
     IF v_day IS NULL THEN
         RETURN NULL;
     END IF;
-    -- This transaction writes only what the engine derives again after any restart (positions,
-    -- ETAs, T_MINUS_3/DELAYED rows, decided by what is already there), so its commit need not
-    -- wait for the WAL flush; at a hundred changes a second those flushes queued up the clicks.
-    PERFORM set_config('synchronous_commit', 'off', true);
-    v_queue := doctor_queue_snapshot(p_doctor_id, v_day, true);
+    -- Read-only: the positions and ETAs go out from the computed queue, and the engine writes
+    -- them back later, coalesced and off the click's path (write_back_queues).
+    v_queue := doctor_queue_snapshot(p_doctor_id, v_day, false);
     IF p_all_of_day OR p_known_ids IS NULL
        OR (v_queue->'now_serving'->>'token_number') IS DISTINCT FROM p_known_serving THEN
         v_ids := ARRAY(
@@ -1188,7 +1242,7 @@ BEGIN
         'queue', v_queue,
         'tokens', COALESCE((
             SELECT json_agg(json_build_object('code', v.tracking_code, 'view', v.view))
-            FROM token_views(v_ids) v), '[]'::json));
+            FROM token_views(v_ids, false, v_queue->'waiting') v), '[]'::json));
 END $$;
 
 -- What the engine needs to lay out boards: per hospital its departments, doctors and cabins.

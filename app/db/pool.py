@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import asyncpg
+
+from app import jsonutil
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
         await conn.set_type_codec(
-            name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            name, encoder=jsonutil.dumps, decoder=jsonutil.loads, schema="pg_catalog"
         )
 
 

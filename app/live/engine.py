@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import time
 from typing import Any
@@ -23,6 +24,7 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
+
 RECOMPUTE_CONCURRENCY = 8  # doctors recomputed at once; leaves pool connections for the API
 REFRESH = 1  # recompute every queue with someone in it (safety timer)
 REBUILD = 2  # recompute every doctor, every token of the day (after a reconnect)
@@ -32,6 +34,9 @@ SWEEP_HOSPITALS_INTERVAL_S = 0.02  # ... and how often such a round may run
 RETRY_AFTER_ERROR_S = 1.0
 BOARD_INTERVAL_S = 0.1  # a hospital's boards are rebuilt at most this often (they cover every doctor)
 OPERATIONS_INTERVAL_S = 1.0  # the operations dashboard is rebuilt at most this often per hospital
+WRITE_BACK_DELAY_S = 3.0  # positions and ETAs reach the tokens table about this late at most ...
+WRITE_BACK_ROUND_S = 0.2  # ... in rounds this often (small and steady, not a burst per interval)
+WRITE_BACK_CHUNK = 16  # doctors per write-back round trip (each a short transaction)
 
 
 class PerKeyInterval:
@@ -73,6 +78,9 @@ class QueueEngine:
         self._sweep: dict[str, bool] = {}               # doctor_id -> with every token of the day
         self._full_views: set[str] = set()              # doctors whose every patient view is rebuilt
         self._in_flight: dict[str, asyncio.Task[None]] = {}  # doctor_id -> its running recompute
+        self._launch_timer: asyncio.TimerHandle | None = None
+        self._write_back_due: dict[str, float] = {}   # doctor_id -> first recompute not written back
+        self._write_back_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._sweeping: set[str] = set()                # doctors in flight for the sweep
         self._next_hospital_sweep = 0.0
@@ -105,6 +113,21 @@ class QueueEngine:
         if doctor_id not in self._doctor_hospital:
             self._layouts_stale = True  # a doctor we have not laid out yet
         self._wake.set()
+        self._launch_soon()
+
+    def _launch_soon(self) -> None:
+        """Start the recomputes a burst asks for once its coalescing window is over, whatever
+        the loop is busy with (a board round or a sweep must not hold up a click)."""
+        if self._launch_timer is None and not self._stopping:
+            self._launch_timer = asyncio.get_running_loop().call_later(
+                self._settings.coalesce_ms / 1000, self._launch_due)
+
+    def _launch_due(self) -> None:
+        self._launch_timer = None
+        # Until the layouts are loaded (a doctor not seen before, or a rebuild), the loop starts
+        # them: a doctor's boards need its hospital.
+        if not self._stopping and not self._layouts_stale and not self._everything:
+            self._start_recomputes()
 
     def _mark(self, doctor_id: str, at: float | None) -> None:
         previous = self._dirty.get(doctor_id)
@@ -139,6 +162,7 @@ class QueueEngine:
     # latest queue, follow at most every BOARD_INTERVAL_S per hospital.
     async def run(self) -> None:
         coalesce_s = self._settings.coalesce_ms / 1000
+        self._write_back_task = asyncio.create_task(self._write_back_loop(), name="write-back")
         try:
             while not self._stopping:
                 await self._wake.wait()
@@ -154,9 +178,7 @@ class QueueEngine:
                     await asyncio.sleep(RETRY_AFTER_ERROR_S)
                     self._wake.set()
         finally:
-            self._stopping = True
-            for task in list(self._in_flight.values()):
-                task.cancel()
+            self.stop()
 
     def _wake_in(self, seconds: float) -> None:
         asyncio.get_running_loop().call_later(seconds, self._wake.set)
@@ -167,7 +189,10 @@ class QueueEngine:
         timeout that raced the cancellation was seen to), and a stale engine must not go on."""
         self._stopping = True
         self._wake.set()
-        for task in list(self._in_flight.values()):
+        if self._launch_timer is not None:
+            self._launch_timer.cancel()
+            self._launch_timer = None
+        for task in [*self._in_flight.values(), *filter(None, [self._write_back_task])]:
             task.cancel()
 
     async def _step(self) -> None:
@@ -204,8 +229,9 @@ class QueueEngine:
         """Changes first (earliest first), then the sweep: a rebuild of a large hospital group
         never holds up the click that is waiting to reach the screens."""
         free = RECOMPUTE_CONCURRENCY - len(self._in_flight)
+        # Timer work (no change time: the ETA tick) after every click, which has one.
         waiting = sorted((d for d in self._dirty if d not in self._in_flight),
-                         key=lambda d: self._dirty[d] or 0.0)
+                         key=lambda d: self._dirty[d] or math.inf)
         for doctor_id in waiting[:max(free, 0)]:
             changed_at = self._dirty.pop(doctor_id)
             extras = sorted(self._extra_tokens.pop(doctor_id, ()))
@@ -264,6 +290,37 @@ class QueueEngine:
             if not self._stopping:
                 self._start_recomputes()
             self._wake.set()  # boards, and anything the loop must look at
+
+    # The write-back ------------------------------------------------------------------------
+    # Positions and ETAs go out to the screens straight from the computed queue; the tokens
+    # table gets them here, coalesced (a doctor recomputed three times in WRITE_BACK_DELAY_S is
+    # written once) and off the clicks' path: the recompute itself writes nothing, so it
+    # neither waits for nor holds the row locks of an API transaction.
+    async def _write_back_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(WRITE_BACK_ROUND_S)
+            try:
+                await self.write_back(time.monotonic() - WRITE_BACK_DELAY_S)
+            except Exception as exc:  # database away: the doctors stay due; next round
+                log.warning("write-back of positions failed (%r); retrying", exc)
+
+    async def write_back(self, recomputed_before: float = math.inf) -> None:
+        """Write the queues of the doctors recomputed before then (monotonic clock; default:
+        all of them) to the tokens table."""
+        due = [d for d, since in self._write_back_due.items() if since <= recomputed_before]
+        for doctor_id in due:
+            del self._write_back_due[doctor_id]
+        for start in range(0, len(due), WRITE_BACK_CHUNK):
+            try:
+                skipped = await self._pool.fetchval("SELECT write_back_queues($1::uuid[])",
+                                                    due[start:start + WRITE_BACK_CHUNK])
+            except BaseException:
+                for doctor_id in due[start:]:
+                    self._write_back_due.setdefault(doctor_id, recomputed_before)
+                raise
+            self.stats["queries"] += 1
+            for doctor_id in skipped:  # an API transaction held its rows: next round
+                self._write_back_due.setdefault(str(doctor_id), recomputed_before)
 
     async def _publish_due_boards(self) -> None:
         for hospital_id in list(self._boards_due) + [h for h in self._operations_late
@@ -341,6 +398,7 @@ class QueueEngine:
         for token in result["tokens"]:
             await self._publish(f"token:{token['code']}", token["view"], changed_at)
         await self._flush()
+        self._write_back_due.setdefault(doctor_id, time.monotonic())
         if self._design_keys is not None:
             self._design_keys.queue_doctor(queue)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 
 import asyncpg
 
+from app import jsonutil
 from app.live.engine import QueueEngine
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class LeaderLoop:
 
             def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
                 try:
-                    engine.note_change(json.loads(payload))
+                    engine.note_change(jsonutil.loads(payload))
                 except (ValueError, TypeError):
                     log.warning("ignored a malformed notification: %r", payload[:200])
 

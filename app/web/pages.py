@@ -161,11 +161,15 @@ async def slip(request: Request) -> Response:
         return staff
     token_id = _uuid(request.path_params["token_id"])
     row = None if token_id is None else await request.app.state.pool.fetchrow(
-        """SELECT t.token_number, t.tracking_code, t.hospital_id, t.scheduled_time, t.estimated_wait_time,
+        # The ETA is computed now (calculate_token_eta), not read from the token's stored column:
+        # the slip prints right after the token is issued, before the engine writes it back.
+        """SELECT t.token_number, t.tracking_code, t.hospital_id, t.scheduled_time,
                   t.status, d.name AS doctor_name, c.cabin_number, dep.name AS dept_name,
                   h.name AS hospital_name, h.timezone,
                   to_char(t.created_at AT TIME ZONE h.timezone, 'DD Mon YYYY HH24:MI') AS issued_local,
-                  to_char(COALESCE(opd_now() + make_interval(mins => t.estimated_wait_time), t.scheduled_time)
+                  to_char(COALESCE(opd_now() + make_interval(mins => CASE WHEN t.status = 'CHECKED_IN'
+                                                                  THEN calculate_token_eta(t.token_id) END),
+                                   t.scheduled_time)
                           AT TIME ZONE h.timezone, 'HH24:MI') AS expected_local
            FROM tokens t JOIN doctors d USING (doctor_id) JOIN departments dep ON dep.dept_id = t.dept_id
            JOIN hospitals h ON h.hospital_id = t.hospital_id LEFT JOIN cabins c ON c.cabin_id = t.cabin_id
