@@ -8,6 +8,13 @@ import asyncpg
 
 from app import jsonutil
 
+# Plans of the SQL functions' statements are made once per connection, not at every call.
+# PostgreSQL's default re-plans a parameterized statement whenever a custom plan looks cheaper,
+# which for statements on the partitioned tokens table is nearly always: at a hundred changes a
+# second, planning was a fifth of PostgreSQL's CPU (perf; docs/performance.md). Generic plans
+# still prune partitions, at executor start.
+SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
@@ -27,7 +34,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30,
-        reset=_keep_session,
+        reset=_keep_session, server_settings=SESSION_SETTINGS,
     )
     assert pool is not None
     return pool

@@ -89,6 +89,7 @@ class QueueEngine:
         self._sweep_hospitals: dict[str, None] = {}      # boards and alerts to redo after the sweep, in order
         self.queues: dict[str, dict[str, Any]] = {}     # doctor_id -> latest queue (private)
         self.layouts: dict[str, dict[str, Any]] = {}    # hospital_id -> layout
+        self._department_views: dict[str, dict[str, Any]] = {}  # dept_id -> its board, as last built
         self._doctor_hospital: dict[str, str] = {}
         self._operations_pace = PerKeyInterval(OPERATIONS_INTERVAL_S)
         self._operations_late: dict[str, float | None] = {}  # hospitals whose dashboard update waits
@@ -361,6 +362,7 @@ class QueueEngine:
             "SELECT hospital_layout(hospital_id) AS layout FROM hospitals WHERE status = 'ACTIVE'")
         self.stats["queries"] += 1
         self.layouts = {r["layout"]["hospital_id"]: r["layout"] for r in rows}
+        self._department_views.clear()
         self._doctor_hospital = {
             doctor_id: hospital_id
             for hospital_id, layout in self.layouts.items()
@@ -408,14 +410,25 @@ class QueueEngine:
         if layout is None:
             return
         departments = []
+        by_cabin: dict[str, dict[str, dict[str, Any]]] | None = None
         for dept in layout["departments"]:
-            view = views.department_view(layout, dept, self.queues)
+            changed = everything or doctors.intersection(dept["doctor_ids"])
+            view = self._department_views.get(dept["dept_id"])
+            if changed or view is None:
+                # Only departments whose doctors changed are built again: a board round of a
+                # large hospital rebuilt every department at every round.
+                view = self._department_views[dept["dept_id"]] = views.department_view(
+                    layout, dept, self.queues)
             departments.append(view)
-            if everything or doctors.intersection(dept["doctor_ids"]):
+            if changed:
                 await self._publish(f"department:{dept['dept_id']}", view, changed_at)
+                if by_cabin is None:
+                    by_cabin = {}
+                    for doctor_id, queue in self.queues.items():
+                        by_cabin.setdefault(queue.get("cabin_id") or "", {})[doctor_id] = queue
                 for cabin in dept["cabins"]:
-                    await self._publish(f"cabin:{cabin['cabin_id']}",
-                                        views.cabin_view(layout, dept, cabin, self.queues), changed_at)
+                    await self._publish(f"cabin:{cabin['cabin_id']}", views.cabin_view(
+                        layout, dept, cabin, by_cabin.get(cabin["cabin_id"], {})), changed_at)
         await self._publish(f"hospital:{hospital_id}", views.hospital_view(layout, departments),
                             changed_at)
         if self._design_keys is not None:
