@@ -50,7 +50,7 @@ DOCUMENTED_SETTINGS = {
     "OPD_SECRET_KEY": "signs session cookies; unset generates one kept in var/secret_key",
     "OPD_PUBLIC_URL": "base URL printed in links and QR codes (default http://HOST:PORT)",
     "OPD_WORKERS": "uvicorn worker processes for `serve` (needs REDIS_URL when > 1)",
-    "OPD_COALESCE_MS": "how long the queue engine gathers changes before a recompute (default 25)",
+    "OPD_COALESCE_MS": "how long the queue engine gathers changes before a recompute (default 10)",
     "OPD_SAFETY_REFRESH_S": "full recompute of every active queue this often (default 30)",
     "OPD_ETA_TICK_S": "recompute active queues this often so ETAs follow long consultations (default 20)",
     "OPD_WS_SEND_TIMEOUT_S": "a client whose send blocks this long is disconnected (default 10)",
@@ -94,7 +94,7 @@ class Settings:
     secret_key: Secret | None = None
     public_url: str | None = None
     workers: int = 1
-    coalesce_ms: int = 25
+    coalesce_ms: int = 10
     safety_refresh_s: float = 30.0
     eta_tick_s: float = 20.0
     ws_send_timeout_s: float = 10.0
@@ -143,7 +143,7 @@ class Settings:
             secret_key=Secret(secret) if secret else None,
             public_url=os.environ.get("OPD_PUBLIC_URL") or None,
             workers=_int("OPD_WORKERS", 1),
-            coalesce_ms=_int("OPD_COALESCE_MS", 25),
+            coalesce_ms=_int("OPD_COALESCE_MS", 10),
             safety_refresh_s=_float("OPD_SAFETY_REFRESH_S", 30.0),
             eta_tick_s=_float("OPD_ETA_TICK_S", 20.0),
             ws_send_timeout_s=_float("OPD_WS_SEND_TIMEOUT_S", 10.0),

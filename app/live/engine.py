@@ -32,7 +32,7 @@ SWEEP_CONCURRENCY = 2  # of the recompute slots, at most this many serve a refre
 SWEEP_HOSPITALS_SLICE = 8  # hospitals whose boards and alerts are redone per round
 SWEEP_HOSPITALS_INTERVAL_S = 0.02  # ... and how often such a round may run
 RETRY_AFTER_ERROR_S = 1.0
-BOARD_INTERVAL_S = 0.1  # a hospital's boards are rebuilt at most this often (they cover every doctor)
+BOARD_INTERVAL_S = 0.05  # a hospital-wide board is rebuilt at most this often (it covers every doctor)
 OPERATIONS_INTERVAL_S = 1.0  # the operations dashboard is rebuilt at most this often per hospital
 WRITE_BACK_DELAY_S = 3.0  # positions and ETAs reach the tokens table about this late at most ...
 WRITE_BACK_ROUND_S = 0.2  # ... in rounds this often (small and steady, not a burst per interval)
@@ -84,12 +84,14 @@ class QueueEngine:
         self._stopping = False
         self._sweeping: set[str] = set()                # doctors in flight for the sweep
         self._next_hospital_sweep = 0.0
-        self._boards_due: dict[str, list[Any]] = {}     # hospital_id -> [earliest change, doctors]
+        self._boards_due: dict[str, float | None] = {}  # hospital_id -> earliest change not on its board
         self._boards_pace = PerKeyInterval(BOARD_INTERVAL_S)
         self._sweep_hospitals: dict[str, None] = {}      # boards and alerts to redo after the sweep, in order
         self.queues: dict[str, dict[str, Any]] = {}     # doctor_id -> latest queue (private)
         self.layouts: dict[str, dict[str, Any]] = {}    # hospital_id -> layout
         self._department_views: dict[str, dict[str, Any]] = {}  # dept_id -> its board, as last built
+        self._doctor_departments: dict[str, list[dict[str, Any]]] = {}  # doctor_id -> departments
+        self._cabin_department: dict[str, dict[str, Any]] = {}  # cabin_id -> its department
         self._doctor_hospital: dict[str, str] = {}
         self._operations_pace = PerKeyInterval(OPERATIONS_INTERVAL_S)
         self._operations_late: dict[str, float | None] = {}  # hospitals whose dashboard update waits
@@ -224,7 +226,7 @@ class QueueEngine:
                 del self._sweep_hospitals[hospital_id]
             await self._check_alerts(swept)
             for hospital_id in swept:
-                await self._publish_boards(hospital_id, set(), True, None)
+                await self._publish_boards(hospital_id, True, None)
 
     def _start_recomputes(self) -> None:
         """Changes first (earliest first), then the sweep: a rebuild of a large hospital group
@@ -270,9 +272,9 @@ class QueueEngine:
             await self._recompute_doctor(doctor_id, changed_at, extras, all_of_day, full_views)
             hospital_id = self._doctor_hospital.get(doctor_id)
             if hospital_id is not None:
-                due = self._boards_due.setdefault(hospital_id, [None, set()])
-                due[0] = changed_at if due[0] is None else min(due[0], changed_at or due[0])
-                due[1].add(doctor_id)
+                due = self._boards_due.get(hospital_id)
+                self._boards_due[hospital_id] = (changed_at if due is None
+                                                 else min(due, changed_at or due))
         except Exception as exc:  # database or bus away: keep the work and try again
             log.warning("recompute of doctor %s failed (%r); retrying", doctor_id, exc)
             self._mark(doctor_id, changed_at)
@@ -330,9 +332,9 @@ class QueueEngine:
             if wait > 0:
                 self._wake_in(wait)
                 continue
-            changed_at, doctors = self._boards_due.pop(hospital_id, (None, set()))
+            changed_at = self._boards_due.pop(hospital_id, None)
             if hospital_id in self.layouts:
-                await self._publish_boards(hospital_id, doctors, False, changed_at)
+                await self._publish_boards(hospital_id, False, changed_at)
 
     async def _plan_sweep(self, everything: int) -> None:
         """Queue the doctors a REBUILD (all, with every token of the day) or a REFRESH (those
@@ -368,6 +370,14 @@ class QueueEngine:
             for hospital_id, layout in self.layouts.items()
             for dept in layout["departments"] for doctor_id in dept["doctor_ids"]
         }
+        self._doctor_departments = {}
+        self._cabin_department = {}
+        for layout in self.layouts.values():
+            for dept in layout["departments"]:
+                for doctor_id in dept["doctor_ids"]:
+                    self._doctor_departments.setdefault(doctor_id, []).append(dept)
+                for cabin in dept["cabins"]:
+                    self._cabin_department[cabin["cabin_id"]] = dept
         self._layouts_stale = False
         if self._design_keys is not None:
             await self._design_keys.write_geofences(self.layouts.values())
@@ -399,36 +409,26 @@ class QueueEngine:
         await self._publish(f"doctor:{doctor_id}", views.doctor_topic_view(queue), changed_at)
         for token in result["tokens"]:
             await self._publish(f"token:{token['code']}", token["view"], changed_at)
+        await self._publish_doctor_boards(doctor_id, queue, changed_at)
         await self._flush()
         self._write_back_due.setdefault(doctor_id, time.monotonic())
         if self._design_keys is not None:
             self._design_keys.queue_doctor(queue)
 
-    async def _publish_boards(self, hospital_id: str, doctors: set[str], everything: bool,
+    async def _publish_boards(self, hospital_id: str, everything: bool,
                               changed_at: float | None) -> None:
         layout = self.layouts.get(hospital_id)
         if layout is None:
             return
         departments = []
-        by_cabin: dict[str, dict[str, dict[str, Any]]] | None = None
+        by_cabin = self._queues_by_cabin() if everything else {}
         for dept in layout["departments"]:
-            changed = everything or doctors.intersection(dept["doctor_ids"])
-            view = self._department_views.get(dept["dept_id"])
-            if changed or view is None:
-                # Only departments whose doctors changed are built again: a board round of a
-                # large hospital rebuilt every department at every round.
-                view = self._department_views[dept["dept_id"]] = views.department_view(
-                    layout, dept, self.queues)
-            departments.append(view)
-            if changed:
-                await self._publish(f"department:{dept['dept_id']}", view, changed_at)
-                if by_cabin is None:
-                    by_cabin = {}
-                    for doctor_id, queue in self.queues.items():
-                        by_cabin.setdefault(queue.get("cabin_id") or "", {})[doctor_id] = queue
-                for cabin in dept["cabins"]:
-                    await self._publish(f"cabin:{cabin['cabin_id']}", views.cabin_view(
-                        layout, dept, cabin, by_cabin.get(cabin["cabin_id"], {})), changed_at)
+            # A department's board and doors go out with its doctors' recomputes; here only in
+            # a sweep, or when not built yet.
+            if everything or dept["dept_id"] not in self._department_views:
+                await self._publish_department(layout, dept, by_cabin or self._queues_by_cabin(),
+                                               changed_at)
+            departments.append(self._department_views[dept["dept_id"]])
         await self._publish(f"hospital:{hospital_id}", views.hospital_view(layout, departments),
                             changed_at)
         if self._design_keys is not None:
@@ -436,6 +436,39 @@ class QueueEngine:
                 {d["dept_id"]: d["waiting_count"] for d in departments})
         await self._publish_operations(hospital_id, departments, changed_at)
         await self._flush()
+
+    def _queues_by_cabin(self) -> dict[str, dict[str, dict[str, Any]]]:
+        by_cabin: dict[str, dict[str, dict[str, Any]]] = {}
+        for doctor_id, queue in self.queues.items():
+            by_cabin.setdefault(queue.get("cabin_id") or "", {})[doctor_id] = queue
+        return by_cabin
+
+    async def _publish_department(self, layout: dict[str, Any], dept: dict[str, Any],
+                                  by_cabin: dict[str, dict[str, dict[str, Any]]],
+                                  changed_at: float | None) -> None:
+        """Stage a department's board and its cabins' door views (kept for the hospital board)."""
+        view = self._department_views[dept["dept_id"]] = views.department_view(layout, dept, self.queues)
+        await self._publish(f"department:{dept['dept_id']}", view, changed_at)
+        for cabin in dept["cabins"]:
+            await self._publish(f"cabin:{cabin['cabin_id']}", views.cabin_view(
+                layout, dept, cabin, by_cabin.get(cabin["cabin_id"], {})), changed_at)
+
+    async def _publish_doctor_boards(self, doctor_id: str, queue: dict[str, Any],
+                                     changed_at: float | None) -> None:
+        """The department boards and door displays that show this doctor, in the same flush as
+        the doctor's own topics: a TV shows a call as soon as the doctor's console does. (The
+        hospital-wide board, built from every department, follows at most every
+        BOARD_INTERVAL_S.)"""
+        layout = self.layouts.get(self._doctor_hospital.get(doctor_id, ""))
+        if layout is None:
+            return
+        by_cabin = self._queues_by_cabin()
+        departments = {d["dept_id"]: d for d in self._doctor_departments.get(doctor_id, [])}
+        seated = self._cabin_department.get(queue.get("cabin_id") or "")
+        if seated is not None:  # the doctor's cabin may belong to another department
+            departments.setdefault(seated["dept_id"], seated)
+        for dept in departments.values():
+            await self._publish_department(layout, dept, by_cabin, changed_at)
 
     async def _publish_operations(self, hospital_id: str, departments: list[dict[str, Any]],
                                   changed_at: float | None) -> None:
