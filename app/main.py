@@ -70,7 +70,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         dsn = resolve_database_url(settings)
         await upgrade(dsn)
         app.state.dsn = dsn
-        app.state.pool = await create_pool(dsn, max_size=20)
+        # The API's connections, plus the engine's recompute slots when this process leads.
+        app.state.pool = await create_pool(dsn, max_size=24)
         app.state.live = LiveRuntime(settings, dsn, app.state.pool)
         await app.state.live.start()
         gc_policy = asyncio.create_task(run_gc_policy(settings.gc_freeze_s, settings.gc_full_s),

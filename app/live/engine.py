@@ -25,7 +25,7 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 
-RECOMPUTE_CONCURRENCY = 8  # doctors recomputed at once; leaves pool connections for the API
+RECOMPUTE_CONCURRENCY = 12  # doctors recomputed at once (8 and 16 measured worse); leaves pool connections for the API
 REFRESH = 1  # recompute every queue with someone in it (safety timer)
 REBUILD = 2  # recompute every doctor, every token of the day (after a reconnect)
 SWEEP_CONCURRENCY = 2  # of the recompute slots, at most this many serve a refresh or rebuild
