@@ -34,6 +34,7 @@ SWEEP_HOSPITALS_INTERVAL_S = 0.02  # ... and how often such a round may run
 RETRY_AFTER_ERROR_S = 1.0
 BOARD_INTERVAL_S = 0.05  # a hospital-wide board is rebuilt at most this often (it covers every doctor)
 OPERATIONS_INTERVAL_S = 1.0  # the operations dashboard is rebuilt at most this often per hospital
+OPERATIONS_QUERY_INTERVAL_S = 5.0  # ... and its doctors' statuses and alerts read at most this often
 WRITE_BACK_DELAY_S = 3.0  # positions and ETAs reach the tokens table about this late at most ...
 WRITE_BACK_ROUND_S = 0.2  # ... in rounds this often (small and steady, not a burst per interval)
 WRITE_BACK_CHUNK = 16  # doctors per write-back round trip (each a short transaction)
@@ -95,6 +96,7 @@ class QueueEngine:
         self._doctor_hospital: dict[str, str] = {}
         self._operations_pace = PerKeyInterval(OPERATIONS_INTERVAL_S)
         self._operations_late: dict[str, float | None] = {}  # hospitals whose dashboard update waits
+        self._operations_read: dict[str, tuple[float, Any]] = {}  # hospital_id -> (when, hospital_operations)
         self.stats = {"recomputes": 0, "queries": 0, "frames": 0, "changes": 0, "batches": 0}
 
     # Inputs --------------------------------------------------------------------------------
@@ -434,7 +436,7 @@ class QueueEngine:
         if self._design_keys is not None:
             await self._design_keys.write_department_counts(
                 {d["dept_id"]: d["waiting_count"] for d in departments})
-        await self._publish_operations(hospital_id, departments, changed_at)
+        await self._publish_operations(hospital_id, departments, changed_at, everything)
         await self._flush()
 
     def _queues_by_cabin(self) -> dict[str, dict[str, dict[str, Any]]]:
@@ -471,10 +473,12 @@ class QueueEngine:
             await self._publish_department(layout, dept, by_cabin, changed_at)
 
     async def _publish_operations(self, hospital_id: str, departments: list[dict[str, Any]],
-                                  changed_at: float | None) -> None:
-        """The operations dashboard, at most once per OPERATIONS_INTERVAL_S per hospital: its
-        query reads every doctor of the hospital, too much to run at every click of a big one.
-        A skipped update is made when the interval is over (the loop is woken for it)."""
+                                  changed_at: float | None, fresh: bool) -> None:
+        """The operations dashboard, at most once per OPERATIONS_INTERVAL_S per hospital. A
+        skipped update is made when the interval is over (the loop is woken for it). Department
+        loads come from the engine's queues; the doctors' statuses and open alerts from a query
+        that reads every doctor of the hospital (tens of milliseconds for a large one), at most
+        every OPERATIONS_QUERY_INTERVAL_S, and in every sweep (which has just checked alerts)."""
         wait = self._operations_pace.wait_s(hospital_id)
         if wait > 0:
             self._operations_late.setdefault(hospital_id, changed_at)
@@ -482,8 +486,13 @@ class QueueEngine:
             return
         changed_at = self._operations_late.pop(hospital_id, changed_at) or changed_at
         layout = self.layouts[hospital_id]
-        operations = await self._pool.fetchval("SELECT hospital_operations($1)", hospital_id)
-        self.stats["queries"] += 1
+        read = self._operations_read.get(hospital_id)
+        if fresh or read is None or time.monotonic() - read[0] >= OPERATIONS_QUERY_INTERVAL_S:
+            read = (time.monotonic(),
+                    await self._pool.fetchval("SELECT hospital_operations($1)", hospital_id))
+            self._operations_read[hospital_id] = read
+            self.stats["queries"] += 1
+        operations = read[1]
         await self._publish(f"operations:{hospital_id}",
                             views.operations_view(layout, departments, self.queues, operations), changed_at)
 
