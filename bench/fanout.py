@@ -111,14 +111,27 @@ async def versions(dsn: str, redis_url: str) -> dict[str, str]:
     return {"postgresql": str(pg), "redis": str(info.get("redis_version"))}
 
 
-async def drop_namespace(redis_url: str, namespace: str) -> None:
-    """The run's snapshot keys: Redis is shared, and a run leaves ~15 MB behind otherwise. (The
-    design's keys, not namespaced, expire by themselves.)"""
+async def design_keys_of(hospital: bench_hospital.BenchHospital) -> list[str]:
+    """The design's Redis keys the run's engine wrote for its hospital (not namespaced)."""
+    conn = await asyncpg.connect(hospital.dsn)
+    try:
+        token_ids = [r["token_id"] for r in await conn.fetch("SELECT token_id FROM tokens")]
+    finally:
+        await conn.close()
+    return ([f"token:{t}:details" for t in token_ids]
+            + [k for d in hospital.doctor_ids for k in (f"queue:doctor:{d}:active", f"doctor:{d}:status")]
+            + [f"dept:{d}:queue_count" for d in hospital.dept_ids]
+            + [f"hospital:{hospital.hospital_id}:geofence"])
+
+
+async def drop_namespace(redis_url: str, namespace: str, also: list[str]) -> None:
+    """The run's snapshot keys and its hospital's design keys: Redis is shared, and a run left
+    ~15 MB of snapshots and ~12,000 design keys (which expire only after two days) behind."""
     import redis.asyncio as redis
 
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = [key async for key in client.scan_iter(match=f"{namespace}:*", count=1000)]
+        keys = [key async for key in client.scan_iter(match=f"{namespace}:*", count=1000)] + also
         for start in range(0, len(keys), 1000):
             await client.delete(*keys[start:start + 1000])
     finally:
@@ -165,8 +178,9 @@ async def run(args: argparse.Namespace, command: str) -> int:
         monitor.stop()
         if app is not None:
             app.stop()
+        design_keys = await design_keys_of(hospital)
         await bench_hospital.drop_database(args.database_url, hospital.database)
-        await drop_namespace(args.redis_url, namespace)
+        await drop_namespace(args.redis_url, namespace, design_keys)
     block = report.summary_block(title, command, machine, lines)
     path = report.save("idle" if args.idle else "fanout",
                        {"command": command, "plan": layout, "machine": machine, **data})

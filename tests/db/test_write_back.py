@@ -16,13 +16,24 @@ async def stored(pool: asyncpg.Pool, doctor_id: object) -> list[tuple[object, in
     return [(r["token_id"], r["queue_position"]) for r in rows]
 
 
-async def test_write_back_writes_every_doctor_given(pool: asyncpg.Pool) -> None:
+async def two_doctors_with_unwritten_queues(pool: asyncpg.Pool, first: int, second: int
+                                            ) -> tuple[factory.Hospital, list[asyncpg.Record], list[asyncpg.Record]]:
+    """Two doctors with `first` and `second` patients waiting, their stored positions cleared."""
     hospital = await factory.make_hospital(pool, doctors=2)
-    first, second = hospital.doctors[0], hospital.doctors[1]
-    mine = [await factory.issue(pool, hospital, doctor=first) for _ in range(3)]
-    theirs = [await factory.issue(pool, hospital, doctor=second) for _ in range(2)]
+    a = [await factory.issue(pool, hospital, doctor=hospital.doctors[0]) for _ in range(first)]
+    b = [await factory.issue(pool, hospital, doctor=hospital.doctors[1]) for _ in range(second)]
+    await forget_positions(pool, hospital)
+    return hospital, a, b
+
+
+async def forget_positions(pool: asyncpg.Pool, hospital: factory.Hospital) -> None:
     await pool.execute("UPDATE tokens SET queue_position = NULL, estimated_wait_time = NULL "
                        "WHERE hospital_id = $1", hospital.hospital_id)
+
+
+async def test_write_back_writes_every_doctor_given(pool: asyncpg.Pool) -> None:
+    hospital, mine, theirs = await two_doctors_with_unwritten_queues(pool, 3, 2)
+    first, second = hospital.doctors
 
     skipped = await pool.fetchval("SELECT write_back_queues($1::uuid[])",
                                   [first.doctor_id, second.doctor_id])
@@ -36,12 +47,8 @@ async def test_write_back_writes_every_doctor_given(pool: asyncpg.Pool) -> None:
 
 
 async def test_a_doctor_whose_rows_a_click_holds_is_skipped_not_waited_for(pool: asyncpg.Pool) -> None:
-    hospital = await factory.make_hospital(pool, doctors=2)
-    busy, free = hospital.doctors[0], hospital.doctors[1]
-    held = [await factory.issue(pool, hospital, doctor=busy) for _ in range(2)]
-    other = [await factory.issue(pool, hospital, doctor=free) for _ in range(2)]
-    await pool.execute("UPDATE tokens SET queue_position = NULL, estimated_wait_time = NULL "
-                       "WHERE hospital_id = $1", hospital.hospital_id)
+    hospital, held, other = await two_doctors_with_unwritten_queues(pool, 2, 2)
+    busy, free = hospital.doctors
 
     async with pool.acquire() as click:
         async with click.transaction():
@@ -63,8 +70,7 @@ async def test_recompute_shows_positions_before_they_are_written(pool: asyncpg.P
     hospital = await factory.make_hospital(pool, doctors=1)
     doctor = hospital.doctor
     tokens = [await factory.issue(pool, hospital) for _ in range(3)]
-    await pool.execute("UPDATE tokens SET queue_position = NULL, estimated_wait_time = NULL "
-                       "WHERE hospital_id = $1", hospital.hospital_id)
+    await forget_positions(pool, hospital)
 
     views = await pool.fetchval("SELECT doctor_live_views($1, '{}'::uuid[])", doctor.doctor_id)
 
