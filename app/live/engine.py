@@ -1,5 +1,6 @@
-"""The queue engine: after a change, recompute the doctor's queue in one SQL round trip, derive
-the boards, and publish each topic whose visible content changed.
+"""The queue engine: after a change, recompute the doctor's queue in one read-only SQL round
+trip, derive the boards, and publish each topic whose visible content changed; the positions
+reach the tokens table later (write_back.py).
 
 Only the elected leader runs an engine (see leader.py); every process fans out (hub.py).
 """
@@ -20,12 +21,14 @@ from app.live import views
 from app.live.bus import Bus
 from app.live.design_keys import DesignKeys
 from app.live.frames import Frame
+from app.live.write_back import PositionWriteBack
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-
-RECOMPUTE_CONCURRENCY = 12  # doctors recomputed at once (8 and 16 measured worse); leaves pool connections for the API
+# Doctors recomputed at once (8 and 16 measured worse at 100 changes/s); leaves pool connections
+# for the API.
+RECOMPUTE_CONCURRENCY = 12
 REFRESH = 1  # recompute every queue with someone in it (safety timer)
 REBUILD = 2  # recompute every doctor, every token of the day (after a reconnect)
 SWEEP_CONCURRENCY = 2  # of the recompute slots, at most this many serve a refresh or rebuild
@@ -35,9 +38,6 @@ RETRY_AFTER_ERROR_S = 1.0
 BOARD_INTERVAL_S = 0.05  # a hospital-wide board is rebuilt at most this often (it covers every doctor)
 OPERATIONS_INTERVAL_S = 1.0  # the operations dashboard is rebuilt at most this often per hospital
 OPERATIONS_QUERY_INTERVAL_S = 5.0  # ... and its doctors' statuses and alerts read at most this often
-WRITE_BACK_DELAY_S = 3.0  # positions and ETAs reach the tokens table about this late at most ...
-WRITE_BACK_ROUND_S = 0.2  # ... in rounds this often (small and steady, not a burst per interval)
-WRITE_BACK_CHUNK = 16  # doctors per write-back round trip (each a short transaction)
 
 
 class PerKeyInterval:
@@ -80,7 +80,7 @@ class QueueEngine:
         self._full_views: set[str] = set()              # doctors whose every patient view is rebuilt
         self._in_flight: dict[str, asyncio.Task[None]] = {}  # doctor_id -> its running recompute
         self._launch_timer: asyncio.TimerHandle | None = None
-        self._write_back_due: dict[str, float] = {}   # doctor_id -> first recompute not written back
+        self.write_back = PositionWriteBack(pool)      # positions to the tokens table, later
         self._write_back_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._sweeping: set[str] = set()                # doctors in flight for the sweep
@@ -167,7 +167,7 @@ class QueueEngine:
     # latest queue, follow at most every BOARD_INTERVAL_S per hospital.
     async def run(self) -> None:
         coalesce_s = self._settings.coalesce_ms / 1000
-        self._write_back_task = asyncio.create_task(self._write_back_loop(), name="write-back")
+        self._write_back_task = asyncio.create_task(self.write_back.run(), name="write-back")
         try:
             while not self._stopping:
                 await self._wake.wait()
@@ -296,37 +296,6 @@ class QueueEngine:
                 self._start_recomputes()
             self._wake.set()  # boards, and anything the loop must look at
 
-    # The write-back ------------------------------------------------------------------------
-    # Positions and ETAs go out to the screens straight from the computed queue; the tokens
-    # table gets them here, coalesced (a doctor recomputed three times in WRITE_BACK_DELAY_S is
-    # written once) and off the clicks' path: the recompute itself writes nothing, so it
-    # neither waits for nor holds the row locks of an API transaction.
-    async def _write_back_loop(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(WRITE_BACK_ROUND_S)
-            try:
-                await self.write_back(time.monotonic() - WRITE_BACK_DELAY_S)
-            except Exception as exc:  # database away: the doctors stay due; next round
-                log.warning("write-back of positions failed (%r); retrying", exc)
-
-    async def write_back(self, recomputed_before: float = math.inf) -> None:
-        """Write the queues of the doctors recomputed before then (monotonic clock; default:
-        all of them) to the tokens table."""
-        due = [d for d, since in self._write_back_due.items() if since <= recomputed_before]
-        for doctor_id in due:
-            del self._write_back_due[doctor_id]
-        for start in range(0, len(due), WRITE_BACK_CHUNK):
-            try:
-                skipped = await self._pool.fetchval("SELECT write_back_queues($1::uuid[])",
-                                                    due[start:start + WRITE_BACK_CHUNK])
-            except BaseException:
-                for doctor_id in due[start:]:
-                    self._write_back_due.setdefault(doctor_id, recomputed_before)
-                raise
-            self.stats["queries"] += 1
-            for doctor_id in skipped:  # an API transaction held its rows: next round
-                self._write_back_due.setdefault(str(doctor_id), recomputed_before)
-
     async def _publish_due_boards(self) -> None:
         for hospital_id in list(self._boards_due) + [h for h in self._operations_late
                                                       if h not in self._boards_due]:
@@ -413,7 +382,7 @@ class QueueEngine:
             await self._publish(f"token:{token['code']}", token["view"], changed_at)
         await self._publish_doctor_boards(doctor_id, queue, changed_at)
         await self._flush()
-        self._write_back_due.setdefault(doctor_id, time.monotonic())
+        self.write_back.note(doctor_id)
         if self._design_keys is not None:
             self._design_keys.queue_doctor(queue)
 
