@@ -24,17 +24,31 @@ LANGUAGE sql VOLATILE AS $$
     SELECT COALESCE(NULLIF(current_setting('opd.fake_now', true), '')::timestamptz, clock_timestamp())
 $$;
 
+-- The small lookups below are PL/pgSQL, not SQL functions: a SQL function that reads a table
+-- cannot be inlined, and is planned again at every statement that calls it, while PL/pgSQL
+-- keeps its statements' plans for the session. They run several times per click (perf showed
+-- the planning; docs/performance.md).
 CREATE OR REPLACE FUNCTION hospital_today(p_hospital_id UUID) RETURNS DATE
-LANGUAGE sql STABLE AS $$
-    SELECT (opd_now() AT TIME ZONE h.timezone)::date FROM hospitals h WHERE h.hospital_id = p_hospital_id
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_day DATE;
+BEGIN
+    SELECT (opd_now() AT TIME ZONE h.timezone)::date INTO v_day FROM hospitals h
+    WHERE h.hospital_id = p_hospital_id;
+    RETURN v_day;
+END $$;
 
 -- A hospital-local date and wall-clock time as an absolute instant.
 CREATE OR REPLACE FUNCTION hospital_local_time(p_hospital_id UUID, p_day DATE, p_time TIME)
 RETURNS TIMESTAMPTZ
-LANGUAGE sql STABLE AS $$
-    SELECT (p_day + p_time) AT TIME ZONE h.timezone FROM hospitals h WHERE h.hospital_id = p_hospital_id
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_at TIMESTAMPTZ;
+BEGIN
+    SELECT (p_day + p_time) AT TIME ZONE h.timezone INTO v_at FROM hospitals h
+    WHERE h.hospital_id = p_hospital_id;
+    RETURN v_at;
+END $$;
 
 -- How far ahead a token can be booked.
 CREATE OR REPLACE FUNCTION booking_horizon_days() RETURNS INT
@@ -132,16 +146,20 @@ $$;
 -- The doctor's shift on a day: the one covering p_at, else the next to start, else the last.
 CREATE OR REPLACE FUNCTION doctor_shift(p_doctor_id UUID, p_day DATE, p_at TIMESTAMPTZ)
 RETURNS cabin_doctors
-LANGUAGE sql STABLE AS $$
-    SELECT cd.*
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_shift cabin_doctors;  -- stays NULL when the doctor has no shift that day
+BEGIN
+    SELECT cd.* INTO v_shift
     FROM cabin_doctors cd
     JOIN doctors d ON d.doctor_id = cd.doctor_id
     WHERE cd.doctor_id = p_doctor_id AND cd.shift_date = p_day AND cd.status <> 'CANCELLED'
     ORDER BY
         (p_at < hospital_local_time(d.hospital_id, p_day, cd.shift_end_time)) DESC,
         cd.shift_start_time
-    LIMIT 1
-$$;
+    LIMIT 1;
+    RETURN v_shift;
+END $$;
 
 -- Notifications outbox ------------------------------------------------------------------------
 INSERT INTO notification_templates (event_type, language, body) VALUES
@@ -1271,11 +1289,12 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT p_type IN ('PLANNED_LEAVE', 'TRAINING') $$;
 
 -- Is the doctor away (an applied schedule exception) at p_at?
 CREATE OR REPLACE FUNCTION doctor_on_leave(p_doctor_id UUID, p_at TIMESTAMPTZ) RETURNS BOOLEAN
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM schedule_exceptions e
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM schedule_exceptions e
                    WHERE e.doctor_id = p_doctor_id AND p_at >= e.start_datetime AND p_at < e.end_datetime
-                     AND (NOT e.needs_approval OR e.approved_at IS NOT NULL))
-$$;
+                     AND (NOT e.needs_approval OR e.approved_at IS NOT NULL));
+END $$;
 
 -- When a queued or booked token is expected to be seen: its ETA if queued today, else its slot.
 CREATE OR REPLACE FUNCTION token_expected_at(p_status TEXT, p_scheduled TIMESTAMPTZ, p_eta INT)
