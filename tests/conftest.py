@@ -18,6 +18,7 @@ from app.db.pool import create_pool
 from tests.support import factory
 from tests.support.app_server import AppServer
 from tests.support.pg_server import create_database, drop_database, start_postgres
+from tests.support.redis_cleanup import NAMESPACES_USED, delete_keys, design_keys_of
 from tests.support.redis_server import start_redis
 
 
@@ -36,12 +37,15 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def database(pg_admin_dsn: str) -> AsyncIterator[str]:
-    """The suite's database, schema applied; its DSN."""
+async def database(pg_admin_dsn: str, redis_url: str) -> AsyncIterator[str]:
+    """The suite's database, schema applied; its DSN. At the end, the Redis keys the run wrote
+    go with it (tests/support/redis_cleanup.py)."""
     dsn = await create_database(pg_admin_dsn)
     await upgrade(dsn)
     yield dsn
+    design_keys = await design_keys_of(dsn)
     await drop_database(pg_admin_dsn, dsn.rsplit("/", 1)[1].split("?")[0])
+    delete_keys(redis_url, design_keys, NAMESPACES_USED)
 
 
 @pytest.fixture

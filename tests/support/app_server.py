@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.redis_cleanup import NAMESPACES_USED
 from tests.support.redis_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +24,7 @@ class AppServer:
         self.dsn = dsn
         self.redis_url = redis_url
         self.namespace = namespace
+        NAMESPACES_USED.add(namespace)
         self.port = port or free_port()
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
