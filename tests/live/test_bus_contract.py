@@ -11,6 +11,7 @@ import pytest
 
 from app.live.bus import RESYNC, Bus, MemoryBus, RedisBus
 from app.live.frames import Frame
+from tests.support.redis_cleanup import NAMESPACES_USED
 from tests.support.redis_server import find_redis_server, free_port, launch_redis
 
 WAIT_S = 10.0
@@ -18,7 +19,9 @@ PROBE_TOPIC = "probe:listening"
 
 
 def namespace() -> str:
-    return f"opdbus{secrets.token_hex(4)}"
+    name = f"opdbus{secrets.token_hex(4)}"
+    NAMESPACES_USED.add(name)  # removed from Redis at the end of the run
+    return name
 
 
 @pytest.fixture(params=["memory", "redis"])
