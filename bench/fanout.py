@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 
+from app.live import design_keys
 from bench import hospital as bench_hospital
 from bench import load, report
 from bench.monitor import Monitor, by_pids, machine_info, processes_named
@@ -115,13 +116,9 @@ async def design_keys_of(hospital: bench_hospital.BenchHospital) -> list[str]:
     """The design's Redis keys the run's engine wrote for its hospital (not namespaced)."""
     conn = await asyncpg.connect(hospital.dsn)
     try:
-        token_ids = [r["token_id"] for r in await conn.fetch("SELECT token_id FROM tokens")]
+        return await design_keys.keys_of_database(conn)
     finally:
         await conn.close()
-    return ([f"token:{t}:details" for t in token_ids]
-            + [k for d in hospital.doctor_ids for k in (f"queue:doctor:{d}:active", f"doctor:{d}:status")]
-            + [f"dept:{d}:queue_count" for d in hospital.dept_ids]
-            + [f"hospital:{hospital.hospital_id}:geofence"])
 
 
 async def drop_namespace(redis_url: str, namespace: str, also: list[str]) -> None:
@@ -178,9 +175,9 @@ async def run(args: argparse.Namespace, command: str) -> int:
         monitor.stop()
         if app is not None:
             app.stop()
-        design_keys = await design_keys_of(hospital)
+        leftover_keys = await design_keys_of(hospital)
         await bench_hospital.drop_database(args.database_url, hospital.database)
-        await drop_namespace(args.redis_url, namespace, design_keys)
+        await drop_namespace(args.redis_url, namespace, leftover_keys)
     block = report.summary_block(title, command, machine, lines)
     path = report.save("idle" if args.idle else "fanout",
                        {"command": command, "plan": layout, "machine": machine, **data})

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+import asyncpg
 from redis.exceptions import ResponseError
 
 from app import jsonutil
@@ -23,6 +24,40 @@ log = logging.getLogger(__name__)
 DOCTOR_STATUS_TTL_S = 300  # the design's 5 minutes: a doctor with no recompute goes stale
 TOKEN_DETAILS_TTL_S = 2 * 24 * 3600
 GEO_MAX_LATITUDE = 85.05112878  # Redis GEO's limit (Web Mercator)
+
+
+# The key names, in one place.
+def token_details_key(token_id: Any) -> str:
+    return f"token:{token_id}:details"
+
+
+def doctor_queue_key(doctor_id: Any) -> str:
+    return f"queue:doctor:{doctor_id}:active"
+
+
+def doctor_status_key(doctor_id: Any) -> str:
+    return f"doctor:{doctor_id}:status"
+
+
+def department_count_key(dept_id: Any) -> str:
+    return f"dept:{dept_id}:queue_count"
+
+
+def geofence_key(hospital_id: Any) -> str:
+    return f"hospital:{hospital_id}:geofence"
+
+
+async def keys_of_database(conn: asyncpg.Connection) -> list[str]:
+    """Every design key that the hospitals of a database may have in Redis: for a benchmark's
+    or a test run's clean-up before its database is dropped (the keys are not namespaced)."""
+    tokens = await conn.fetch("SELECT token_id FROM tokens")
+    doctors = await conn.fetch("SELECT doctor_id FROM doctors")
+    departments = await conn.fetch("SELECT dept_id FROM departments")
+    hospitals = await conn.fetch("SELECT hospital_id FROM hospitals")
+    return ([token_details_key(r[0]) for r in tokens]
+            + [k for r in doctors for k in (doctor_queue_key(r[0]), doctor_status_key(r[0]))]
+            + [department_count_key(r[0]) for r in departments]
+            + [geofence_key(r[0]) for r in hospitals])
 
 
 # KEYS: the doctor's active sorted set, the doctor's status key. ARGV: JSON {members: [score,
@@ -104,7 +139,7 @@ class DesignKeys:
             status = "ON_BREAK"
         else:
             status = "AVAILABLE"
-        tokens = [{"key": f"token:{entry['token_id']}:details", "fields": [
+        tokens = [{"key": token_details_key(entry["token_id"]), "fields": [
                        "token_number", entry["token_number"], "status", entry["status"],
                        "position", entry.get("position") or 0, "eta", entry.get("eta_minutes") or 0,
                        "doctor_id", doctor_id, "cabin_number", queue.get("cabin_number") or ""]}
@@ -116,7 +151,7 @@ class DesignKeys:
         # the engine's CPU when every call moves 60 patients up.
         try:
             await self._write_doctor_script(
-                keys=[f"queue:doctor:{doctor_id}:active", f"doctor:{doctor_id}:status"],
+                keys=[doctor_queue_key(doctor_id), doctor_status_key(doctor_id)],
                 args=[jsonutil.dumps({"members": members, "tokens": tokens}), status,
                       DOCTOR_STATUS_TTL_S, TOKEN_DETAILS_TTL_S])
         except ResponseError as exc:  # these keys serve outside readers only: never stop the engine
@@ -125,7 +160,7 @@ class DesignKeys:
     async def write_department_counts(self, counts: dict[str, int]) -> None:
         if counts:
             try:
-                await self._write_counts_script(keys=[f"dept:{d}:queue_count" for d in counts],
+                await self._write_counts_script(keys=[department_count_key(d) for d in counts],
                                                 args=[TOKEN_DETAILS_TTL_S, *counts.values()])
             except ResponseError as exc:
                 log.warning("could not write department counts: %s", exc)
@@ -137,6 +172,6 @@ class DesignKeys:
                 if abs(latitude) > GEO_MAX_LATITUDE:
                     continue  # Redis cannot index the polar caps; the database geofence still works
                 # GEOADD takes longitude first (the design had latitude first).
-                pipe.geoadd(f"hospital:{layout['hospital_id']}:geofence",
+                pipe.geoadd(geofence_key(layout["hospital_id"]),
                             (longitude, latitude, layout["hospital_id"]))
             await self._execute(pipe)

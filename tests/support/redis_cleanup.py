@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncpg
 import redis
 
+from app.live import design_keys
+
 # Every bus namespace an AppServer of this run used (tests/support/app_server.py adds to it).
 NAMESPACES_USED: set[str] = set()
 
@@ -19,16 +21,9 @@ async def design_keys_of(dsn: str) -> list[str]:
     """The design's Redis keys for everything in the suite's database."""
     conn = await asyncpg.connect(dsn)
     try:
-        tokens = [r[0] for r in await conn.fetch("SELECT token_id FROM tokens")]
-        doctors = [r[0] for r in await conn.fetch("SELECT doctor_id FROM doctors")]
-        departments = [r[0] for r in await conn.fetch("SELECT dept_id FROM departments")]
-        hospitals = [r[0] for r in await conn.fetch("SELECT hospital_id FROM hospitals")]
+        return await design_keys.keys_of_database(conn)
     finally:
         await conn.close()
-    return ([f"token:{t}:details" for t in tokens]
-            + [k for d in doctors for k in (f"queue:doctor:{d}:active", f"doctor:{d}:status")]
-            + [f"dept:{d}:queue_count" for d in departments]
-            + [f"hospital:{h}:geofence" for h in hospitals])
 
 
 def delete_keys(url: str, keys: list[str], namespaces: set[str]) -> None:
