@@ -27,6 +27,19 @@ class DriveStats:
     seconds: float = 0.0
     api_ms: list[float] = field(default_factory=list)
     by_step: dict[str, int] = field(default_factory=dict)
+    started: float = 0.0    # epoch seconds
+    sent_at: list[tuple[float, str]] = field(default_factory=list)  # per change: (epoch, step)
+
+    def changed_between(self, start: float, end: float) -> DriveStats:
+        """The changes sent in [start, end) (epoch seconds); failures are not split."""
+        part = DriveStats(failures=self.failures, seconds=end - start, started=start)
+        for (at, name), ms in zip(self.sent_at, self.api_ms, strict=True):
+            if start <= at < end:
+                part.changes += 1
+                part.api_ms.append(ms)
+                part.by_step[name] = part.by_step.get(name, 0) + 1
+                part.sent_at.append((at, name))
+        return part
 
     @property
     def rate(self) -> float:
@@ -47,6 +60,7 @@ class Driver:
                    for _ in self.doctor_ids]
         try:
             started = time.monotonic()
+            self.stats.started = time.time()
             deadline = started + self.seconds
             interval = len(self.doctor_ids) / self.rate  # between two changes of one doctor
             await asyncio.gather(*(
@@ -83,17 +97,20 @@ class Driver:
     async def _post(self, http: KeepAliveClient, name: str, path: str,
                     body: dict[str, object]) -> Response | None:
         sent = time.monotonic()
+        sent_wall = time.time()
         try:
             response = await http.post(path, body)
         except HttpError as exc:
             key = f"{name}: {str(exc).split(':', 1)[0]}"
             self.stats.failures[key] = self.stats.failures.get(key, 0) + 1
             return None
-        self.stats.api_ms.append((time.monotonic() - sent) * 1000)
+        api_ms = (time.monotonic() - sent) * 1000
         if response.status_code >= 300:
             key = f"{name}: HTTP {response.status_code} {response.text[:80]}"
             self.stats.failures[key] = self.stats.failures.get(key, 0) + 1
             return None
+        self.stats.api_ms.append(api_ms)
+        self.stats.sent_at.append((sent_wall, name))
         self.stats.changes += 1
         self.stats.by_step[name] = self.stats.by_step.get(name, 0) + 1
         return response

@@ -158,20 +158,27 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
             ctx.monitor.usage(t_idle - STATS_FLUSH_S + 1, t_idle))
         before = await db_counters(h.dsn, h.database)
         capture.recording = True
-        t0 = time.monotonic()
         await swarm.start()
         stop_sampling = asyncio.Event()
         sampler = asyncio.create_task(sample_backends(h.dsn, h.database, stop_sampling))
-        drive = await Driver(app.base_url, h.key, h.doctor_ids, args.rate, args.seconds).run()
+        # One continuous drive; its first warmup_seconds are reported apart: every pooled
+        # connection plans each statement of the SQL functions on first use.
+        warmup = args.warmup_seconds
+        t_drive = time.monotonic()
+        drive_all = await Driver(app.base_url, h.key, h.doctor_ids, args.rate,
+                                 warmup + args.seconds).run()
         drive_end = time.time()
+        cutoff = drive_all.started + warmup
+        drive = drive_all.changed_between(cutoff, drive_all.started + drive_all.seconds)
         stop_sampling.set()
         backends = await sampler
         caught_up = await _wait_quiet(capture)
         await asyncio.sleep(DRAIN_S)
-        stats = await swarm.stop()
+        stats_all = await swarm.stop()
+        stats = stats_all.changed_between(cutoff)
         t1 = time.monotonic()
         capture.recording = False
-        usage = ctx.monitor.usage(t0, t1)
+        usage = ctx.monitor.usage(t_drive + warmup, t1)
         await asyncio.sleep(STATS_FLUSH_S)
         after = await db_counters(h.dsn, h.database)
         # Frames caused by the drive keep coming while the engine works off a backlog.
@@ -179,21 +186,31 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         e2e["tail_after_last_change_s"] = round(max(0.0, stats.last_at - drive_end), 2)
         e2e["engine_caught_up"] = caught_up
         e2e["backends"] = backends
-        changes = max(1, drive.changes)
+        # Database counters cover the whole drive (backends flush them only when idle).
+        changes = max(1, drive_all.changes)
         delta = {k: round(after.get(k, 0) - before.get(k, 0), 1) for k in after}
         data["e2e"] = {**e2e, "changes": drive.changes, "changes_per_s": round(drive.rate, 1),
                        "by_step": drive.by_step, "failures": drive.failures,
                        "api_ms": report.percentiles(_seconds(drive.api_ms)),
                        "usage": report.usage_dict(usage),
                        "published": len(capture.frames),
-                       "db": {"delta": delta,
+                       "db": {"delta": delta, "changes": changes,
                               "transactions_per_change": round(delta["transactions"] / changes, 2),
                               **{f"{f}_per_change": round(delta.get(f, 0) / changes, 3)
                                  for f in FUNCTIONS}}}
+        frames = sorted(capture.frames, key=lambda f: f.at)
+        if warmup > 0:
+            warm = stats_all.changed_between(0.0, cutoff)
+            warm_drive = drive_all.changed_between(drive_all.started, cutoff)
+            data["warmup"] = {"seconds": warmup, "changes": warm_drive.changes,
+                              "latency_ms": report.percentiles(warm.latencies),
+                              "to_bus_ms": to_bus_latency(frames, 0.0, cutoff)["all"],
+                              "api_ms": report.percentiles(_seconds(warm_drive.api_ms))}
+            print(f"warm-up: {warm_drive.changes} changes, "
+                  f"{report.fmt_latency(data['warmup']['latency_ms'])}", flush=True)
         print(f"e2e: {drive.changes} changes ({drive.rate:.1f}/s), {e2e['frames_per_s']} frames/s, "
               f"{report.fmt_latency(e2e['latency_ms'])}", flush=True)
-        frames = sorted(capture.frames, key=lambda f: f.at)
-        data["e2e"]["to_bus_ms"] = to_bus_latency(frames)
+        data["e2e"]["to_bus_ms"] = to_bus_latency(frames, cutoff)
         await capture.close()
         target = replay.AppTarget(args.redis_url, ctx.namespace,
                                   max((f.version for f in frames), default=0) + 10**9)
@@ -223,15 +240,17 @@ async def _wait_quiet(capture: replay.Capture) -> bool:
     return False
 
 
-def to_bus_latency(frames: list[replay.Captured]) -> dict[str, Any]:
+def to_bus_latency(frames: list[replay.Captured], start: float = 0.0,
+                   end: float = float("inf")) -> dict[str, Any]:
     """Change-to-bus latency (the engine's share of commit-to-client), by topic kind: the
-    frames' changed_at against the time the bus delivered them to the capture."""
+    frames' changed_at against the time the bus delivered them to the capture; changes
+    committed in [start, end) only."""
     from array import array
 
     by_kind: dict[str, array] = {}
     for frame in frames:
         changed_at = replay.changed_at(frame.text)
-        if changed_at is not None:
+        if changed_at is not None and start <= changed_at < end:
             by_kind.setdefault(frame.topic.split(":", 1)[0], array("d")).append(frame.at - changed_at)
     every = array("d", (v for values in by_kind.values() for v in values))
     return {"all": report.percentiles(every),
@@ -281,6 +300,11 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
                     f"permessage-deflate {'off' if ctx.args.no_deflate else 'offered'}"),
         ("changes", f"{e2e['changes']} in {ctx.args.seconds:g}s = {e2e['changes_per_s']}/s "
                     f"{e2e['by_step']}; failures {sum(e2e['failures'].values())}"),
+        *([(f"warm-up, first {data['warmup']['seconds']:g}s",
+            f"{data['warmup']['changes']} changes, not in the figures below: commit-to-client "
+            f"{report.fmt_latency(data['warmup']['latency_ms'])}; to bus "
+            f"{report.fmt_latency(data['warmup']['to_bus_ms'])}; API "
+            f"{report.fmt_latency(data['warmup']['api_ms'])}")] if "warmup" in data else []),
         ("API latency", report.fmt_latency(e2e["api_ms"])),
         ("commit-to-client", report.fmt_latency(e2e["latency_ms"])),
         ("  of which to bus", report.fmt_latency(e2e["to_bus_ms"]["all"])),
@@ -297,14 +321,15 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
         ("swarm", _usage_text(usage.get("swarm"))),
         ("app idle, clients on", _usage_text(data["idle_with_clients"].get("app"))),
         ("DB per change", f"{db['transactions_per_change']} transactions "
+                          f"(whole drive, warm-up included) "
                           f"(pg_stat_database xact_commit+xact_rollback); "
                           f"doctor_live_views {db['doctor_live_views_per_change']}, "
                           f"hospital_layout {db['hospital_layout_per_change']} "
                           "(pg_stat_user_functions)"),
         ("DB time per change", ", ".join(
-            f"{k.removesuffix('.total_ms')} {v / max(1, e2e['changes']):.2f} ms"
+            f"{k.removesuffix('.total_ms')} {v / db['changes']:.2f} ms"
             for k, v in sorted(db["delta"].items(), key=lambda kv: -kv[1])
-            if k.endswith(".total_ms") and v / max(1, e2e["changes"]) >= 0.05)),
+            if k.endswith(".total_ms") and v / db["changes"] >= 0.05)),
         ("DB sessions (drive)", ", ".join(f"{k} {v}" for k, v in e2e["backends"].items())),
         ("replay, app hub", _replay_text(app_r.get("timed"))),
     ]

@@ -37,6 +37,7 @@ class WindowStats:
     errors: int = 0
     closed: int = 0
     latencies: array = field(default_factory=lambda: array("d"))
+    stamps: array = field(default_factory=lambda: array("d"))  # each latency's changed_at
     first_at: float = 0.0
     last_at: float = 0.0
 
@@ -48,9 +49,25 @@ class WindowStats:
         lat = array("d")
         lat.frombytes(other["latencies"])
         self.latencies.extend(lat)
+        stamps = array("d")
+        stamps.frombytes(other["stamps"])
+        self.stamps.extend(stamps)
         if other["first_at"]:
             self.first_at = min(self.first_at or other["first_at"], other["first_at"])
         self.last_at = max(self.last_at, other["last_at"])
+
+    def changed_between(self, start: float, end: float = float("inf")) -> WindowStats:
+        """The frames of the changes committed in [start, end) (epoch seconds): the warm-up
+        and the measured part of one continuous drive. Frames without a commit time are left
+        out of both."""
+        part = WindowStats(errors=self.errors, closed=self.closed, other=self.other,
+                           first_at=self.first_at, last_at=self.last_at)
+        for stamp, latency in zip(self.stamps, self.latencies, strict=True):
+            if start <= stamp < end:
+                part.stamps.append(stamp)
+                part.latencies.append(latency)
+        part.frames = len(part.latencies)
+        return part
 
 
 class _Worker:
@@ -67,6 +84,7 @@ class _Worker:
         self.measuring = False
         self.frames = self.other = self.errors = self.closed = 0
         self.latencies = array("d")
+        self.stamps = array("d")
         self.first_at = self.last_at = 0.0
 
     async def _client(self, spec: ClientSpec, limit: asyncio.Semaphore,
@@ -117,7 +135,8 @@ class _Worker:
             end = message.find(",", start)
             raw = message[start:end]
             if raw != "null":
-                self.latencies.append(now - float(raw))
+                self.stamps.append(float(raw))
+                self.latencies.append(now - self.stamps[-1])
 
     async def connect_all(self) -> dict[str, Any]:
         started = time.monotonic()
@@ -133,6 +152,7 @@ class _Worker:
     def window(self) -> dict[str, Any]:
         return {"frames": self.frames, "other": self.other, "errors": self.errors,
                 "closed": self.closed, "latencies": self.latencies.tobytes(),
+                "stamps": self.stamps.tobytes(),
                 "first_at": self.first_at, "last_at": self.last_at}
 
     async def close_all(self) -> None:

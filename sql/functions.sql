@@ -1002,8 +1002,8 @@ BEGIN
 END $$;
 
 -- The doctor's queue snapshot as JSON (the shape of GET /api/v1/queues/doctors/{id}, plus
--- private fields that the engine strips per topic); with p_write_back, the computed positions
--- and ETAs are also written to the tokens (write_back_queue).
+-- private fields that the engine strips per topic); with p_write_back, the positions and ETAs
+-- are first written to the tokens (write_back_queue; tests and tools use it).
 -- JSON, not JSONB: built once and sent straight out, it is never queried; json_build_object
 -- costs a third of jsonb_build_object, which showed at every recompute.
 DROP FUNCTION IF EXISTS doctor_live_views(UUID, UUID[], BOOLEAN);
@@ -1015,13 +1015,23 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_now TIMESTAMPTZ := opd_now();
     v_result JSON;
-    v_queue JSON;
 BEGIN
-    -- The queue is computed once and used for the write-back and the snapshot alike.
-    SELECT COALESCE(json_agg(q), '[]') INTO v_queue FROM doctor_queue(p_doctor_id, p_day) q;
     IF p_write_back THEN
-        PERFORM write_back_queue(p_doctor_id, p_day, v_queue);
+        PERFORM write_back_queue(p_doctor_id, p_day);
     END IF;
+    -- The queue joined once to its tokens and patients: who is served comes from the same
+    -- computed rows as the waiting list (its position-0 row), so a call committing meanwhile
+    -- never shows a patient both in the cabin and first in line. (Passing the queue through
+    -- JSON and joining it twice cost a third of this function.)
+    WITH q AS MATERIALIZED (
+        SELECT q.token_id, q.token_number, q.status, q.priority, q.booking_type,
+               q.queue_position, q.eta_minutes, t.called_time, t.call_count,
+               t.consultation_start_time, t.visit_reason, t.tracking_code,
+               p.name AS patient_name, p.date_of_birth, p.gender
+        FROM doctor_queue(p_doctor_id, p_day) q
+        JOIN tokens t ON t.token_id = q.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
+        JOIN patients p ON p.patient_id = t.patient_id
+    )
     SELECT json_build_object(
         'doctor_id', d.doctor_id,
         'doctor_name', d.name,
@@ -1038,33 +1048,20 @@ BEGIN
         'cabin_number', c.cabin_number,
         'shift', CASE WHEN s.assignment_id IS NULL THEN NULL ELSE json_build_object(
                     'start', s.shift_start_time, 'end', s.shift_end_time, 'status', s.status) END,
-        -- Who is served comes from the same computed queue as the waiting list (its position-0
-        -- row): each statement of this function sees a new snapshot, and a call committing in
-        -- between must not show a patient both in the cabin and first in line.
         'now_serving', (
             SELECT to_json(x) FROM (
-                SELECT t.token_id, t.token_number, q.status, t.priority, t.booking_type,
-                       t.called_time, t.call_count, t.consultation_start_time, t.visit_reason,
-                       p.name AS patient_name, p.date_of_birth, p.gender,
-                       t.tracking_code AS _tracking_code
-                FROM json_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, status TEXT)
-                JOIN tokens t ON t.token_id = q.token_id AND t.visit_date = p_day
-                             AND t.doctor_id = p_doctor_id
-                JOIN patients p ON p.patient_id = t.patient_id
-                WHERE q.queue_position = 0
-                LIMIT 1) x),
+                SELECT q.token_id, q.token_number, q.status, q.priority, q.booking_type,
+                       q.called_time, q.call_count, q.consultation_start_time, q.visit_reason,
+                       q.patient_name, q.date_of_birth, q.gender,
+                       q.tracking_code AS _tracking_code
+                FROM q WHERE q.queue_position = 0 LIMIT 1) x),
         'waiting', COALESCE((
             SELECT json_agg(x ORDER BY x.position) FROM (
                 SELECT q.token_id, q.token_number, q.queue_position AS position,
                        q.eta_minutes, q.priority, q.status, q.booking_type,
-                       p.name AS patient_name, t.visit_reason,
-                       t.tracking_code AS _tracking_code
-                FROM json_to_recordset(v_queue) AS q(token_id UUID, token_number TEXT, queue_position INT,
-                                                       eta_minutes INT, priority INT, status TEXT, booking_type TEXT)
-                JOIN tokens t ON t.token_id = q.token_id AND t.visit_date = p_day
-                             AND t.doctor_id = p_doctor_id
-                JOIN patients p ON p.patient_id = t.patient_id
-                WHERE q.queue_position > 0) x), '[]'::json),
+                       q.patient_name, q.visit_reason,
+                       q.tracking_code AS _tracking_code
+                FROM q WHERE q.queue_position > 0) x), '[]'::json),
         'booked_count', (SELECT count(*) FROM tokens t WHERE t.doctor_id = p_doctor_id
                            AND t.visit_date = p_day AND t.status = 'BOOKED'),
         'completed_count', (SELECT count(*) FROM tokens t WHERE t.doctor_id = p_doctor_id
@@ -1205,24 +1202,20 @@ GROUP BY d.doctor_id, d.hospital_id, d.name, d.specialization, d.paused_at, cd.c
 
 
 -- Everything the queue engine publishes for one doctor, in one round trip: the doctor's queue
--- (computed now; written back later by write_back_queues) and the patient views that may have
--- changed.
+-- (computed now; written back later by write_back_queues) and the patient views the engine cannot
+-- derive itself.
 --
 -- Which views: with p_known_ids NULL, every open token of the day (p_all_of_day: every token of
 -- the day, closed ones too: after a reconnect nobody knows which closed unseen). Otherwise the
--- engine says what it last published for this doctor -- who was being served, and each waiting
--- token's position and ETA -- and gets the views of p_extra_token_ids (tokens whose row changed:
--- their NOTIFYs) and of the waiting tokens whose position or ETA differ from what it knows; all
--- of them when a different patient is being served (every view shows "now serving"). Most
--- changes (a new walk-in at the end, a consultation starting) then cost a view or two instead of
--- one per waiting patient.
+-- engine lists the open tokens whose views it holds, and gets the views of p_extra_token_ids
+-- (tokens whose row changed: their NOTIFYs) and of open tokens it does not hold. The held views
+-- it brings up to date itself: as the queue moves, only their position, ETA and "now serving"
+-- change, and those come from the queue (app/live/engine.py, _patch_views). A call-next then
+-- costs two views here instead of one per waiting patient.
 DROP FUNCTION IF EXISTS doctor_live_views(UUID, UUID[]);
 CREATE OR REPLACE FUNCTION doctor_live_views(p_doctor_id UUID, p_extra_token_ids UUID[],
                                              p_all_of_day BOOLEAN DEFAULT FALSE,
-                                             p_known_serving TEXT DEFAULT NULL,
-                                             p_known_ids UUID[] DEFAULT NULL,
-                                             p_known_positions INT[] DEFAULT NULL,
-                                             p_known_etas INT[] DEFAULT NULL)
+                                             p_known_ids UUID[] DEFAULT NULL)
 RETURNS JSON
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -1237,25 +1230,13 @@ BEGIN
     -- Read-only: the positions and ETAs go out from the computed queue, and the engine writes
     -- them back later, coalesced and off the click's path (write_back_queues).
     v_queue := doctor_queue_snapshot(p_doctor_id, v_day, false);
-    IF p_all_of_day OR p_known_ids IS NULL
-       OR (v_queue->'now_serving'->>'token_number') IS DISTINCT FROM p_known_serving THEN
-        v_ids := ARRAY(
-            SELECT t.token_id FROM tokens t
-            WHERE t.doctor_id = p_doctor_id AND t.visit_date = v_day
-              AND (p_all_of_day OR t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION'))
-            UNION
-            SELECT unnest(p_extra_token_ids));
-    ELSE
-        v_ids := ARRAY(
-            SELECT w.token_id
-            FROM json_to_recordset(v_queue->'waiting') AS w(token_id UUID, position INT, eta_minutes INT)
-            LEFT JOIN unnest(p_known_ids, p_known_positions, p_known_etas) AS k(token_id, position, eta)
-                   ON k.token_id = w.token_id
-            WHERE k.token_id IS NULL OR k.position IS DISTINCT FROM w.position
-               OR k.eta IS DISTINCT FROM w.eta_minutes
-            UNION
-            SELECT unnest(p_extra_token_ids));
-    END IF;
+    v_ids := ARRAY(
+        SELECT t.token_id FROM tokens t
+        WHERE t.doctor_id = p_doctor_id AND t.visit_date = v_day
+          AND (p_all_of_day OR t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION'))
+          AND (p_known_ids IS NULL OR t.token_id <> ALL (p_known_ids))
+        UNION
+        SELECT unnest(p_extra_token_ids));
     RETURN json_build_object(
         'queue', v_queue,
         'tokens', COALESCE((

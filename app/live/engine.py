@@ -89,6 +89,11 @@ class QueueEngine:
         self._boards_pace = PerKeyInterval(BOARD_INTERVAL_S)
         self._sweep_hospitals: dict[str, None] = {}      # boards and alerts to redo after the sweep, in order
         self.queues: dict[str, dict[str, Any]] = {}     # doctor_id -> latest queue (private)
+        # The open patient views as last published, by doctor: as the queue moves the engine
+        # brings them up to date itself (_patch_views) instead of reading them again.
+        self._views: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}  # doctor -> token -> (code, view)
+        self._view_doctor: dict[str, str] = {}          # token_id -> the doctor whose views hold it
+        self._by_cabin: dict[str, dict[str, dict[str, Any]]] = {}  # cabin_id -> doctor_id -> queue
         self.layouts: dict[str, dict[str, Any]] = {}    # hospital_id -> layout
         self._department_views: dict[str, dict[str, Any]] = {}  # dept_id -> its board, as last built
         self._doctor_departments: dict[str, list[dict[str, Any]]] = {}  # doctor_id -> departments
@@ -111,8 +116,10 @@ class QueueEngine:
         if payload.get("kind") != "token":
             self._full_views.add(doctor_id)  # the doctor, cabin or shift changed: every view shows it
         if payload.get("kind") == "token" and payload.get("token_id"):
+            # The token's view is read with its (new) doctor's queue, which has its position;
+            # a doctor it left is recomputed for the others' places.
+            self._extra_tokens.setdefault(doctor_id, set()).add(payload["token_id"])
             old_doctor = payload.get("old_doctor_id")
-            self._extra_tokens.setdefault(old_doctor or doctor_id, set()).add(payload["token_id"])
             if old_doctor:
                 self._mark(old_doctor, at)
         if doctor_id not in self._doctor_hospital:
@@ -353,38 +360,77 @@ class QueueEngine:
         if self._design_keys is not None:
             await self._design_keys.write_geofences(self.layouts.values())
 
-    def _known(self, doctor_id: str) -> tuple[str | None, list[str], list[int], list[int]] | None:
-        """What was last published for the doctor: who was served, and each waiting patient's
-        position and ETA (doctor_live_views then builds only the views that changed)."""
-        queue = self.queues.get(doctor_id)
-        if queue is None:
-            return None
-        waiting = queue.get("waiting") or []
-        return ((queue.get("now_serving") or {}).get("token_number"),
-                [w["token_id"] for w in waiting], [w["position"] for w in waiting],
-                [w["eta_minutes"] for w in waiting])
-
     async def _recompute_doctor(self, doctor_id: str, changed_at: float | None,
                                 extra_tokens: list[str], all_of_day: bool, full_views: bool) -> None:
+        held = self._views.get(doctor_id)
+        known = None if full_views or all_of_day or held is None else list(held)
         async with self._pool.acquire() as conn:
-            known = None if full_views or all_of_day else self._known(doctor_id)
-            serving, ids, positions, etas = known if known is not None else (None, None, None, None)
-            result = await conn.fetchval("SELECT doctor_live_views($1, $2, $3, $4, $5, $6, $7)",
-                                         doctor_id, extra_tokens, all_of_day, serving, ids, positions, etas)
+            result = await conn.fetchval("SELECT doctor_live_views($1, $2, $3, $4)",
+                                         doctor_id, extra_tokens, all_of_day, known)
         self.stats["recomputes"] += 1
         self.stats["queries"] += 1
         if result is None or result["queue"] is None:
             return
         queue = result["queue"]
-        self.queues[doctor_id] = queue
+        self._set_queue(doctor_id, queue)
         await self._publish(f"doctor:{doctor_id}", views.doctor_topic_view(queue), changed_at)
+        if known is None:
+            self._forget_views(doctor_id)  # every open view comes back from the database
+        read = set()
         for token in result["tokens"]:
             await self._publish(f"token:{token['code']}", token["view"], changed_at)
+            read.add(self._hold_view(token["code"], token["view"]))
+        await self._patch_views(doctor_id, queue, read, changed_at)
         await self._publish_doctor_boards(doctor_id, queue, changed_at)
         await self._flush()
         self.write_back.note(doctor_id)
         if self._design_keys is not None:
             self._design_keys.queue_doctor(queue)
+
+    def _forget_views(self, doctor_id: str) -> None:
+        for token_id in self._views.pop(doctor_id, {}):
+            self._view_doctor.pop(token_id, None)
+
+    def _hold_view(self, code: str, view: dict[str, Any]) -> str:
+        """Keep a view read from the database while its visit is open (a closed one no longer
+        follows the queue); under its token's doctor, which a transfer changes."""
+        token_id = view["token_id"]
+        previous = self._view_doctor.pop(token_id, None)
+        if previous is not None:
+            self._views.get(previous, {}).pop(token_id, None)
+        if view["status"] in views.OPEN_STATUSES:
+            self._views.setdefault(view["doctor_id"], {})[token_id] = (code, view)
+            self._view_doctor[token_id] = view["doctor_id"]
+        return token_id
+
+    async def _patch_views(self, doctor_id: str, queue: dict[str, Any], read: set[str],
+                           changed_at: float | None) -> None:
+        """Bring the doctor's held patient views up to date from the queue just computed: a
+        waiting patient's position and ETA, and for every open visit who is being served
+        (as token_views in sql/functions.sql would build them)."""
+        held = self._views.get(doctor_id)
+        if not held:
+            return
+        serving = (queue.get("now_serving") or {}).get("token_number")
+        waiting = {w["token_id"]: w for w in queue.get("waiting") or []}
+        for token_id, (code, view) in list(held.items()):
+            if token_id in read:
+                continue
+            if view["visit_date"] != queue["visit_date"]:  # a visit left open at the day's end
+                del held[token_id]
+                self._view_doctor.pop(token_id, None)
+                continue
+            position, eta = view["position"], view["eta_minutes"]
+            if view["status"] == "CHECKED_IN":
+                place = waiting.get(token_id)
+                if place is None:  # its own change is not here yet: its NOTIFY brings the view
+                    continue
+                position, eta = place["position"], place["eta_minutes"]
+            if (position, eta, serving) == (view["position"], view["eta_minutes"], view["now_serving"]):
+                continue
+            view = {**view, "position": position, "eta_minutes": eta, "now_serving": serving}
+            held[token_id] = (code, view)
+            await self._publish(f"token:{code}", view, changed_at)
 
     async def _publish_boards(self, hospital_id: str, everything: bool,
                               changed_at: float | None) -> None:
@@ -392,13 +438,11 @@ class QueueEngine:
         if layout is None:
             return
         departments = []
-        by_cabin = self._queues_by_cabin() if everything else {}
         for dept in layout["departments"]:
             # A department's board and doors go out with its doctors' recomputes; here only in
             # a sweep, or when not built yet.
             if everything or dept["dept_id"] not in self._department_views:
-                await self._publish_department(layout, dept, by_cabin or self._queues_by_cabin(),
-                                               changed_at)
+                await self._publish_department(layout, dept, self._by_cabin, changed_at)
             departments.append(self._department_views[dept["dept_id"]])
         await self._publish(f"hospital:{hospital_id}", views.hospital_view(layout, departments),
                             changed_at)
@@ -408,11 +452,13 @@ class QueueEngine:
         await self._publish_operations(hospital_id, departments, changed_at, everything)
         await self._flush()
 
-    def _queues_by_cabin(self) -> dict[str, dict[str, dict[str, Any]]]:
-        by_cabin: dict[str, dict[str, dict[str, Any]]] = {}
-        for doctor_id, queue in self.queues.items():
-            by_cabin.setdefault(queue.get("cabin_id") or "", {})[doctor_id] = queue
-        return by_cabin
+    def _set_queue(self, doctor_id: str, queue: dict[str, Any]) -> None:
+        """The doctor's latest queue, also filed under its cabin for the door displays."""
+        previous = self.queues.get(doctor_id)
+        if previous is not None:
+            self._by_cabin.get(previous.get("cabin_id") or "", {}).pop(doctor_id, None)
+        self.queues[doctor_id] = queue
+        self._by_cabin.setdefault(queue.get("cabin_id") or "", {})[doctor_id] = queue
 
     async def _publish_department(self, layout: dict[str, Any], dept: dict[str, Any],
                                   by_cabin: dict[str, dict[str, dict[str, Any]]],
@@ -433,13 +479,12 @@ class QueueEngine:
         layout = self.layouts.get(self._doctor_hospital.get(doctor_id, ""))
         if layout is None:
             return
-        by_cabin = self._queues_by_cabin()
         departments = {d["dept_id"]: d for d in self._doctor_departments.get(doctor_id, [])}
         seated = self._cabin_department.get(queue.get("cabin_id") or "")
         if seated is not None:  # the doctor's cabin may belong to another department
             departments.setdefault(seated["dept_id"], seated)
         for dept in departments.values():
-            await self._publish_department(layout, dept, by_cabin, changed_at)
+            await self._publish_department(layout, dept, self._by_cabin, changed_at)
 
     async def _publish_operations(self, hospital_id: str, departments: list[dict[str, Any]],
                                   changed_at: float | None, fresh: bool) -> None:
@@ -473,7 +518,7 @@ class QueueEngine:
 
     async def _publish(self, topic: str, data: Any, changed_at: float | None) -> None:
         """Stage the topic's new snapshot, unless nothing visible changed (sent by _flush)."""
-        if isinstance(data, dict):
+        if isinstance(data, dict) and "computed_at" in data:
             data = {k: v for k, v in data.items() if k != "computed_at"}
         text = jsonutil.dumps(data)
         if self._published.get(topic) == text:

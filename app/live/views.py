@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# A visit is open in these statuses: its patient's view shows who is being served
+# (token_views in sql/functions.sql).
+OPEN_STATUSES = frozenset({"BOOKED", "CHECKED_IN", "WAITING", "IN_CONSULTATION"})
 BOARD_NEXT = 5  # tokens listed after "now serving" on a TV board
 DOOR_NEXT = 2  # ... and on a cabin door display
 

@@ -99,3 +99,41 @@ async def test_patient_topics_follow_every_kind_of_change(server, hospital, admi
         await converged()                                       # the one behind moves up
         await call_next(admin, doctor, complete_current=True)
         await converged()
+
+
+async def test_patient_topics_follow_bookings_transfers_and_check_ins(server, hospital, admin, pool):
+    """The engine keeps the open views it published and moves them with the queue itself; a
+    booked visit (which shows who is served), a token moved to a colleague and a booking that
+    checks in must still end equal to GET /track, on both doctors."""
+    first, second = hospital.doctors
+    now = (await pool.fetchval("SELECT opd_now()")).isoformat()
+    tokens = [await issue_token(admin, first.doctor_id) for _ in range(3)]
+    tokens.append(await issue_token(admin, first.doctor_id, booking_type="ONLINE", scheduled_time=now))
+    tokens.append(await issue_token(admin, second.doctor_id))
+    codes = [t["tracking_code"] for t in tokens]
+    assert tokens[3]["status"] == "BOOKED"
+
+    async def converged() -> None:
+        for code in codes:
+            view = await api_track(admin, code)
+            await phones.data_where(f"token:{code}", lambda d, v=view: d == v,
+                                    what=f"token:{code} equal to GET /track")
+
+    async with live_client(server.ws_url) as phones:
+        for code in codes:
+            await phones.subscribed(f"token:{code}")
+        await converged()
+        await call_next(admin, first.doctor_id)                 # the booking sees the new call
+        await converged()
+        await token_action(admin, tokens[2]["token_id"], "transfer",
+                           {"to_doctor_id": str(second.doctor_id)})
+        await converged()
+        await call_next(admin, second.doctor_id)                # the moved token follows its new queue
+        await converged()
+        await token_action(admin, tokens[3]["token_id"], "check-in",
+                           {"override_reason": "at the desk"})
+        await converged()
+        await token_action(admin, tokens[0]["token_id"], "start")
+        await call_next(admin, first.doctor_id, complete_current=True)
+        await converged()
+        assert (await api_track(admin, codes[3]))["status"] in ("CHECKED_IN", "WAITING")
