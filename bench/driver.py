@@ -5,6 +5,12 @@ Each doctor cycles through three changes: complete the patient in consultation a
 next, issue a walk-in token (so the queue never runs dry), start the called patient's
 consultation. The schedule is open-loop: a change that is late runs at once (until the deadline), and the
 achieved rate is reported.
+
+Doctors are spread evenly over the rate, and a third of them each start one and two steps later,
+so that at any moment the three kinds of change are mixed, as in a real OPD (they ramp up
+over the first two steps, inside the warm-up). With lockstep every doctor does the same kind of
+change in the same window: every doctor presses call-next within the same 2 seconds, then
+nobody does for 4; the first benchmarks ran that way (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -48,9 +54,9 @@ class DriveStats:
 
 class Driver:
     def __init__(self, base_url: str, key: str, doctor_ids: list[str], rate: float,
-                 seconds: float) -> None:
+                 seconds: float, lockstep: bool = False) -> None:
         self.base_url, self.key, self.doctor_ids = base_url, key, doctor_ids
-        self.rate, self.seconds = rate, seconds
+        self.rate, self.seconds, self.lockstep = rate, seconds, lockstep
         self.stats = DriveStats()
 
     async def run(self) -> DriveStats:
@@ -64,7 +70,9 @@ class Driver:
             deadline = started + self.seconds
             interval = len(self.doctor_ids) / self.rate  # between two changes of one doctor
             await asyncio.gather(*(
-                self._doctor(http, doctor_id, started + i / self.rate, interval, deadline)
+                self._doctor(http, doctor_id,
+                             started + i / self.rate + (0 if self.lockstep else i % 3) * interval,
+                             interval, deadline)
                 for i, (http, doctor_id) in enumerate(zip(clients, self.doctor_ids, strict=True))))
             self.stats.seconds = time.monotonic() - started
         finally:

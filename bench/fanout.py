@@ -39,8 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=500, help="WebSocket clients (default 500)")
     p.add_argument("--rate", type=float, default=20, help="queue changes per second (default 20)")
     p.add_argument("--seconds", type=float, default=15, help="how long to drive changes (default 15)")
-    p.add_argument("--warmup-seconds", type=float, default=5,
-                   help="drive this long first, reported apart from the measured --seconds (default 5)")
+    p.add_argument("--warmup-seconds", type=float, default=10,
+                   help="drive this long first, reported apart from the measured --seconds (default 10)")
+    p.add_argument("--lockstep", action="store_true",
+                   help="every doctor does the same kind of change at the same time (the old schedule)")
     p.add_argument("--phones-per-doctor", type=int, default=50)
     p.add_argument("--doctors", type=int, help="default: enough for ~50 phones each")
     p.add_argument("--departments", type=int, help="default: one per 4 doctors")

@@ -166,7 +166,7 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         warmup = args.warmup_seconds
         t_drive = time.monotonic()
         drive_all = await Driver(app.base_url, h.key, h.doctor_ids, args.rate,
-                                 warmup + args.seconds).run()
+                                 warmup + args.seconds, lockstep=args.lockstep).run()
         drive_end = time.time()
         cutoff = drive_all.started + warmup
         drive = drive_all.changed_between(cutoff, drive_all.started + drive_all.seconds)

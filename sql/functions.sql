@@ -1691,4 +1691,25 @@ LANGUAGE sql STABLE AS $$
     GROUP BY t.doctor_id ORDER BY max(t.updated_at) DESC
 $$;
 
+-- Run once by each new connection of the queue engine's pool, before the engine uses it: a new
+-- PostgreSQL session loads the catalog entries of the tokens partitions and their indexes and
+-- plans every statement of a PL/pgSQL function on first use, which made a doctor's first
+-- recompute on a connection cost 21 ms instead of 3 (docs/performance.md). Read-only: one
+-- doctor of an active hospital, the busiest one when there is traffic.
+CREATE OR REPLACE FUNCTION warm_up_connection() RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_doctor UUID;
+BEGIN
+    SELECT r.doctor_id INTO v_doctor FROM recently_active_doctors() r LIMIT 1;
+    IF v_doctor IS NULL THEN
+        SELECT d.doctor_id INTO v_doctor FROM doctors d
+        JOIN hospitals h ON h.hospital_id = d.hospital_id AND h.status = 'ACTIVE' LIMIT 1;
+    END IF;
+    IF v_doctor IS NOT NULL THEN
+        PERFORM doctor_live_views(v_doctor, '{}', false, NULL);
+        PERFORM doctor_live_views(v_doctor, '{}', false, '{}');
+    END IF;
+END $$;
+
 SELECT ensure_token_partitions(2);

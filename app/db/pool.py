@@ -31,10 +31,21 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     locks live on dedicated connections (app/live/leader.py, app/db/migrate.py)."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def _init_warm_connection(conn: asyncpg.Connection) -> None:
+    await _init_connection(conn)
+    await conn.execute("SELECT warm_up_connection()")
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10,
+                      warm: bool = False) -> asyncpg.Pool:
+    """warm: open every connection now, kept open, each warmed up (sql: warm_up_connection) --
+    for the queue engine, whose first recomputes after a start otherwise paid for cold sessions
+    in the middle of the first clicks."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30,
+        dsn, min_size=max_size if warm else min_size, max_size=max_size,
+        init=_init_warm_connection if warm else _init_connection, command_timeout=30,
         reset=_keep_session, server_settings=SESSION_SETTINGS,
+        max_inactive_connection_lifetime=0 if warm else 300.0,
     )
     assert pool is not None
     return pool

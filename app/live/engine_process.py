@@ -36,7 +36,7 @@ async def run_engine_process(settings: Settings, dsn: str) -> None:
         raise EngineNeedsRedis("a separate engine process needs REDIS_URL: its frames must reach "
                                "the web processes")
     await upgrade(dsn)
-    pool = await create_pool(dsn, min_size=2, max_size=16)
+    pool = await create_pool(dsn, max_size=16, warm=True)
     bus = RedisBus(settings.redis_url, settings.bus_namespace)
     await bus.connect()
     design_keys = DesignKeys(bus.client)

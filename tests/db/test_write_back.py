@@ -83,3 +83,16 @@ async def test_recompute_shows_positions_before_they_are_written(pool: asyncpg.P
     for n, token in enumerate(tokens, 1):
         view = await pool.fetchval("SELECT token_public_view($1)", token["token_id"])
         assert view["position"] == n
+
+
+async def test_warm_up_connection_reads_only(pool: asyncpg.Pool) -> None:
+    """The engine pool's per-connection warm-up (warm_up_connection) changes nothing: not a
+    position, not a row, not a message."""
+    await pool.execute("SELECT warm_up_connection()")  # whatever the database holds so far
+    hospital, _, _ = await two_doctors_with_unwritten_queues(pool, 2, 1)
+    snapshot = """SELECT (SELECT array_agg((token_id, xmin::text, queue_position) ORDER BY token_id)
+                          FROM tokens WHERE hospital_id = $1),
+                         (SELECT count(*) FROM notifications_log)"""
+    before = await pool.fetchrow(snapshot, hospital.hospital_id)
+    await pool.execute("SELECT warm_up_connection()")
+    assert await pool.fetchrow(snapshot, hospital.hospital_id) == before
