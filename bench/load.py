@@ -164,6 +164,11 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         # One continuous drive; its first warmup_seconds are reported apart: every pooled
         # connection plans each statement of the SQL functions on first use.
         warmup = args.warmup_seconds
+        ramp = 0.0 if args.lockstep else 2 * len(h.doctor_ids) / args.rate
+        if warmup < ramp:
+            print(f"WARNING: the staggered doctors reach the full rate only after {ramp:.1f}s; "
+                  f"--warmup-seconds {warmup:g} leaves part of the ramp in the measured window",
+                  flush=True)
         t_drive = time.monotonic()
         drive_all = await Driver(app.base_url, h.key, h.doctor_ids, args.rate,
                                  warmup + args.seconds, lockstep=args.lockstep).run()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import asyncpg
 
 from app import jsonutil
+
+log = logging.getLogger(__name__)
 
 # Plans of the SQL functions' statements are made once per connection, not at every call.
 # PostgreSQL's default re-plans a parameterized statement whenever a custom plan looks cheaper,
@@ -33,7 +36,10 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 async def _init_warm_connection(conn: asyncpg.Connection) -> None:
     await _init_connection(conn)
-    await conn.execute("SELECT warm_up_connection()")
+    try:
+        await conn.execute("SELECT warm_up_connection()")
+    except (asyncpg.PostgresError, TimeoutError) as exc:  # only a head start: serve cold
+        log.warning("connection warm-up failed (%r); the connection is used cold", exc)
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10,

@@ -116,11 +116,13 @@ class QueueEngine:
         if payload.get("kind") != "token":
             self._full_views.add(doctor_id)  # the doctor, cabin or shift changed: every view shows it
         if payload.get("kind") == "token" and payload.get("token_id"):
-            # The token's view is read with its (new) doctor's queue, which has its position;
-            # a doctor it left is recomputed for the others' places.
             self._extra_tokens.setdefault(doctor_id, set()).add(payload["token_id"])
             old_doctor = payload.get("old_doctor_id")
             if old_doctor:
+                # Transferred: the doctor it left reads it too, so that a view of it that this
+                # doctor read just before the transfer is not left standing (_recompute_doctor
+                # hands it on to the new doctor).
+                self._extra_tokens.setdefault(old_doctor, set()).add(payload["token_id"])
                 self._mark(old_doctor, at)
         if doctor_id not in self._doctor_hospital:
             self._layouts_stale = True  # a doctor we have not laid out yet
@@ -378,6 +380,14 @@ class QueueEngine:
             self._forget_views(doctor_id)  # every open view comes back from the database
         read = set()
         for token in result["tokens"]:
+            owner = token["view"]["doctor_id"]
+            if owner != doctor_id:
+                # Moved to another doctor: its view goes out with that doctor's queue, which
+                # has its position (this one's does not).
+                self._extra_tokens.setdefault(owner, set()).add(token["view"]["token_id"])
+                self._mark(owner, changed_at)
+                self._launch_soon()
+                continue
             await self._publish(f"token:{token['code']}", token["view"], changed_at)
             read.add(self._hold_view(token["code"], token["view"]))
         await self._patch_views(doctor_id, queue, read, changed_at)
@@ -455,10 +465,12 @@ class QueueEngine:
     def _set_queue(self, doctor_id: str, queue: dict[str, Any]) -> None:
         """The doctor's latest queue, also filed under its cabin for the door displays."""
         previous = self.queues.get(doctor_id)
-        if previous is not None:
+        cabin = queue.get("cabin_id") or ""
+        if previous is not None and (previous.get("cabin_id") or "") != cabin:
             self._by_cabin.get(previous.get("cabin_id") or "", {}).pop(doctor_id, None)
         self.queues[doctor_id] = queue
-        self._by_cabin.setdefault(queue.get("cabin_id") or "", {})[doctor_id] = queue
+        # In place when the cabin is the same: a door display lists its doctors in a stable order.
+        self._by_cabin.setdefault(cabin, {})[doctor_id] = queue
 
     async def _publish_department(self, layout: dict[str, Any], dept: dict[str, Any],
                                   by_cabin: dict[str, dict[str, dict[str, Any]]],
