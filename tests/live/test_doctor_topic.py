@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.live.actions import (
     api_queue,
     api_track,
@@ -70,6 +72,14 @@ async def test_other_doctor_topic_is_not_disturbed(server, hospital, admin):
                    for m in client.snapshots_of(f"doctor:{second.doctor_id}"))
 
 
+async def views_equal_track(phones: Any, http: Any, codes: list[str]) -> None:
+    """Every patient topic ends equal to GET /track of its code."""
+    for code in codes:
+        view = await api_track(http, code)
+        await phones.data_where(f"token:{code}", lambda d, v=view: d == v,
+                                what=f"token:{code} equal to GET /track")
+
+
 async def test_patient_topics_follow_every_kind_of_change(server, hospital, admin):
     """The engine rebuilds only the patient views that changed (doctor_live_views); after each
     kind of change every patient's topic must still equal GET /track."""
@@ -77,28 +87,22 @@ async def test_patient_topics_follow_every_kind_of_change(server, hospital, admi
     tokens = [await issue_token(admin, doctor) for _ in range(4)]
     codes = [t["tracking_code"] for t in tokens]
 
-    async def converged() -> None:
-        for code in codes:
-            view = await api_track(admin, code)
-            await phones.data_where(f"token:{code}", lambda d, v=view: d == v,
-                                    what=f"token:{code} equal to GET /track")
-
     async with live_client(server.ws_url) as phones:
         for code in codes:
             await phones.subscribed(f"token:{code}")
-        await converged()
+        await views_equal_track(phones, admin, codes)
         tokens.append(await issue_token(admin, doctor))        # a walk-in joins at the end
         codes.append(tokens[-1]["tracking_code"])
         await phones.subscribed(f"token:{codes[-1]}")
-        await converged()
+        await views_equal_track(phones, admin, codes)
         await call_next(admin, doctor)                          # everyone moves up
-        await converged()
+        await views_equal_track(phones, admin, codes)
         await token_action(admin, tokens[0]["token_id"], "start")  # same patient, now in the cabin
-        await converged()
+        await views_equal_track(phones, admin, codes)
         await token_action(admin, tokens[3]["token_id"], "no-show")
-        await converged()                                       # the one behind moves up
+        await views_equal_track(phones, admin, codes)                                       # the one behind moves up
         await call_next(admin, doctor, complete_current=True)
-        await converged()
+        await views_equal_track(phones, admin, codes)
 
 
 async def test_patient_topics_follow_bookings_transfers_and_check_ins(server, hospital, admin, pool):
@@ -113,27 +117,21 @@ async def test_patient_topics_follow_bookings_transfers_and_check_ins(server, ho
     codes = [t["tracking_code"] for t in tokens]
     assert tokens[3]["status"] == "BOOKED"
 
-    async def converged() -> None:
-        for code in codes:
-            view = await api_track(admin, code)
-            await phones.data_where(f"token:{code}", lambda d, v=view: d == v,
-                                    what=f"token:{code} equal to GET /track")
-
     async with live_client(server.ws_url) as phones:
         for code in codes:
             await phones.subscribed(f"token:{code}")
-        await converged()
+        await views_equal_track(phones, admin, codes)
         await call_next(admin, first.doctor_id)                 # the booking sees the new call
-        await converged()
+        await views_equal_track(phones, admin, codes)
         await token_action(admin, tokens[2]["token_id"], "transfer",
                            {"to_doctor_id": str(second.doctor_id)})
-        await converged()
+        await views_equal_track(phones, admin, codes)
         await call_next(admin, second.doctor_id)                # the moved token follows its new queue
-        await converged()
+        await views_equal_track(phones, admin, codes)
         await token_action(admin, tokens[3]["token_id"], "check-in",
                            {"override_reason": "at the desk"})
-        await converged()
+        await views_equal_track(phones, admin, codes)
         await token_action(admin, tokens[0]["token_id"], "start")
         await call_next(admin, first.doctor_id, complete_current=True)
-        await converged()
+        await views_equal_track(phones, admin, codes)
         assert (await api_track(admin, codes[3]))["status"] in ("CHECKED_IN", "WAITING")
