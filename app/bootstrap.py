@@ -5,7 +5,7 @@ the machine has, hence the version check and the postponed annotations (Python 3
 """
 
 # These calls run fixed commands (venv, pip, apt-get, pytest) on purpose; S603/S606 do not apply.
-# ruff: noqa: S603, S606
+# ruff: noqa: S603, S606, UP017
 from __future__ import annotations
 
 import argparse
@@ -48,7 +48,14 @@ def up(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m app up")
     parser.add_argument("--host", help="interface to listen on")
     parser.add_argument("--port", help="TCP port to listen on")
+    parser.add_argument("--clock", help="run the demo as if it were this instant, e.g. 2026-12-31T23:50+05:30 "
+                                        "(time flows from there; for the embedded or a demo database only)")
     args = parser.parse_args(argv)
+    if args.clock:
+        offset = clock_offset(args.clock)
+        if offset is None:
+            return 2
+        os.environ["OPD_CLOCK_OFFSET_S"] = offset
     if not ensure_installed(extras=()):
         return 1
     serve_args = ["-m", "app", "serve", "--demo"]
@@ -63,11 +70,55 @@ def up(argv: list[str]) -> int:
 
 
 def run_tests(pytest_args: list[str]) -> int:
-    """Install the app with its dev tools, make sure Chromium exists, run pytest."""
+    """Install the app with its dev tools, make sure Chromium exists, run pytest: the whole suite
+    on the real clock, then the date-sensitive tests under each of CALENDAR_CLOCKS.
+
+    `test --clock ISO [pytest args]` runs pytest once under that clock; `test [pytest args]` with
+    arguments runs just that pytest call on the real clock."""
     if not ensure_installed(extras=("dev",)) or not ensure_chromium():
         return 1
-    print("» running pytest", flush=True)
-    exit_code = subprocess.call([VENV_PYTHON, "-m", "pytest", *pytest_args], cwd=REPO_ROOT)
+    if pytest_args[:1] == ["--clock"] and len(pytest_args) >= 2:
+        return run_pytest(pytest_args[2:], clock=pytest_args[1])
+    if pytest_args:
+        return run_pytest(pytest_args)
+    results = {"real clock": run_pytest([])}
+    for clock in CALENDAR_CLOCKS:
+        results[clock] = run_pytest(["-m", "calendar", "-q"], clock=clock)
+    failed = [name for name, code in results.items() if code != 0]
+    print("» calendar runs: " + ", ".join(f"{name}: {'passed' if code == 0 else 'FAILED'}"
+                                          for name, code in results.items()), flush=True)
+    if failed:
+        print(f"FAILED under: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# The date-sensitive tests (marked `calendar`) run again with the clock of the app, the database
+# and the tests moved to each of these instants (time still flows from there; app/clock.py).
+# Fixed instants, so a run on any real date tests the same edges (issue 11): the first and last
+# day of a month, the year's last minutes in the hospital, 29 February, and 18:45 UTC, when the
+# hospital's day (IST, UTC+5:30) is already the next one.
+CALENDAR_CLOCKS = (
+    "2027-03-01T08:30:00+05:30",
+    "2027-04-30T16:00:00+05:30",
+    "2026-12-31T23:50:00+05:30",
+    "2028-02-29T11:00:00+05:30",
+    "2027-06-15T18:45:00+00:00",
+)
+
+
+def run_pytest(pytest_args: list[str], clock: str | None = None) -> int:
+    """One pytest run; with `clock`, every process of it lives at that instant (app/clock.py)."""
+    env = dict(os.environ)
+    label = "on the real clock"
+    if clock is not None:
+        offset = clock_offset(clock)
+        if offset is None:
+            return 2
+        env["OPD_CLOCK_OFFSET_S"] = offset
+        label = f"with the clock at {clock}"
+    print(f"» running pytest {' '.join(pytest_args)} {label}".replace("  ", " "), flush=True)
+    exit_code = subprocess.call([VENV_PYTHON, "-m", "pytest", *pytest_args], cwd=REPO_ROOT, env=env)
     if exit_code == PYTEST_NO_TESTS_COLLECTED:
         # A filter that matches nothing must not pass as green.
         print("pytest collected no tests; check the test path or -k/-m filter.", file=sys.stderr)
@@ -131,3 +182,18 @@ def ensure_chromium() -> bool:
             print(f"`{' '.join(apt_command)}` failed; see its output above.", file=sys.stderr)
             return False
     return True
+
+
+def clock_offset(clock: str) -> str | None:
+    """OPD_CLOCK_OFFSET_S that puts the clock at `clock` now (app/clock.py), or None and a message."""
+    import datetime as dt
+
+    try:
+        target: dt.datetime | None = dt.datetime.fromisoformat(clock)
+    except ValueError:
+        target = None
+    if target is None or target.tzinfo is None:
+        print(f"--clock needs an ISO instant with its UTC offset, e.g. 2026-12-31T23:50+05:30, not {clock!r}",
+              file=sys.stderr)
+        return None
+    return str((target - dt.datetime.now(dt.timezone.utc)).total_seconds())

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from app import clock
+
 HOSPITAL_CODE = "DEMO"
 TIMEZONE = "Asia/Kolkata"
 LATITUDE, LONGITUDE, GEOFENCE_M = 26.8467, 80.9462, 300
@@ -109,7 +111,7 @@ async def _upsert_structure(conn: asyncpg.Connection) -> uuid.UUID:
 
 
 def _local_now() -> dt.datetime:
-    return dt.datetime.now(ZoneInfo(TIMEZONE))
+    return clock.now().astimezone(ZoneInfo(TIMEZONE))
 
 
 async def _ensure_shifts(conn: asyncpg.Connection, hospital_id: uuid.UUID, cabin_id: Any,
@@ -144,6 +146,7 @@ async def _make_todays_tokens(conn: asyncpg.Connection, hospital_id: uuid.UUID) 
     doctors = await conn.fetch(
         """SELECT d.doctor_id, d.emp_code, dep.dept_id, dep.avg_consultation_time AS minutes, dep.buffer_time,
                   hospital_local_time(d.hospital_id, a.shift_date, a.shift_start_time) AS shift_start,
+                  hospital_local_time(d.hospital_id, a.shift_date, a.shift_end_time) AS shift_end,
                   hospital_local_time(d.hospital_id, a.shift_date, '00:00') AS day_start
            FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
            JOIN cabin_doctors a ON a.doctor_id = d.doctor_id AND a.shift_date = hospital_today(d.hospital_id)
@@ -151,7 +154,7 @@ async def _make_todays_tokens(conn: asyncpg.Connection, hospital_id: uuid.UUID) 
     patients = [r["patient_id"] for r in await conn.fetch(
         "SELECT patient_id FROM patients WHERE hospital_id = $1 ORDER BY uhid", hospital_id)]
     rng.shuffle(patients)
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     events: list[Event] = []
     for doctor in doctors:
         mine = [patients.pop() for _ in range(min(TOKENS_PER_DOCTOR, len(patients)))]
@@ -215,7 +218,8 @@ def _doctor_morning(rng: random.Random, doctor: asyncpg.Record, patients: list[A
     key = issue(i, opened + dt.timedelta(minutes=5))  # cancelled by the desk
     later(key, opened + dt.timedelta(minutes=30), "status", status="CANCELLED", reason="patient left")
     i += 1
-    shift_left = doctor["shift_start"] + dt.timedelta(hours=7)
+    # A slot later today, inside the shift (near midnight the shift ends with the day).
+    shift_left = min(doctor["shift_start"] + dt.timedelta(hours=7), doctor["shift_end"] - dt.timedelta(minutes=5))
     slot_time = min(now + dt.timedelta(minutes=rng.randint(40, 120)), shift_left)
     key = issue(i, opened, booking_type="ONLINE", scheduled=slot_time.replace(second=0, microsecond=0))
     if doctor["emp_code"].endswith("-2"):  # the patient asked for tomorrow instead

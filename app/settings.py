@@ -62,6 +62,8 @@ DOCUMENTED_SETTINGS = {
     "OPD_LEADER_LOCK_KEY": "PostgreSQL advisory lock id that elects the queue engine (default 727001)",
     "OPD_TRUSTED_PROXIES": "comma-separated proxy addresses whose X-Forwarded-* headers are trusted",
     "OPD_LOG_LEVEL": "log level (default INFO)",
+    "OPD_CLOCK_OFFSET_S": "tests and demos only: seconds added to the clock of the app and its database sessions "
+                          "(`up --clock`, `test --clock`); never set in production",
     "OPD_API_KEY": "admin API key used by `python -m app simulate` when --key is not given",
     "OPD_BUS_NAMESPACE": "prefix of this deployment's Redis keys and channel (default opd)",
     "OPD_NOTIFY_PROVIDER": "message providers, comma-separated: log, webhook, twilio, whatsapp (default log)",

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from app import clock
+
 NO_SHOW_RATE = 0.05           # called patients who never come in
 WALK_TO_CABIN_MIN = 1.0       # a called patient takes this long to reach the cabin
 NO_SHOW_WAIT_MIN = 3.0        # the doctor waits this long before marking a no-show
@@ -73,7 +75,7 @@ class Simulation:
 
     async def online_patient(self, dept: dict[str, Any], hospital: dict[str, Any]) -> None:
         """Books for a slot soon, then checks in from the phone on arrival, inside the geofence."""
-        slot = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=self.rng.uniform(20, 60) / self.speed)
+        slot = clock.now() + dt.timedelta(minutes=self.rng.uniform(20, 60) / self.speed)
         token = await self.post("/api/v1/tokens", {
             "dept_id": dept["dept_id"], "booking_type": "ONLINE", "scheduled_time": slot.isoformat(),
             "patient": {"name": f"Sim Online {self.rng.randrange(10**6)}",

@@ -11,17 +11,23 @@
 --   OPD16 invalid input                         -> 422
 
 -- Time ---------------------------------------------------------------------------------------
--- The one clock of the database. Tests and the day simulator may set `opd.fake_now` for a
--- session; production never does.
+-- The one clock of the database. Two test seams, never set in production:
+--   opd.fake_now      a fixed instant (a test that needs the clock to stand still);
+--   opd.clock_offset  an interval added to the real clock, so time still flows but the day is
+--                     another one (the suite's calendar runs, `OPD_CLOCK_OFFSET_S`; app/clock.py).
 CREATE OR REPLACE FUNCTION opd_now() RETURNS TIMESTAMPTZ
 LANGUAGE sql STABLE AS $$
-    SELECT COALESCE(NULLIF(current_setting('opd.fake_now', true), '')::timestamptz, now())
+    SELECT COALESCE(NULLIF(current_setting('opd.fake_now', true), '')::timestamptz,
+                    now() + COALESCE(NULLIF(current_setting('opd.clock_offset', true), '')::interval,
+                                     interval '0'))
 $$;
 
 -- Like opd_now() but the current moment, not the transaction's start.
 CREATE OR REPLACE FUNCTION opd_clock() RETURNS TIMESTAMPTZ
 LANGUAGE sql VOLATILE AS $$
-    SELECT COALESCE(NULLIF(current_setting('opd.fake_now', true), '')::timestamptz, clock_timestamp())
+    SELECT COALESCE(NULLIF(current_setting('opd.fake_now', true), '')::timestamptz,
+                    clock_timestamp() + COALESCE(NULLIF(current_setting('opd.clock_offset', true), '')::interval,
+                                                 interval '0'))
 $$;
 
 -- The small lookups below are PL/pgSQL, not SQL functions: a SQL function that reads a table

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from app import clock
 from app.api import schemas
 from app.api.errors import ApiError
 from app.api.registry import Call, api, query_param
@@ -35,7 +36,7 @@ async def record_leave(call: Call) -> dict[str, Any]:
     call.staff.require_role("admin", "receptionist", "doctor")
     call.staff.require_doctor(doctor_id)
     body = call.body
-    start = body.get("start_datetime") or dt.datetime.now(dt.UTC)   # "an unplanned leave starting now"
+    start = body.get("start_datetime") or clock.now()   # "an unplanned leave starting now"
     if body["end_datetime"] <= start:
         raise ApiError(422, "end_datetime must be after start_datetime", code="invalid", field="end_datetime")
     row = await call.pool.fetchrow(

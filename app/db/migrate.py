@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
+from app import clock
 from app.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def migration_files() -> list[Path]:
 
 async def upgrade(dsn: str) -> list[str]:
     """Bring the database at dsn up to date; returns the names of the files applied once."""
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, server_settings=clock.session_settings())
     applied: list[str] = []
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", UPGRADE_LOCK_KEY)

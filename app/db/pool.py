@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from app import jsonutil
+from app import clock, jsonutil
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10,
     pool = await asyncpg.create_pool(
         dsn, min_size=max_size if warm else min_size, max_size=max_size,
         init=_init_warm_connection if warm else _init_connection, command_timeout=30,
-        reset=_keep_session, server_settings=SESSION_SETTINGS,
+        reset=_keep_session, server_settings={**SESSION_SETTINGS, **clock.session_settings()},
         max_inactive_connection_lifetime=0 if warm else 300.0,
     )
     assert pool is not None
@@ -59,7 +59,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10,
 
 async def connect(dsn: str) -> asyncpg.Connection:
     """A single connection outside any pool (the LISTEN connection, tools)."""
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, server_settings=clock.session_settings())
     await _init_connection(conn)
     return conn
 

@@ -12,6 +12,8 @@ import pytest
 from tests.api.helpers import API, assert_error, db_now, issue, unchanged
 from tests.support import factory
 
+pytestmark = pytest.mark.calendar
+
 
 async def _state(http: httpx.AsyncClient, hospital: factory.Hospital, *, status: str) -> str:
     """A token of hospital.doctor in `status`; the doctor is free unless the state needs them."""

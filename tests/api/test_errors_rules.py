@@ -7,9 +7,12 @@ import datetime as dt
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.api.helpers import API, assert_error, db_now, issue, new_patient, unchanged
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 
 async def test_full_day_is_409_and_keeps_the_numbering(server, pool: asyncpg.Pool) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.api.helpers import API, issue
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 WAITING_FIELDS = {"token_id", "token_number", "position", "eta_minutes", "priority", "status"}
 

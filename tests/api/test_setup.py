@@ -7,9 +7,12 @@ import datetime as dt
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.api.helpers import API, assert_error, issue, unchanged
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 
 async def test_get_hospital_returns_the_callers_hospital(

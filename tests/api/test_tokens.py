@@ -8,9 +8,12 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.api.helpers import API, db_now, issue, key_id, new_patient
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 
 async def _history(http: httpx.AsyncClient, token_id: str) -> list[dict[str, Any]]:

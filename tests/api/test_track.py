@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.api.helpers import API, assert_error, db_now, issue, unchanged
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 NAME = "Zubeida Quasimodo-Arora"
 PHONE = "9123456780"

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from app import clock
 from tests.support import factory
 
 STATUSES = (
@@ -43,14 +44,16 @@ async def set_clock(conn: asyncpg.Connection, at: datetime | None) -> None:
 async def local_time(
     conn: asyncpg.Connection, hospital: factory.Hospital, hhmm: str, days: int = 0
 ) -> datetime:
-    """The instant of hh:mm on the hospital's today (+ days), by the real clock."""
+    """The instant of hh:mm on the hospital's today (+ days) by the flowing clock (app/clock.py),
+    whatever fixed instant `conn` is set to."""
     at: datetime = await conn.fetchval(
-        """SELECT hospital_local_time($1, (now() AT TIME ZONE h.timezone)::date + $3::int,
+        """SELECT hospital_local_time($1, ($4::timestamptz AT TIME ZONE h.timezone)::date + $3::int,
                                       $2::text::time)
            FROM hospitals h WHERE h.hospital_id = $1""",
         hospital.hospital_id,
         hhmm,
         days,
+        clock.now(),
     )
     return at
 

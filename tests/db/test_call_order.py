@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
+import pytest
 
 from tests.db.helpers import issue_on, local_time, raises_sqlstate, set_clock, set_status
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 CALL_NEXT = "SELECT * FROM call_next_token($1, NULL)"
 
@@ -127,7 +130,7 @@ async def test_paused_doctor_cannot_call(pool: asyncpg.Pool) -> None:
 
 async def test_call_next_with_nobody_waiting(pool: asyncpg.Pool) -> None:
     hospital = await factory.make_hospital(pool, doctors=1)
-    slot = await pool.fetchval("SELECT now()")
+    slot = await pool.fetchval("SELECT opd_now()")
     await factory.issue(
         pool, hospital, booking_type="ONLINE", scheduled=slot
     )  # BOOKED: not in the hall

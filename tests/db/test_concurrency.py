@@ -6,9 +6,12 @@ import asyncio
 import uuid
 
 import asyncpg
+import pytest
 
 from tests.db.helpers import raises_sqlstate, set_status
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 ISSUE = "SELECT * FROM issue_token($1, $2, $3, NULL, 'WALK_IN', 1, NULL, 'test')"
 CALL_NEXT = "SELECT * FROM call_next_token($1, NULL)"

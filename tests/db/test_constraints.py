@@ -11,6 +11,8 @@ import pytest
 from tests.db.helpers import raises_sqlstate, set_status
 from tests.support import factory
 
+pytestmark = pytest.mark.calendar
+
 NOT_NULL = "23502"
 FOREIGN_KEY = "23503"
 UNIQUE = "23505"
@@ -45,7 +47,7 @@ async def populated_hospital(
     )
     await pool.execute(
         """INSERT INTO schedule_exceptions (doctor_id, exception_type, start_datetime, end_datetime)
-           VALUES ($1, 'TRAINING', now(), now() + interval '1 hour')""",
+           VALUES ($1, 'TRAINING', opd_now(), opd_now() + interval '1 hour')""",
         hospital.doctor.doctor_id,
     )
     await pool.execute(
@@ -244,7 +246,7 @@ async def test_shift_end_after_start_and_exception_types(pool: asyncpg.Pool) -> 
 
         leave = """INSERT INTO schedule_exceptions
                        (doctor_id, exception_type, start_datetime, end_datetime)
-                   VALUES ($1, $2, now(), now() + make_interval(mins => $3))"""
+                   VALUES ($1, $2, opd_now(), opd_now() + make_interval(mins => $3))"""
         await refused(conn, CHECK, leave, doc, "VACATION", 60, constraint="chk_exception_type")
         await refused(conn, CHECK, leave, doc, "planned_leave", 60, constraint="chk_exception_type")
         await refused(
@@ -301,8 +303,8 @@ async def test_token_checks(pool: asyncpg.Pool) -> None:
                 conn,
                 CHECK,
                 tok.format(
-                    "consultation_start_time = now(), "
-                    "consultation_end_time = now() - interval '1 minute'"
+                    "consultation_start_time = opd_now(), "
+                    "consultation_end_time = opd_now() - interval '1 minute'"
                 ),
                 walk_in["token_id"],
                 constraint="chk_consultation_order",

@@ -7,15 +7,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
+import pytest
 
 from tests.db.helpers import history, issue_on, local_time, raises_sqlstate, set_clock, set_status
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 CHECK_IN = "SELECT * FROM check_in_token($1, $2::numeric, $3::numeric, $4, NULL)"
 
 
 async def booked(pool: asyncpg.Pool, hospital: factory.Hospital) -> asyncpg.Record:
-    slot = await pool.fetchval("SELECT now()")
+    slot = await pool.fetchval("SELECT opd_now()")
     token = await factory.issue(pool, hospital, booking_type="ONLINE", scheduled=slot)
     assert token["status"] == "BOOKED"
     return token

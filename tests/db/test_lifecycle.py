@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
+import pytest
 
 from tests.db.helpers import (
     STATUSES,
@@ -16,6 +17,8 @@ from tests.db.helpers import (
     set_status,
 )
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 # The design's lifecycle. The table is the source of truth for the trigger; this copy makes a
 # change to it a visible decision.
@@ -177,7 +180,7 @@ async def test_eta_write_back_writes_no_history(pool: asyncpg.Pool) -> None:
     await factory.issue(pool, hospital)
     before = await pool.fetchrow("SELECT * FROM tokens WHERE token_id = $1", token["token_id"])
     await pool.execute(
-        """UPDATE tokens SET queue_position = 7, estimated_wait_time = 42, eta_updated_at = now()
+        """UPDATE tokens SET queue_position = 7, estimated_wait_time = 42, eta_updated_at = opd_now()
            WHERE token_id = $1""",
         token["token_id"],
     )
@@ -195,7 +198,7 @@ async def test_no_show_before_arrival_then_arrival_stamps_check_in(pool: asyncpg
     # queue is their first arrival and must stamp check_in_time and queue_joined_at (without a
     # queue_joined_at the token sorts after everyone, whatever its priority).
     hospital = await factory.make_hospital(pool, doctors=1)
-    slot = await pool.fetchval("SELECT now() + interval '1 minute'")
+    slot = await pool.fetchval("SELECT opd_now() + interval '1 minute'")
     booked = await factory.issue(pool, hospital, booking_type="ONLINE", scheduled=slot)
     await set_status(pool, booked["token_id"], "NO_SHOW", "CHECKED_IN")
     back = await pool.fetchrow("SELECT * FROM tokens WHERE token_id = $1", booked["token_id"])

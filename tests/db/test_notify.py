@@ -13,6 +13,8 @@ import pytest
 
 from tests.support import factory
 
+pytestmark = pytest.mark.calendar
+
 CHANNEL = "opd_changes"
 QUIET_SECS = 0.5  # how long "nothing arrives" is watched for: a bounded wait, not a timing claim
 ARRIVAL_SECS = 10  # generous upper bound for a notification that must arrive
@@ -112,7 +114,7 @@ async def test_eta_write_back_never_notifies(pool: asyncpg.Pool, listener: Liste
     token = await factory.issue(pool, hospital)
     assert await listener.next_for(token["token_id"], ARRIVAL_SECS) is not None
     await pool.execute(
-        """UPDATE tokens SET queue_position = 3, estimated_wait_time = 25, eta_updated_at = now()
+        """UPDATE tokens SET queue_position = 3, estimated_wait_time = 25, eta_updated_at = opd_now()
            WHERE token_id = $1""",
         token["token_id"],
     )

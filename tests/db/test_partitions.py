@@ -7,9 +7,12 @@ import secrets
 from datetime import date, timedelta
 
 import asyncpg
+import pytest
 
 from tests.db.helpers import raises_sqlstate
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 CREATE = "SELECT create_partition_if_not_exists('tokens', $1)"
 
@@ -63,7 +66,10 @@ async def test_tokens_land_in_their_month(pool: asyncpg.Pool) -> None:
 
     # A booking for a later month, once that month's partition exists, lands in it.
     today: date = today_token["visit_date"]
-    later = (today.replace(day=1) + timedelta(days=32 * 3)).replace(day=12)  # within the booking horizon
+    # The 12th of next month: another month on every day of the year, and at most 42 days
+    # ahead, well inside the 92-day booking horizon (three months ahead was past it early in a
+    # month: issue 11).
+    later = (today.replace(day=1) + timedelta(days=32)).replace(day=12)
     await pool.execute(
         """INSERT INTO cabin_doctors
                (cabin_id, doctor_id, shift_date, shift_start_time, shift_end_time)

@@ -12,6 +12,8 @@ import pytest
 from app.db.migrate import migration_files, upgrade
 from tests.support.pg_server import create_database, drop_database, start_postgres
 
+pytestmark = pytest.mark.calendar
+
 # Everything a re-applied upgrade could change, read from the catalogs (names and definitions,
 # never OIDs: functions.sql re-creates triggers, so their OIDs change by design).
 FINGERPRINT_QUERIES = {

@@ -5,8 +5,11 @@ engine's read-only recompute shows positions before they are written."""
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 
 async def stored(pool: asyncpg.Pool, doctor_id: object) -> list[tuple[object, int | None]]:

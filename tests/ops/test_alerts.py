@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 
 import asyncpg
+import pytest
 
 from tests.db.helpers import issue_on, set_clock
 from tests.ops import helpers
 from tests.ops.conftest import StaffHttp
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 
 async def check(conn: asyncpg.Connection, hospital: factory.Hospital) -> int:

@@ -11,12 +11,15 @@ import sys
 import uuid
 
 import asyncpg
+import pytest
 
 from app.db.pool import connect
 from tests.db.helpers import issue_on, set_clock
 from tests.ops import helpers
 from tests.support import factory
 from tests.support.app_server import REPO_ROOT
+
+pytestmark = pytest.mark.calendar
 
 
 async def old_day(pool: asyncpg.Pool, hospital: factory.Hospital, months_back: int) -> dt.date:
@@ -54,7 +57,7 @@ async def test_concurrent_archive_moves_each_old_token_once(pool: asyncpg.Pool, 
                                       "ORDER BY history_id", ids)
     assert len(history_before) >= 6
     waiting_old = await pool.fetchval(
-        "SELECT count(*) FROM tokens WHERE visit_date < (now() AT TIME ZONE 'UTC')::date - 90")
+        "SELECT count(*) FROM tokens WHERE visit_date < (opd_now() AT TIME ZONE 'UTC')::date - 90")
 
     other = await connect(database)
     try:

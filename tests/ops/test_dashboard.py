@@ -16,6 +16,8 @@ from tests.support import factory
 from tests.support.app_server import AppServer
 from tests.support.ws_client import live_client
 
+pytestmark = pytest.mark.calendar
+
 
 def topic_of(hospital: factory.Hospital) -> str:
     return f"operations:{hospital.hospital_id}"

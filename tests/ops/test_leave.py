@@ -8,7 +8,9 @@ import uuid
 from typing import Any
 
 import asyncpg
+import pytest
 
+from app import clock
 from tests.db.helpers import raises_sqlstate
 from tests.ops import helpers
 from tests.ops.conftest import StaffHttp
@@ -16,12 +18,14 @@ from tests.support import factory
 from tests.support.app_server import AppServer
 from tests.support.ws_client import live_client
 
+pytestmark = pytest.mark.calendar
+
 # Walk-ins issued in this order; the priority of each (3 is an emergency).
 MIXED_PRIORITIES = [1, 2, 1, 3, 1, 2]
 
 
 def utc_in(hours: float) -> str:
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)).isoformat()
+    return (clock.now() + dt.timedelta(hours=hours)).isoformat()
 
 
 async def issue_mixed(pool: asyncpg.Pool, hospital: factory.Hospital, doctor: factory.Doctor) -> list[Any]:
@@ -111,7 +115,8 @@ async def test_redistribution_balances_by_existing_load(pool: asyncpg.Pool) -> N
     await issue_mixed(pool, hospital, a)
 
     leave = await pool.fetchrow(
-        "SELECT * FROM record_schedule_exception($1, 'UNPLANNED_LEAVE', now(), now() + interval '8 hours', 'x', NULL)",
+        "SELECT * FROM record_schedule_exception($1, 'UNPLANNED_LEAVE', opd_now(), "
+        "opd_now() + interval '8 hours', 'x', NULL)",
         a.doctor_id)
     assert leave["affected_tokens_count"] == 6
     counts = {d.name: len(await helpers.queued(pool, d)) for d in (a, b, c)}
@@ -128,7 +133,8 @@ async def test_a_patient_nobody_can_take_moves_to_the_doctors_next_session(pool:
     token = await factory.issue(pool, hospital, priority=2)
 
     leave = await pool.fetchrow(
-        "SELECT * FROM record_schedule_exception($1, 'UNPLANNED_LEAVE', now(), now() + interval '2 hours', 'x', NULL)",
+        "SELECT * FROM record_schedule_exception($1, 'UNPLANNED_LEAVE', opd_now(), "
+        "opd_now() + interval '2 hours', 'x', NULL)",
         doctor.doctor_id)
     assert (leave["affected_tokens_count"], leave["rescheduled_count"], leave["cancelled_count"]) == (1, 1, 0)
     assert leave["redistribution_status"] == "RESCHEDULED"
@@ -154,7 +160,8 @@ async def test_a_full_colleague_cannot_take_patients(pool: asyncpg.Pool) -> None
     token = await factory.issue(pool, hospital, doctor=a)
 
     leave = await pool.fetchrow(
-        "SELECT * FROM record_schedule_exception($1, 'EMERGENCY', now(), now() + interval '2 hours', 'x', NULL)",
+        "SELECT * FROM record_schedule_exception($1, 'EMERGENCY', opd_now(), "
+        "opd_now() + interval '2 hours', 'x', NULL)",
         a.doctor_id)
     assert (leave["rescheduled_count"], leave["redistribution_status"]) == (1, "RESCHEDULED")
     assert await pool.fetchval("SELECT count(*) FROM tokens WHERE doctor_id = $1 AND visit_date = hospital_today($2)"
@@ -167,7 +174,8 @@ async def test_without_a_later_session_the_patient_is_cancelled_and_told(pool: a
     hospital = await factory.make_hospital(pool, doctors=1)
     tokens = [await factory.issue(pool, hospital), await factory.issue(pool, hospital, priority=2)]
     leave = await pool.fetchrow(
-        "SELECT * FROM record_schedule_exception($1, 'UNPLANNED_LEAVE', now(), now() + interval '2 hours', 'x', NULL)",
+        "SELECT * FROM record_schedule_exception($1, 'UNPLANNED_LEAVE', opd_now(), "
+        "opd_now() + interval '2 hours', 'x', NULL)",
         hospital.doctor.doctor_id)
     assert (leave["affected_tokens_count"], leave["cancelled_count"]) == (2, 2)
     assert leave["redistribution_status"] == "CANCELLED"
@@ -194,7 +202,7 @@ async def test_planned_leave_waits_for_an_admins_approval(pool: asyncpg.Pool, st
             "PENDING", True, 0)
         assert {r["doctor_id"] for r in await pool.fetch(
             "SELECT doctor_id FROM tokens WHERE token_id = ANY($1::uuid[])", ids)} == {a.doctor_id}
-        assert not await pool.fetchval("SELECT doctor_on_leave($1, now())", a.doctor_id)
+        assert not await pool.fetchval("SELECT doctor_on_leave($1, opd_now())", a.doctor_id)
 
         pending = await admin.get("/leave", params={"pending": "true"})
         assert [x["exception_id"] for x in pending.json()] == [leave["exception_id"]]
@@ -210,7 +218,7 @@ async def test_planned_leave_waits_for_an_admins_approval(pool: asyncpg.Pool, st
             "REDISTRIBUTED", 3)
         assert {r["doctor_id"] for r in await pool.fetch(
             "SELECT doctor_id FROM tokens WHERE token_id = ANY($1::uuid[])", ids)} == {b.doctor_id}
-        assert await pool.fetchval("SELECT doctor_on_leave($1, now())", a.doctor_id)
+        assert await pool.fetchval("SELECT doctor_on_leave($1, opd_now())", a.doctor_id)
 
         again = await admin.post(f"/leave/{leave['exception_id']}/approve", json={})
         assert again.status_code == 409, again.text
@@ -224,7 +232,8 @@ async def test_auto_assignment_skips_a_doctor_on_leave(pool: asyncpg.Pool) -> No
     await factory.issue(pool, hospital, doctor=a)
     await factory.issue(pool, hospital, doctor=b)
     await pool.execute(
-        "SELECT record_schedule_exception($1, 'UNPLANNED_LEAVE', now(), now() + interval '8 hours', 'x', NULL)",
+        "SELECT record_schedule_exception($1, 'UNPLANNED_LEAVE', opd_now(), "
+        "opd_now() + interval '8 hours', 'x', NULL)",
         a.doctor_id)
     patient = await factory.make_patient(pool, hospital)
     token = await pool.fetchrow("SELECT * FROM issue_token($1, $2, NULL, $3, 'WALK_IN', 1, NULL, 'test')",
@@ -236,7 +245,8 @@ async def test_a_token_for_a_doctor_on_leave_is_refused(pool: asyncpg.Pool) -> N
     hospital = await factory.make_hospital(pool, doctors=2)
     a = hospital.doctor
     await pool.execute(
-        "SELECT record_schedule_exception($1, 'SURGERY', now(), now() + interval '8 hours', 'x', NULL)", a.doctor_id)
+        "SELECT record_schedule_exception($1, 'SURGERY', opd_now(), "
+        "opd_now() + interval '8 hours', 'x', NULL)", a.doctor_id)
     with raises_sqlstate("OPD14"):
         await factory.issue(pool, hospital, doctor=a)
 

@@ -6,11 +6,14 @@ import datetime as dt
 from decimal import Decimal
 
 import asyncpg
+import pytest
 
 from tests.db.helpers import issue_on, set_clock
 from tests.ops import helpers
 from tests.ops.conftest import StaffHttp
 from tests.support import factory
+
+pytestmark = pytest.mark.calendar
 
 
 async def play_day(pool: asyncpg.Pool, conn: asyncpg.Connection, hospital: factory.Hospital, day: dt.date) -> None:

@@ -22,7 +22,7 @@ async def issue_yesterday(pool: asyncpg.Pool, hospital: factory.Hospital) -> asy
     """A token issued on the hospital's yesterday, by the database's own (test-settable) clock."""
     patient_id = await factory.make_patient(pool, hospital)
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT set_config('opd.fake_now', (now() - interval '1 day')::text, true)")
+        await conn.execute("SELECT set_config('opd.fake_now', (opd_now() - interval '1 day')::text, true)")
         yesterday = await conn.fetchval("SELECT hospital_today($1)", hospital.hospital_id)
         await conn.execute("SELECT create_partition_if_not_exists('tokens', $1)", yesterday)
         await conn.execute(

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from app import clock
+
 
 def start_postgres() -> tuple[str, Callable[[], None]]:
     """Return an admin DSN (database `postgres`) and a callback that stops the server."""
@@ -54,6 +56,11 @@ async def create_database(admin_dsn: str) -> str:
     connection = await asyncpg.connect(admin_dsn)
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
+        if settings := clock.session_settings():
+            # A calendar run (tests/calendar_clocks.py): every session on this database, the
+            # suite's and the app servers', lives on the test clock's day.
+            for setting, value in settings.items():
+                await connection.execute(f'ALTER DATABASE "{name}" SET {setting} = \'{value}\'')
     finally:
         await connection.close()
     return dsn_for_database(admin_dsn, name)

@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Response, expect
 
+from app import clock
 from tests.support import factory
 from tests.support.app_server import AppServer
 from tests.web.conftest import NewContext, token_status, tracking_code
@@ -20,7 +21,7 @@ METRES_PER_DEGREE_LAT = 111_320
 
 
 async def booked_online(pool: asyncpg.Pool, hospital: factory.Hospital) -> asyncpg.Record:
-    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    soon = clock.now() + dt.timedelta(minutes=5)
     token = await factory.issue(pool, hospital, booking_type="ONLINE", scheduled=soon)
     assert token["status"] == "BOOKED"
     return token
