@@ -204,6 +204,30 @@ def cmd_maintenance(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eta_report(args: argparse.Namespace, settings: Settings) -> int:
+    """How accurate the ETAs shown to patients were (docs/eta.md)."""
+    from app.eta_report import eta_report, format_report
+
+    async def work(pool: Any) -> str:
+        try:
+            first, last, report = await eta_report(pool, args.hospital, args.first, args.last)
+        except ValueError as exc:
+            raise SystemExit(f"eta-report: {exc}") from None
+        return format_report(first, last, report)
+
+    print(asyncio.run(_with_pool(settings, work)))
+    return 0
+
+
+def _iso_date(text: str) -> Any:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from app.simulate import run_simulation
 
@@ -256,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     maintenance.add_argument("--keep-days", type=int, default=90, help="archive tokens older than this")
     maintenance.add_argument("--batch", type=int, default=5000, help="tokens moved per transaction")
     maintenance.set_defaults(func=cmd_maintenance)
+
+    report = sub.add_parser("eta-report", help="how accurate the ETAs shown to patients were")
+    report.add_argument("--hospital", help="hospital code (default: every hospital)")
+    report.add_argument("--from", dest="first", type=_iso_date, 
+                        help="first day, YYYY-MM-DD (default: 6 days before --to)")
+    report.add_argument("--to", dest="last", type=_iso_date, help="last day, YYYY-MM-DD (default: today)")
+    report.set_defaults(func=cmd_eta_report)
 
     simulate = sub.add_parser("simulate", help="drive the demo hospital like a real OPD morning")
     simulate.add_argument("--url", default=None, help="server base URL (default OPD_PUBLIC_URL or http://127.0.0.1:8000)")

@@ -849,6 +849,7 @@ BEGIN
         INSERT INTO doctor_breaks (doctor_id, started_at) VALUES (p_doctor_id, opd_now());
     ELSIF NOT p_paused AND v_doctor.paused_at IS NOT NULL THEN
         UPDATE doctor_breaks SET ended_at = opd_now() WHERE doctor_id = p_doctor_id AND ended_at IS NULL;
+        PERFORM pace_observe_break(p_doctor_id, extract(epoch FROM opd_now() - v_doctor.paused_at) / 60);
     END IF;
     UPDATE doctors SET paused_at = CASE WHEN p_paused THEN COALESCE(paused_at, opd_now()) END,
                        last_active_at = opd_now()
@@ -857,24 +858,286 @@ BEGIN
 END $$;
 
 -- Queue and ETA -------------------------------------------------------------------------------
+-- The ETA model (docs/eta.md). Each doctor's pace is learned from what happens (doctor_pace,
+-- updated by pace_observe as tokens are called and closed) and doctor_queue turns it into a
+-- median and a range for every waiting patient:
+--   wait = (time until the doctor can take the next patient
+--           + patients ahead x (1 - share who leave uncalled) x minutes per call)
+--          / (1 - share of calls that go to later arrivals of higher priority)
+-- "Minutes per call" mixes attended patients and no-shows by the learned no-show share. The
+-- time until the doctor is free counts the current patient's remaining time given how long it
+-- has run, a break's remaining time, and a doctor not started yet as expected at the shift start
+-- plus their usual lateness. The range comes from the spread of consultations, of the start and
+-- of the pace estimate itself (wider for a doctor with little history).
+
+-- Tuning constants, in one place (bench/eta.py measured them; docs/eta.md).
+CREATE OR REPLACE FUNCTION eta_tuning() RETURNS JSONB
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object(
+        'alpha_min', 0.08,        -- weight of the newest cycle once the estimate is settled
+        'share_alpha', 0.05,      -- weight of the newest call in the shares (no-show, jumps, leaves)
+        'late_alpha', 0.30,       -- weight of today's lateness against earlier days'
+        'break_alpha', 0.30,
+        'prior_rel_var_configured', 0.40,  -- how unsure a configured average is (relative variance)
+        'prior_rel_var_department', 0.12,
+        'z_low', 2.00,            -- the range: quantiles of a log-normal around the median
+        'z_high', 1.90
+    )
+$$;
+
+-- A doctor's pace as it starts without history of their own: the department's doctors' learned
+-- pace, else the department's configured consultation + buffer time with common shares.
+CREATE OR REPLACE FUNCTION doctor_pace_prior(p_doctor_id UUID) RETURNS doctor_pace
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v doctor_pace;
+    v_configured DOUBLE PRECISION;
+BEGIN
+    SELECT COALESCE(d.avg_consultation_time, dep.avg_consultation_time) + dep.buffer_time
+    INTO v_configured
+    FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
+    WHERE d.doctor_id = p_doctor_id;
+    SELECT p_doctor_id, avg(p.attended_mins), avg(p.attended_var), avg(p.noshow_mins), avg(p.noshow_share),
+           avg(p.leave_share), avg(p.jump_share_2), avg(p.jump_share_3), avg(p.late_mins), avg(p.late_var),
+           avg(p.break_mins), 2.0, 'department'
+    INTO v.doctor_id, v.attended_mins, v.attended_var, v.noshow_mins, v.noshow_share, v.leave_share,
+         v.jump_share_2, v.jump_share_3, v.late_mins, v.late_var, v.break_mins, v.evidence, v.source
+    FROM doctor_pace p
+    JOIN doctors o ON o.doctor_id = p.doctor_id
+    JOIN doctors d ON d.doctor_id = p_doctor_id AND d.primary_dept_id = o.primary_dept_id
+    WHERE p.doctor_id <> p_doctor_id AND p.evidence >= 3
+    HAVING count(*) > 0;
+    IF v.doctor_id IS NULL THEN
+        v.doctor_id := p_doctor_id;
+        v.attended_mins := COALESCE(v_configured, 12);
+        v.attended_var := power(0.6 * v.attended_mins, 2);
+        v.noshow_mins := 2.5;
+        v.noshow_share := 0.15;
+        v.leave_share := 0.03;
+        v.jump_share_2 := 0.10;
+        v.jump_share_3 := 0.03;
+        v.late_mins := 10;
+        v.late_var := 225;
+        v.break_mins := 15;
+        v.evidence := 0.5;
+        v.source := 'configured';
+    END IF;
+    v.calls_today := 0;
+    v.break_since_call := 0;
+    v.updated_at := opd_now();
+    RETURN v;
+END $$;
+
+-- The doctor's pace now: their own row, or the prior when they have none yet.
+CREATE OR REPLACE FUNCTION doctor_pace_now(p_doctor_id UUID) RETURNS doctor_pace
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v doctor_pace;
+BEGIN
+    SELECT * INTO v FROM doctor_pace WHERE doctor_id = p_doctor_id;
+    IF NOT FOUND THEN
+        v := doctor_pace_prior(p_doctor_id);
+    END IF;
+    RETURN v;
+END $$;
+
+-- The doctor's pace row, created from the prior the first time, locked for an update.
+CREATE OR REPLACE FUNCTION doctor_pace_for_update(p_doctor_id UUID) RETURNS doctor_pace
+LANGUAGE plpgsql AS $$
+DECLARE
+    v doctor_pace;
+BEGIN
+    SELECT * INTO v FROM doctor_pace WHERE doctor_id = p_doctor_id FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO doctor_pace SELECT (doctor_pace_prior(p_doctor_id)).* ON CONFLICT (doctor_id) DO NOTHING;
+        SELECT * INTO v FROM doctor_pace WHERE doctor_id = p_doctor_id FOR UPDATE;
+    END IF;
+    RETURN v;
+END $$;
+
+-- Learns from one token's status change, in O(1): the minutes from the previous call to this
+-- one (by what became of the previous patient), the shares of no-shows, of patients leaving
+-- uncalled and of calls going to seniors and emergencies, and the doctor's lateness at the
+-- day's first call. Idle time (nobody waiting) and breaks are not counted as consulting.
+CREATE OR REPLACE FUNCTION pace_observe() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+DECLARE
+    v doctor_pace;
+    v_now TIMESTAMPTZ := opd_now();
+    v_tune JSONB := eta_tuning();
+    v_alpha DOUBLE PRECISION;
+    v_share_alpha DOUBLE PRECISION := (v_tune->>'share_alpha')::float8;
+    v_busy_from TIMESTAMPTZ;
+    v_x DOUBLE PRECISION;
+    v_cap DOUBLE PRECISION;
+    v_shift cabin_doctors;
+    v_shift_start TIMESTAMPTZ;
+    v_jumped BOOLEAN;
+BEGIN
+    IF OLD.status = 'CHECKED_IN' AND NEW.status = 'WAITING' THEN          -- a call
+        v := doctor_pace_for_update(NEW.doctor_id);
+        -- Since when the doctor had somebody to call: the earliest arrival still waiting.
+        SELECT LEAST(NEW.check_in_time, min(t.check_in_time)) INTO v_busy_from FROM tokens t
+        WHERE t.doctor_id = NEW.doctor_id AND t.visit_date = NEW.visit_date AND t.status = 'CHECKED_IN';
+        IF v.day = NEW.visit_date AND v.last_call_at IS NOT NULL AND v.last_outcome IS NOT NULL THEN
+            v_x := extract(epoch FROM v_now - GREATEST(v.last_call_at, v_busy_from)) / 60 - v.break_since_call;
+            v_alpha := GREATEST((v_tune->>'alpha_min')::float8, 1 / (v.evidence + 1));
+            IF v_x > 0 AND v.last_outcome = 'ATTENDED' THEN
+                -- A surprise (the doctor called away) would teach a wrong pace: cap the outlier.
+                v_cap := v.attended_mins + 4 * sqrt(v.attended_var) + 5;
+                v_x := LEAST(v_x, v_cap);
+                v.attended_var := (1 - v_alpha) * (v.attended_var + v_alpha * power(v_x - v.attended_mins, 2));
+                v.attended_mins := v.attended_mins + v_alpha * (v_x - v.attended_mins);
+                v.evidence := LEAST(v.evidence + 1, 1 / (v_tune->>'alpha_min')::float8);
+            ELSIF v_x > 0 AND v.last_outcome = 'NO_SHOW' THEN
+                v.noshow_mins := v.noshow_mins + 0.2 * (LEAST(v_x, 15) - v.noshow_mins);
+            END IF;
+        ELSIF v.day IS DISTINCT FROM NEW.visit_date THEN
+            -- The day's first call: how late the doctor started, counted from when there was
+            -- somebody to see.
+            v_shift := doctor_shift(NEW.doctor_id, NEW.visit_date, v_now);
+            IF v_shift.assignment_id IS NOT NULL THEN
+                v_shift_start := hospital_local_time(NEW.hospital_id, NEW.visit_date, v_shift.shift_start_time);
+                v_x := extract(epoch FROM v_now - GREATEST(v_shift_start, v_busy_from)) / 60;
+                IF v_x BETWEEN -60 AND 240 THEN
+                    v_alpha := (v_tune->>'late_alpha')::float8;
+                    v.late_var := (1 - v_alpha) * (v.late_var + v_alpha * power(v_x - v.late_mins, 2));
+                    v.late_mins := v.late_mins + v_alpha * (v_x - v.late_mins);
+                END IF;
+            END IF;
+            v.calls_today := 0;
+        END IF;
+        -- A jump: this call went ahead of somebody of lower priority who was here first. Seniors
+        -- already in line when a patient arrived are counted in their position, not here.
+        v_jumped := NEW.priority >= 2 AND EXISTS (
+            SELECT 1 FROM tokens t WHERE t.doctor_id = NEW.doctor_id AND t.visit_date = NEW.visit_date
+              AND t.status = 'CHECKED_IN' AND t.priority < NEW.priority AND t.check_in_time < NEW.check_in_time);
+        v.jump_share_2 := v.jump_share_2 + v_share_alpha * (v_jumped::int - v.jump_share_2);
+        v.jump_share_3 := v.jump_share_3 + v_share_alpha * ((v_jumped AND NEW.priority >= 3)::int - v.jump_share_3);
+        v.leave_share := v.leave_share * (1 - v_share_alpha);
+        UPDATE doctor_pace SET attended_mins = v.attended_mins, attended_var = v.attended_var,
+               noshow_mins = v.noshow_mins, late_mins = v.late_mins, late_var = v.late_var,
+               jump_share_2 = v.jump_share_2, jump_share_3 = v.jump_share_3, leave_share = v.leave_share,
+               evidence = v.evidence, day = NEW.visit_date, calls_today = v.calls_today + 1,
+               last_call_at = v_now, last_call_token = NEW.token_id, last_outcome = NULL,
+               break_since_call = 0, updated_at = v_now
+        WHERE doctor_id = NEW.doctor_id;
+    ELSIF OLD.status IN ('WAITING', 'IN_CONSULTATION') AND NEW.status IN ('COMPLETED', 'NO_SHOW') THEN
+        UPDATE doctor_pace SET
+            last_outcome = CASE NEW.status WHEN 'COMPLETED' THEN 'ATTENDED' ELSE 'NO_SHOW' END,
+            noshow_share = noshow_share + v_share_alpha * ((NEW.status = 'NO_SHOW')::int - noshow_share),
+            updated_at = v_now
+        WHERE doctor_id = NEW.doctor_id AND last_call_token = NEW.token_id AND last_outcome IS NULL;
+    ELSIF OLD.status = 'WAITING' AND NEW.status = 'CHECKED_IN' THEN      -- a call undone
+        UPDATE doctor_pace SET last_outcome = 'UNDONE', updated_at = v_now
+        WHERE doctor_id = NEW.doctor_id AND last_call_token = NEW.token_id;
+    ELSIF OLD.status = 'CHECKED_IN' AND NEW.status = 'CANCELLED' THEN    -- left before the call
+        UPDATE doctor_pace SET leave_share = leave_share + v_share_alpha * (1 - leave_share), updated_at = v_now
+        WHERE doctor_id = NEW.doctor_id;
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS tokens_pace_observe ON tokens;
+CREATE TRIGGER tokens_pace_observe AFTER UPDATE ON tokens
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION pace_observe();
+
+-- A break has ended: learn its length, and do not count it as consulting time.
+CREATE OR REPLACE FUNCTION pace_observe_break(p_doctor_id UUID, p_minutes DOUBLE PRECISION) RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_alpha DOUBLE PRECISION := (eta_tuning()->>'break_alpha')::float8;
+BEGIN
+    PERFORM doctor_pace_for_update(p_doctor_id);
+    UPDATE doctor_pace SET break_mins = break_mins + v_alpha * (LEAST(p_minutes, 120) - break_mins),
+                           break_since_call = break_since_call + p_minutes, updated_at = opd_now()
+    WHERE doctor_id = p_doctor_id;
+END $$;
+
+-- Everything of the doctor's state that every waiting patient's ETA shares, computed once per
+-- queue: the minutes until the doctor can take the next patient (and their variance), the
+-- minutes per call (and variance), how unsure the pace is, the shares, and the shift's end.
+DROP FUNCTION IF EXISTS doctor_eta_basis(UUID, DATE);
+CREATE OR REPLACE FUNCTION doctor_eta_basis(p_doctor_id UUID, p_day DATE,
+    OUT free_mins DOUBLE PRECISION, OUT free_var DOUBLE PRECISION,
+    OUT call_mins DOUBLE PRECISION, OUT call_var DOUBLE PRECISION, OUT pace_rel_var DOUBLE PRECISION,
+    OUT leave_share DOUBLE PRECISION, OUT jump_share_2 DOUBLE PRECISION, OUT jump_share_3 DOUBLE PRECISION,
+    OUT shift_end_at TIMESTAMPTZ)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v doctor_pace := doctor_pace_now(p_doctor_id);
+    v_tune JSONB := eta_tuning();
+    v_now TIMESTAMPTZ := opd_now();
+    v_doctor doctors;
+    v_shift cabin_doctors;
+    v_current tokens;
+    v_p DOUBLE PRECISION := LEAST(GREATEST(v.noshow_share, 0), 0.9);
+    v_elapsed DOUBLE PRECISION;
+    v_start TIMESTAMPTZ;
+    v_prior_rel_var DOUBLE PRECISION;
+    v_obs_rel_var DOUBLE PRECISION;
+BEGIN
+    SELECT * INTO v_doctor FROM doctors WHERE doctor_id = p_doctor_id;
+    v_shift := doctor_shift(p_doctor_id, p_day, v_now);
+    call_mins := (1 - v_p) * v.attended_mins + v_p * v.noshow_mins;
+    call_var := (1 - v_p) * v.attended_var + v_p * 1.0
+                + v_p * (1 - v_p) * power(v.attended_mins - v.noshow_mins, 2);
+    -- How unsure the pace itself is: the prior's doubt, narrowed by each cycle seen.
+    v_prior_rel_var := CASE v.source WHEN 'configured' THEN (v_tune->>'prior_rel_var_configured')::float8
+                                     ELSE (v_tune->>'prior_rel_var_department')::float8 END;
+    v_obs_rel_var := GREATEST(call_var / GREATEST(power(call_mins, 2), 0.01), 0.05);
+    pace_rel_var := 1 / (1 / v_prior_rel_var + v.evidence / v_obs_rel_var);
+    leave_share := LEAST(GREATEST(v.leave_share, 0), 0.5);
+    jump_share_2 := LEAST(GREATEST(v.jump_share_2, 0), 0.5);
+    jump_share_3 := LEAST(GREATEST(v.jump_share_3, 0), 0.5);
+
+    free_mins := 0;
+    free_var := 0;
+    SELECT t.* INTO v_current FROM tokens t
+    WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day AND t.status IN ('WAITING', 'IN_CONSULTATION')
+    LIMIT 1;
+    IF v_current.token_id IS NOT NULL THEN
+        v_elapsed := GREATEST(extract(epoch FROM v_now - v_current.called_time) / 60, 0);
+        IF v_current.status = 'IN_CONSULTATION' THEN
+            -- A consultation that has run long is likely to run on a little more, not end now.
+            free_mins := GREATEST(v.attended_mins - v_elapsed, 0.3 * v.attended_mins);
+            free_var := 0.5 * v.attended_var;
+        ELSE  -- called, not here yet: they may come, or be marked absent
+            free_mins := v_p * GREATEST(v.noshow_mins - v_elapsed, 0.5)
+                         + (1 - v_p) * GREATEST(v.attended_mins - v_elapsed, 0.3 * v.attended_mins);
+            free_var := call_var;
+        END IF;
+    ELSIF v_shift.assignment_id IS NOT NULL AND v_shift.actual_start_time IS NULL AND v_shift.status = 'SCHEDULED' THEN
+        -- Not started yet: expected at the shift start plus the doctor's usual lateness; once
+        -- overdue, a few minutes more (never "now").
+        v_start := hospital_local_time(v_doctor.hospital_id, p_day, v_shift.shift_start_time)
+                   + make_interval(secs => GREATEST(v.late_mins, 0) * 60);
+        free_mins := GREATEST(extract(epoch FROM v_start - v_now) / 60, 3);
+        free_var := v.late_var;
+    END IF;
+    IF v_doctor.paused_at IS NOT NULL THEN
+        v_elapsed := extract(epoch FROM v_now - v_doctor.paused_at) / 60;
+        free_mins := free_mins + GREATEST(v.break_mins - v_elapsed, 2);
+        free_var := free_var + power(0.5 * v.break_mins, 2);
+    END IF;
+    IF v_shift.assignment_id IS NOT NULL THEN
+        shift_end_at := hospital_local_time(v_doctor.hospital_id, p_day, v_shift.shift_end_time);
+    END IF;
+END $$;
+
 -- Every live token of a doctor's day with its position and ETA, in one pass. The token called
 -- or in consultation comes first with position 0; waiting tokens follow from position 1.
--- ETA = time until the doctor is free + (position - 1) x (consultation time + the department's
--- buffer). The doctor is free after the current patient's remaining consultation time plus the
--- buffer (the sanitisation gap), or a full slot if that patient is only called; before the shift
--- starts, not before the shift start.
+-- eta_minutes is the median estimate, eta_low_minutes / eta_high_minutes the range shown
+-- (docs/eta.md); eta_beyond_shift: the median falls after the doctor's shift ends.
+DROP FUNCTION IF EXISTS calculate_token_eta(UUID);
+DROP FUNCTION IF EXISTS doctor_queue(UUID, DATE);
 CREATE OR REPLACE FUNCTION doctor_queue(p_doctor_id UUID, p_day DATE)
 RETURNS TABLE (token_id UUID, token_number TEXT, status TEXT, priority INT, booking_type TEXT,
-               queue_position INT, eta_minutes INT, queue_joined_at TIMESTAMPTZ)
+               queue_position INT, eta_minutes INT, queue_joined_at TIMESTAMPTZ,
+               eta_low_minutes INT, eta_high_minutes INT, eta_beyond_shift BOOLEAN)
 LANGUAGE sql STABLE AS $$
-    WITH doc AS (
-        SELECT d.doctor_id, d.hospital_id, d.paused_at,
-               COALESCE(d.avg_consultation_time, dep.avg_consultation_time) AS consult_mins,
-               dep.buffer_time AS buffer_mins
-        FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
-        WHERE d.doctor_id = p_doctor_id
-    ),
-    live AS (
+    WITH live AS (
         SELECT t.* FROM tokens t
         WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day
           AND t.status IN ('CHECKED_IN', 'WAITING', 'IN_CONSULTATION')
@@ -882,36 +1145,40 @@ LANGUAGE sql STABLE AS $$
     current_token AS (
         SELECT l.* FROM live l WHERE l.status IN ('WAITING', 'IN_CONSULTATION') LIMIT 1
     ),
-    free_in AS MATERIALIZED (
-        -- Minutes until the doctor can take the next waiting patient. MATERIALIZED: computed
-        -- once per queue, not once per waiting patient (doctor_shift is not cheap).
-        SELECT GREATEST(
-            COALESCE((
-                SELECT CASE
-                    WHEN c.status = 'IN_CONSULTATION' THEN
-                        GREATEST(0, doc.consult_mins
-                                    - extract(epoch FROM opd_now() - c.consultation_start_time) / 60)
-                        + doc.buffer_mins
-                    ELSE doc.consult_mins + doc.buffer_mins
-                END FROM current_token c), 0),
-            -- Before the shift starts, nobody is seen.
-            COALESCE(extract(epoch FROM hospital_local_time(doc.hospital_id, p_day,
-                         (doctor_shift(p_doctor_id, p_day, opd_now())).shift_start_time) - opd_now()) / 60, 0)
-        ) AS mins
-        FROM doc
+    basis AS MATERIALIZED (  -- once per queue, not once per waiting patient
+        SELECT b.*, eta_tuning() AS tune FROM doctor_eta_basis(p_doctor_id, p_day) b
     ),
     waiting AS (
         SELECT l.*, row_number() OVER (ORDER BY l.priority DESC, l.queue_joined_at, l.serial)::int AS pos
         FROM live l WHERE l.status = 'CHECKED_IN'
+    ),
+    estimate AS (
+        SELECT w.*, b.*, ahead * b.call_mins + b.free_mins AS base,
+               1 - CASE w.priority WHEN 1 THEN b.jump_share_2 WHEN 2 THEN b.jump_share_3 ELSE 0 END AS keep
+        FROM waiting w, basis b,
+             LATERAL (SELECT (w.pos - 1) * (1 - b.leave_share) AS ahead) a
+    ),
+    spread AS (
+        SELECT e.*, m.mean, m.calls,
+               -- log-normal around the mean: its median and spread
+               ln(1 + (e.free_var + m.calls * e.call_var + power(m.calls * e.call_mins, 2) * e.pace_rel_var)
+                      / power(GREATEST(m.mean, 1), 2)) AS sigma2
+        FROM estimate e,
+             LATERAL (SELECT e.base / e.keep AS mean,
+                             (e.base / e.keep - e.free_mins) / GREATEST(e.call_mins, 0.5) AS calls) m
     )
     SELECT c.token_id, c.token_number::text, c.status::text, c.priority, c.booking_type::text,
-           0, 0, c.queue_joined_at
+           0, 0, c.queue_joined_at, 0, 0, false
     FROM current_token c
     UNION ALL
-    SELECT w.token_id, w.token_number::text, w.status::text, w.priority, w.booking_type::text, w.pos,
-           ceil(free_in.mins + (w.pos - 1) * (doc.consult_mins + doc.buffer_mins))::int,
-           w.queue_joined_at
-    FROM waiting w, free_in, doc
+    SELECT s.token_id, s.token_number::text, s.status::text, s.priority, s.booking_type::text, s.pos,
+           round(s.mean * exp(-s.sigma2 / 2))::int,
+           s.queue_joined_at,
+           floor(s.mean * exp(-s.sigma2 / 2 - (s.tune->>'z_low')::float8 * sqrt(s.sigma2)))::int,
+           ceil(s.mean * exp(-s.sigma2 / 2 + (s.tune->>'z_high')::float8 * sqrt(s.sigma2)))::int,
+           s.shift_end_at IS NOT NULL
+               AND opd_now() + make_interval(secs => s.mean * exp(-s.sigma2 / 2) * 60) > s.shift_end_at
+    FROM spread s
     ORDER BY 6
 $$;
 
@@ -923,9 +1190,14 @@ LANGUAGE sql STABLE AS $$
     WHERE t.token_id = p_token_id AND q.token_id = t.token_id
 $$;
 
--- Position- and ETA-driven messages, decided at each recompute: T_MINUS_3 once when at most
--- three patients are ahead (a wobbling position does not repeat it), DELAYED when the expected
--- time moved later by more than delay_notify_minutes() since the patient was last told.
+-- Position- and ETA-driven messages, decided at each write-back: T_MINUS_3 once when at most
+-- three patients are ahead (a wobbling position does not repeat it); DELAYED when the upper end
+-- of the range moved later than what the patient was told by more than delay_notify_minutes(),
+-- and was still that late delay_confirm_minutes() on (a passing jitter sends nothing). What a
+-- patient is told is the cautious end: the upper estimate.
+CREATE OR REPLACE FUNCTION delay_confirm_minutes() RETURNS INT
+LANGUAGE sql IMMUTABLE AS $$ SELECT 5 $$;
+
 CREATE OR REPLACE FUNCTION notify_queue_progress(p_doctor_id UUID, p_day DATE) RETURNS VOID
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -933,7 +1205,7 @@ DECLARE
     v_now TIMESTAMPTZ := opd_now();
 BEGIN
     -- Set-based first: only the few tokens that need a message are visited one by one.
-    UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => estimated_wait_time)
+    UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => COALESCE(eta_high_minutes, estimated_wait_time))
     WHERE doctor_id = p_doctor_id AND visit_date = p_day AND status = 'CHECKED_IN'
       AND estimated_wait_time IS NOT NULL AND notified_expected_at IS NULL;
     FOR v IN SELECT t.token_id, t.queue_position, t.estimated_wait_time FROM tokens t
@@ -944,15 +1216,76 @@ BEGIN
         PERFORM enqueue_notification(v.token_id, 'T_MINUS_3', jsonb_build_object(
             'position', v.queue_position, 'eta', v.estimated_wait_time));
     END LOOP;
-    FOR v IN SELECT t.token_id, t.estimated_wait_time FROM tokens t
+    -- Later than told: note since when; back within what was told: forget it.
+    UPDATE tokens t SET delay_pending_since = CASE WHEN late.is_late THEN v_now END
+    FROM (SELECT x.token_id,
+                 v_now + make_interval(mins => COALESCE(x.eta_high_minutes, x.estimated_wait_time))
+                   > x.notified_expected_at + make_interval(mins => delay_notify_minutes()) AS is_late
+          FROM tokens x
+          WHERE x.doctor_id = p_doctor_id AND x.visit_date = p_day AND x.status = 'CHECKED_IN'
+            AND x.estimated_wait_time IS NOT NULL AND x.notified_expected_at IS NOT NULL) late
+    WHERE t.token_id = late.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
+      AND late.is_late <> (t.delay_pending_since IS NOT NULL);
+    FOR v IN SELECT t.token_id, t.estimated_wait_time, COALESCE(t.eta_high_minutes, t.estimated_wait_time) AS high
+             FROM tokens t
              WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day AND t.status = 'CHECKED_IN'
-               AND v_now + make_interval(mins => t.estimated_wait_time)
-                   > t.notified_expected_at + make_interval(mins => delay_notify_minutes()) LOOP
-        PERFORM enqueue_notification(v.token_id, 'DELAYED', jsonb_build_object('eta', v.estimated_wait_time));
-        UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => v.estimated_wait_time)
+               AND t.delay_pending_since <= v_now - make_interval(mins => delay_confirm_minutes()) LOOP
+        PERFORM enqueue_notification(v.token_id, 'DELAYED', jsonb_build_object('eta', v.high));
+        UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => v.high), delay_pending_since = NULL
         WHERE token_id = v.token_id AND visit_date = p_day;
     END LOOP;
 END $$;
+
+-- Records what the doctor's waiting patients are told (eta_told): a token's first estimate, then
+-- whenever its expected time moved by more than a minute, at most once a minute, and every five
+-- minutes regardless. Bounded: at most one row per token per minute waited.
+CREATE OR REPLACE FUNCTION record_eta_told(p_doctor_id UUID, p_day DATE) RETURNS VOID
+LANGUAGE sql AS $$
+    WITH due AS (
+        UPDATE tokens t SET eta_told_at = opd_now(),
+                            eta_told_expected_at = opd_now() + make_interval(mins => t.estimated_wait_time)
+        WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day AND t.status = 'CHECKED_IN'
+          AND t.estimated_wait_time IS NOT NULL AND t.queue_position IS NOT NULL
+          AND (t.eta_told_at IS NULL
+               OR (t.eta_told_at <= opd_now() - interval '1 minute'
+                   AND (t.eta_told_at <= opd_now() - interval '5 minutes'
+                        OR abs(extract(epoch FROM opd_now() + make_interval(mins => t.estimated_wait_time)
+                                                  - t.eta_told_expected_at)) > 60)))
+        RETURNING t.token_id, t.visit_date, t.hospital_id, t.dept_id, t.doctor_id, t.queue_position,
+                  t.estimated_wait_time, t.eta_low_minutes, t.eta_high_minutes
+    )
+    INSERT INTO eta_told (token_id, visit_date, hospital_id, dept_id, doctor_id, told_at, queue_position,
+                          eta_minutes, eta_low_minutes, eta_high_minutes)
+    SELECT token_id, visit_date, hospital_id, dept_id, doctor_id, opd_now(), queue_position,
+           estimated_wait_time, COALESCE(eta_low_minutes, estimated_wait_time),
+           COALESCE(eta_high_minutes, estimated_wait_time)
+    FROM due
+    ON CONFLICT DO NOTHING
+$$;
+
+-- How accurate the ETAs were (python -m app eta-report, the operations dashboard): every
+-- recorded estimate of a token that was later called, with the error of its median (told minus
+-- real, in minutes: positive = called earlier than told) and whether the call fell inside the
+-- range and before its end. p_hospital_id NULL: every hospital.
+CREATE OR REPLACE FUNCTION eta_accuracy_rows(p_hospital_id UUID, p_from DATE, p_to DATE)
+RETURNS TABLE (hospital_id UUID, dept_id UUID, doctor_id UUID, token_id UUID, visit_date DATE,
+               queue_position INT, told_at TIMESTAMPTZ, called_at TIMESTAMPTZ, error_minutes DOUBLE PRECISION,
+               within_range BOOLEAN, before_range_end BOOLEAN)
+LANGUAGE sql STABLE AS $$
+    SELECT e.hospital_id, e.dept_id, e.doctor_id, e.token_id, e.visit_date, e.queue_position, e.told_at,
+           c.called_at,
+           extract(epoch FROM e.told_at + make_interval(mins => e.eta_minutes) - c.called_at) / 60,
+           c.called_at BETWEEN e.told_at + make_interval(mins => e.eta_low_minutes)
+                           AND e.told_at + make_interval(mins => e.eta_high_minutes),
+           c.called_at <= e.told_at + make_interval(mins => e.eta_high_minutes)
+    FROM eta_told e
+    JOIN LATERAL (SELECT min(h.changed_at) AS called_at FROM token_history h
+                  WHERE h.token_id = e.token_id AND h.visit_date = e.visit_date
+                    AND h.new_status = 'WAITING' AND h.previous_status = 'CHECKED_IN') c ON true
+    WHERE (p_hospital_id IS NULL OR e.hospital_id = p_hospital_id)
+      AND e.visit_date BETWEEN p_from AND p_to
+      AND c.called_at IS NOT NULL AND c.called_at >= e.told_at
+$$;
 
 -- Writes a doctor's computed positions and ETAs (p_queue: doctor_queue's rows as JSON; computed
 -- here when NULL) to the tokens whose values changed, then decides the position- and ETA-driven
@@ -968,13 +1301,17 @@ BEGIN
         SELECT COALESCE(json_agg(q), '[]') INTO v_queue FROM doctor_queue(p_doctor_id, p_day) q;
     END IF;
     UPDATE tokens t SET queue_position = NULLIF(q.queue_position, 0),
-                        estimated_wait_time = q.eta_minutes, eta_updated_at = opd_now()
-    FROM json_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, eta_minutes INT)
+                        estimated_wait_time = q.eta_minutes, eta_low_minutes = q.eta_low_minutes,
+                        eta_high_minutes = q.eta_high_minutes, eta_updated_at = opd_now()
+    FROM json_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, eta_minutes INT,
+                                         eta_low_minutes INT, eta_high_minutes INT)
     -- doctor_id too, so the planner reads this doctor's rows, not the whole day's.
     WHERE t.token_id = q.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
       AND (t.queue_position IS DISTINCT FROM NULLIF(q.queue_position, 0)
-           OR t.estimated_wait_time IS DISTINCT FROM q.eta_minutes);
+           OR t.estimated_wait_time IS DISTINCT FROM q.eta_minutes
+           OR t.eta_high_minutes IS DISTINCT FROM q.eta_high_minutes);
     GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM record_eta_told(p_doctor_id, p_day);
     PERFORM notify_queue_progress(p_doctor_id, p_day);
     RETURN v_count;
 END $$;
@@ -1031,7 +1368,8 @@ BEGIN
     -- JSON and joining it twice cost a third of this function.)
     WITH q AS MATERIALIZED (
         SELECT q.token_id, q.token_number, q.status, q.priority, q.booking_type,
-               q.queue_position, q.eta_minutes, t.called_time, t.call_count,
+               q.queue_position, q.eta_minutes, q.eta_low_minutes, q.eta_high_minutes, q.eta_beyond_shift,
+               t.called_time, t.call_count,
                t.consultation_start_time, t.visit_reason, t.tracking_code,
                p.name AS patient_name, p.date_of_birth, p.gender
         FROM doctor_queue(p_doctor_id, p_day) q
@@ -1064,7 +1402,8 @@ BEGIN
         'waiting', COALESCE((
             SELECT json_agg(x ORDER BY x.position) FROM (
                 SELECT q.token_id, q.token_number, q.queue_position AS position,
-                       q.eta_minutes, q.priority, q.status, q.booking_type,
+                       q.eta_minutes, q.eta_low_minutes, q.eta_high_minutes, q.eta_beyond_shift,
+                       q.priority, q.status, q.booking_type,
                        q.patient_name, q.visit_reason,
                        q.tracking_code AS _tracking_code
                 FROM q WHERE q.queue_position > 0) x), '[]'::json),
@@ -1100,13 +1439,16 @@ LANGUAGE sql STABLE AS $$
         SELECT t.* FROM tokens t WHERE t.token_id = ANY(p_token_ids)
     ),
     queues AS (
-        SELECT q.token_id, q.queue_position, q.eta_minutes
+        SELECT q.token_id, q.queue_position, q.eta_minutes, q.eta_low_minutes, q.eta_high_minutes,
+               q.eta_beyond_shift
         FROM (SELECT DISTINCT p.doctor_id, p.visit_date FROM picked p
               WHERE p.status = 'CHECKED_IN' AND p_compute_positions) k,
              LATERAL doctor_queue(k.doctor_id, k.visit_date) q
         UNION ALL
-        SELECT g.token_id, g.position, g.eta_minutes
-        FROM json_to_recordset(p_positions) AS g(token_id UUID, position INT, eta_minutes INT)
+        SELECT g.token_id, g.position, g.eta_minutes, g.eta_low_minutes, g.eta_high_minutes, g.eta_beyond_shift
+        FROM json_to_recordset(p_positions) AS g(token_id UUID, position INT, eta_minutes INT,
+                                                 eta_low_minutes INT, eta_high_minutes INT,
+                                                 eta_beyond_shift BOOLEAN)
     ),
     serving AS (
         SELECT DISTINCT ON (s.doctor_id, s.visit_date) s.doctor_id, s.visit_date, s.token_number
@@ -1124,6 +1466,9 @@ LANGUAGE sql STABLE AS $$
         'scheduled_time', t.scheduled_time,
         'position', CASE WHEN t.status = 'CHECKED_IN' THEN COALESCE(q.queue_position, t.queue_position) END,
         'eta_minutes', CASE WHEN t.status = 'CHECKED_IN' THEN COALESCE(q.eta_minutes, t.estimated_wait_time) END,
+        'eta_low_minutes', CASE WHEN t.status = 'CHECKED_IN' THEN COALESCE(q.eta_low_minutes, t.eta_low_minutes) END,
+        'eta_high_minutes', CASE WHEN t.status = 'CHECKED_IN' THEN COALESCE(q.eta_high_minutes, t.eta_high_minutes) END,
+        'eta_beyond_shift', CASE WHEN t.status = 'CHECKED_IN' THEN COALESCE(q.eta_beyond_shift, false) END,
         'called_time', t.called_time,
         'call_count', t.call_count,
         'doctor_id', t.doctor_id,
@@ -1619,6 +1964,13 @@ BEGIN
     )
     INSERT INTO tokens_archive SELECT * FROM moved ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS v_moved = ROW_COUNT;
+    -- What those patients were told goes with them (eta_told, docs/eta.md).
+    WITH told AS (
+        DELETE FROM eta_told e WHERE e.visit_date < v_cutoff
+          AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.token_id = e.token_id AND t.visit_date = e.visit_date)
+        RETURNING e.*
+    )
+    INSERT INTO eta_told_archive SELECT * FROM told;
     FOR v_part IN
         SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
         WHERE i.inhparent = 'tokens'::regclass AND c.relname ~ '^tokens_\d{4}_\d{2}$'

@@ -37,6 +37,8 @@ SWEEP_HOSPITALS_INTERVAL_S = 0.02  # ... and how often such a round may run
 RETRY_AFTER_ERROR_S = 1.0
 BOARD_INTERVAL_S = 0.05  # a hospital-wide board is rebuilt at most this often (it covers every doctor)
 OPERATIONS_INTERVAL_S = 1.0  # the operations dashboard is rebuilt at most this often per hospital
+# What a waiting patient's view takes from the computed queue (doctor_queue; docs/eta.md).
+ESTIMATE_KEYS = ("position", "eta_minutes", "eta_low_minutes", "eta_high_minutes", "eta_beyond_shift")
 OPERATIONS_QUERY_INTERVAL_S = 5.0  # ... and its doctors' statuses and alerts read at most this often
 
 
@@ -430,15 +432,15 @@ class QueueEngine:
                 del held[token_id]
                 self._view_doctor.pop(token_id, None)
                 continue
-            position, eta = view["position"], view["eta_minutes"]
+            estimate = {key: view.get(key) for key in ESTIMATE_KEYS}
             if view["status"] == "CHECKED_IN":
                 place = waiting.get(token_id)
                 if place is None:  # its own change is not here yet: its NOTIFY brings the view
                     continue
-                position, eta = place["position"], place["eta_minutes"]
-            if (position, eta, serving) == (view["position"], view["eta_minutes"], view["now_serving"]):
+                estimate = {key: place.get(key) for key in ESTIMATE_KEYS}
+            if serving == view["now_serving"] and all(view.get(k) == v for k, v in estimate.items()):
                 continue
-            view = {**view, "position": position, "eta_minutes": eta, "now_serving": serving}
+            view = {**view, **estimate, "now_serving": serving}
             held[token_id] = (code, view)
             await self._publish(f"token:{code}", view, changed_at)
 

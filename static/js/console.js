@@ -38,7 +38,7 @@
       var tr = document.createElement("tr");
       tr.setAttribute("data-token", w.token_id);
       if (w.token_id === selected) { tr.className = "selected"; }
-      [w.position, w.token_number, w.patient_name, ["", "normal", "senior", "emergency"][w.priority], w.eta_minutes + " min"]
+      [w.position, w.token_number, w.patient_name, ["", "normal", "senior", "emergency"][w.priority], (w.eta_beyond_shift ? "after hours" : (w.eta_low_minutes != null ? w.eta_low_minutes + "–" + w.eta_high_minutes : w.eta_minutes) + " min")]
         .forEach(function (text) { var td = document.createElement("td"); td.textContent = text; tr.appendChild(td); });
       var td = document.createElement("td");
       var callNow = document.createElement("button");

@@ -9,6 +9,7 @@
     en: { your_token: "Your token", position: "Position", wait: "Expected wait", status: "Status",
           checkin: "I have arrived — check in", checkin_help: "When you reach the hospital, check in to join the queue.",
           go_now: "Please go to cabin {cabin} now", min: "min", now_serving: "Now serving: {token}",
+          around: "around {time} · {low}–{high} min", not_today: "Likely not today — please ask at reception",
           BOOKED: "Booked — check in when you arrive", CHECKED_IN: "In the queue", WAITING: "Called — go to the cabin",
           IN_CONSULTATION: "With the doctor", COMPLETED: "Visit complete", NO_SHOW: "Marked absent — please see reception",
           CANCELLED: "Cancelled", RESCHEDULED: "Moved to another time", locating: "Finding your location…",
@@ -18,6 +19,7 @@
     hi: { your_token: "आपका टोकन", position: "क्रम", wait: "अनुमानित प्रतीक्षा", status: "स्थिति",
           checkin: "मैं पहुँच गया/गई — चेक-इन करें", checkin_help: "अस्पताल पहुँचकर कतार में शामिल होने के लिए चेक-इन करें।",
           go_now: "कृपया अभी केबिन {cabin} में जाएँ", min: "मिनट", now_serving: "अभी: {token}",
+          around: "लगभग {time} · {low}–{high} मिनट", not_today: "शायद आज नहीं — कृपया रिसेप्शन पर पूछें",
           BOOKED: "बुक — पहुँचकर चेक-इन करें", CHECKED_IN: "कतार में", WAITING: "बुलाया गया — केबिन में जाएँ",
           IN_CONSULTATION: "डॉक्टर के पास", COMPLETED: "परामर्श पूरा", NO_SHOW: "अनुपस्थित — रिसेप्शन पर संपर्क करें",
           CANCELLED: "रद्द", RESCHEDULED: "दूसरे समय पर", locating: "आपकी लोकेशन देखी जा रही है…",
@@ -40,7 +42,7 @@
     window.opdText($("token-number"), view.token_number);
     window.opdText($("doctor"), view.doctor_name + (view.cabin_number ? " · Cabin " + view.cabin_number : "") + " · " + view.dept_name);
     window.opdText($("position"), view.position ? (view.position === 1 ? "1 · " + t("next_turn") : view.position) : "–");
-    window.opdText($("eta"), view.eta_minutes != null && view.status === "CHECKED_IN" ? view.eta_minutes + " " + t("min") : "–");
+    window.opdText($("eta"), etaText());
     window.opdText($("status"), t(view.status));
     window.opdText($("serving"), view.now_serving && view.now_serving !== view.token_number ? t("now_serving", { token: view.now_serving }) : "");
     var called = view.status === "WAITING";
@@ -49,6 +51,22 @@
     if (called) { $("call-now").textContent = t("go_now", { cabin: (view.cabin_number || "").replace(/-/g, "\u2011") }); }
     $("check-in").hidden = view.status !== "BOOKED";
     root.className = "status-" + view.status.toLowerCase();
+  }
+
+  // The expected clock time, the range, and an honest "likely not today" (docs/eta.md). The shown
+  // time moves only when the estimate moved by 3 minutes or more, so small jitters do not
+  // make it flicker between neighbouring minutes.
+  var shownAt = null;
+  var SHOWN_MOVES_AT_MS = 3 * 60 * 1000;
+  function etaText() {
+    if (!view || view.status !== "CHECKED_IN" || view.eta_minutes == null) { shownAt = null; return "–"; }
+    if (view.eta_beyond_shift) { return t("not_today"); }
+    var expected = Date.now() + view.eta_minutes * 60000;
+    if (shownAt === null || Math.abs(expected - shownAt) >= SHOWN_MOVES_AT_MS) { shownAt = expected; }
+    var time = new Date(shownAt).toLocaleTimeString(lang === "hi" ? "hi-IN" : "en-IN", { hour: "numeric", minute: "2-digit" });
+    var low = view.eta_low_minutes != null ? view.eta_low_minutes : view.eta_minutes;
+    var high = view.eta_high_minutes != null ? view.eta_high_minutes : view.eta_minutes;
+    return t("around", { time: time, low: low, high: high });
   }
 
   var lastCallKey = null;

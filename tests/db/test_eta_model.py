@@ -1,0 +1,195 @@
+"""The ETA model (docs/eta.md): learned pace, late starts, breaks, no-shows, the range, the record
+of what patients were told, and the accuracy report, all on a fake clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app.eta_report import eta_report
+from tests.db.helpers import issue_on, local_time, set_clock
+from tests.support import factory
+
+pytestmark = pytest.mark.calendar
+
+QUEUE = "SELECT * FROM doctor_queue($1, hospital_today($2)) WHERE queue_position > 0 ORDER BY queue_position"
+
+
+async def queue(conn: asyncpg.Connection, hospital: factory.Hospital,
+                doctor: factory.Doctor | None = None) -> list[asyncpg.Record]:
+    return await conn.fetch(QUEUE, (doctor or hospital.doctor).doctor_id, hospital.hospital_id)
+
+
+async def see_patients(conn: asyncpg.Connection, doctor: factory.Doctor, start: dt.datetime, n: int,
+                       minutes: float, no_show: bool = False) -> dt.datetime:
+    """The doctor calls and sees (or marks absent) n patients, one every `minutes`; returns the clock."""
+    at = start
+    for _ in range(n):
+        await set_clock(conn, at)
+        token = await conn.fetchrow("SELECT * FROM call_next_token($1, NULL)", doctor.doctor_id)
+        at += dt.timedelta(minutes=minutes)
+        await set_clock(conn, at)
+        if no_show:
+            await conn.execute("SELECT 1 FROM set_token_status($1, 'NO_SHOW', NULL)", token["token_id"])
+        else:
+            await conn.execute("SELECT 1 FROM set_token_status($1, 'IN_CONSULTATION', NULL)", token["token_id"])
+            await conn.execute("SELECT 1 FROM set_token_status($1, 'COMPLETED', NULL)", token["token_id"])
+    await set_clock(conn, at)
+    return at
+
+
+async def hospital_with_queue(pool: asyncpg.Pool, conn: asyncpg.Connection, waiting: int,
+                              doctors: int = 1, **kwargs: Any) -> tuple[factory.Hospital, dt.datetime]:
+    hospital = await factory.make_hospital(pool, doctors=doctors, avg_minutes=10, buffer_minutes=5, **kwargs)
+    start = await local_time(conn, hospital, "09:00")
+    await set_clock(conn, start - dt.timedelta(minutes=30))
+    for doctor in hospital.doctors:
+        for _ in range(waiting):
+            await issue_on(conn, pool, hospital, doctor=doctor)
+    return hospital, start
+
+
+async def test_a_fast_doctor_gets_shorter_etas_within_ten_patients(pool: asyncpg.Pool,
+                                                                   clock_conn: asyncpg.Connection) -> None:
+    hospital, start = await hospital_with_queue(pool, clock_conn, waiting=25)
+    await set_clock(clock_conn, start)
+    before = await queue(clock_conn, hospital)
+    assert before[9]["eta_minutes"] >= 9 * 10  # the configured 10 + 5 minutes, less expected no-shows
+    now = await see_patients(clock_conn, hospital.doctor, start, 10, minutes=3)
+    after = await queue(clock_conn, hospital)
+    # Ten patients ahead at ~3 minutes each: about half an hour, not the configured 2.5 hours.
+    assert 20 <= after[9]["eta_minutes"] <= 50, after[9]["eta_minutes"]
+    pace = await clock_conn.fetchrow("SELECT * FROM doctor_pace WHERE doctor_id = $1", hospital.doctor.doctor_id)
+    assert 2.5 <= pace["attended_mins"] <= 5 and pace["calls_today"] == 10
+    assert now > start
+
+
+async def test_no_shows_shorten_the_time_per_patient(pool: asyncpg.Pool, clock_conn: asyncpg.Connection) -> None:
+    hospital, start = await hospital_with_queue(pool, clock_conn, waiting=20, doctors=2)
+    seen, absent = hospital.doctors
+    await see_patients(clock_conn, seen, start, 6, minutes=6)
+    await see_patients(clock_conn, absent, start, 6, minutes=6, no_show=False)
+    # The second doctor's next six called patients never come (marked absent after 2 minutes).
+    await see_patients(clock_conn, absent, start + dt.timedelta(minutes=36), 6, minutes=2, no_show=True)
+    await set_clock(clock_conn, start + dt.timedelta(minutes=80))
+    regular, with_no_shows = await queue(clock_conn, hospital, seen), await queue(clock_conn, hospital, absent)
+    share = await clock_conn.fetchval("SELECT noshow_share FROM doctor_pace WHERE doctor_id = $1", absent.doctor_id)
+    assert share > 0.2
+    assert with_no_shows[4]["eta_minutes"] < regular[4]["eta_minutes"]
+
+
+async def test_a_doctor_not_started_is_expected_at_the_shift_start_plus_usual_lateness(
+        pool: asyncpg.Pool, clock_conn: asyncpg.Connection) -> None:
+    hospital = await factory.make_hospital(pool, doctors=1)
+    await pool.execute("""UPDATE cabin_doctors SET shift_start_time = '10:00', shift_end_time = '16:00',
+                          status = 'SCHEDULED' WHERE doctor_id = $1""", hospital.doctor.doctor_id)
+    await set_clock(clock_conn, await local_time(clock_conn, hospital, "09:20"))
+    for _ in range(3):
+        await issue_on(clock_conn, pool, hospital)
+    first = (await queue(clock_conn, hospital))[0]
+    # 40 minutes to the shift start, plus the usual lateness of a doctor without history.
+    assert first["eta_minutes"] >= 40
+    late = await clock_conn.fetchval("SELECT (doctor_pace_now($1)).late_mins", hospital.doctor.doctor_id)
+    assert first["eta_high_minutes"] >= 40 + late
+    # Overdue at 10:30 with nobody called: expected in a few minutes, never "free now".
+    await set_clock(clock_conn, await local_time(clock_conn, hospital, "10:30"))
+    overdue = (await queue(clock_conn, hospital))[0]
+    assert overdue["eta_minutes"] >= 1 and overdue["eta_high_minutes"] >= 3
+
+
+async def test_a_paused_doctor_includes_the_rest_of_the_break(pool: asyncpg.Pool,
+                                                              clock_conn: asyncpg.Connection) -> None:
+    hospital, start = await hospital_with_queue(pool, clock_conn, waiting=5)
+    now = await see_patients(clock_conn, hospital.doctor, start, 2, minutes=5)
+    working = (await queue(clock_conn, hospital))[0]["eta_minutes"]
+    await clock_conn.execute("SELECT 1 FROM set_doctor_paused($1, true)", hospital.doctor.doctor_id)
+    paused = (await queue(clock_conn, hospital))[0]["eta_minutes"]
+    assert paused >= working + 10  # a break of a doctor without history: about 15 minutes
+    await set_clock(clock_conn, now + dt.timedelta(minutes=12))
+    assert (await queue(clock_conn, hospital))[0]["eta_minutes"] < paused
+    await clock_conn.execute("SELECT 1 FROM set_doctor_paused($1, false)", hospital.doctor.doctor_id)
+    learned = await clock_conn.fetchrow("SELECT break_mins, break_since_call FROM doctor_pace WHERE doctor_id = $1",
+                                        hospital.doctor.doctor_id)
+    assert 12 <= learned["break_mins"] <= 15 and learned["break_since_call"] == pytest.approx(12)
+
+
+async def test_the_range_holds_the_median_and_widens_with_position(pool: asyncpg.Pool,
+                                                                   clock_conn: asyncpg.Connection) -> None:
+    hospital, start = await hospital_with_queue(pool, clock_conn, waiting=20)
+    await see_patients(clock_conn, hospital.doctor, start, 5, minutes=6)
+    rows = await queue(clock_conn, hospital)
+    widths = [r["eta_high_minutes"] - r["eta_low_minutes"] for r in rows]
+    assert all(r["eta_low_minutes"] <= r["eta_minutes"] <= r["eta_high_minutes"] for r in rows)
+    assert widths == sorted(widths) and widths[-1] > widths[1]
+    assert not any(r["eta_beyond_shift"] for r in rows)  # the test shift runs to 23:59
+
+
+async def test_past_the_shift_end_the_answer_is_likely_not_today(pool: asyncpg.Pool,
+                                                                 clock_conn: asyncpg.Connection) -> None:
+    hospital, start = await hospital_with_queue(pool, clock_conn, waiting=30)
+    await pool.execute("UPDATE cabin_doctors SET shift_start_time = '08:00', shift_end_time = '11:00' "
+                       "WHERE doctor_id = $1", hospital.doctor.doctor_id)
+    await see_patients(clock_conn, hospital.doctor, start, 3, minutes=10)
+    rows = await queue(clock_conn, hospital)
+    assert not rows[0]["eta_beyond_shift"] and rows[-1]["eta_beyond_shift"]
+
+
+async def test_the_pace_survives_a_restart(pool: asyncpg.Pool, clock_conn: asyncpg.Connection,
+                                           database: str) -> None:
+    hospital, start = await hospital_with_queue(pool, clock_conn, waiting=12)
+    now = await see_patients(clock_conn, hospital.doctor, start, 6, minutes=4)
+    before = [r["eta_minutes"] for r in await queue(clock_conn, hospital)]
+    fresh = await asyncpg.connect(database)  # a new engine leader's session: nothing held in memory
+    try:
+        await set_clock(fresh, now)
+        assert [r["eta_minutes"] for r in await queue(fresh, hospital)] == before
+    finally:
+        await fresh.close()
+
+
+async def test_what_patients_were_told_is_recorded_and_reported(pool: asyncpg.Pool,
+                                                                clock_conn: asyncpg.Connection) -> None:
+    hospital, start = await hospital_with_queue(pool, clock_conn, waiting=3)
+    await set_clock(clock_conn, start)
+    await clock_conn.execute("SELECT write_back_queue($1, hospital_today($2))", hospital.doctor.doctor_id,
+                             hospital.hospital_id)
+    told = await clock_conn.fetch("SELECT * FROM eta_told WHERE doctor_id = $1 ORDER BY queue_position",
+                                  hospital.doctor.doctor_id)
+    assert [t["queue_position"] for t in told] == [1, 2, 3]
+    # Rewritten within the minute: nothing new is recorded (bounded size).
+    await clock_conn.execute("SELECT write_back_queue($1, hospital_today($2))", hospital.doctor.doctor_id,
+                             hospital.hospital_id)
+    assert await clock_conn.fetchval("SELECT count(*) FROM eta_told WHERE doctor_id = $1",
+                                     hospital.doctor.doctor_id) == 3
+    # The three are called 0, 10 and 20 minutes after they were told.
+    for minutes in (0, 10, 20):
+        await set_clock(clock_conn, start + dt.timedelta(minutes=minutes))
+        token = await clock_conn.fetchrow("SELECT * FROM call_next_token($1, NULL)", hospital.doctor.doctor_id)
+        await clock_conn.execute("SELECT 1 FROM set_token_status($1, 'NO_SHOW', NULL)", token["token_id"])
+    errors = [t["eta_minutes"] - m for t, m in zip(told, (0, 10, 20), strict=True)]
+    inside = [t["eta_low_minutes"] <= m <= t["eta_high_minutes"] for t, m in zip(told, (0, 10, 20), strict=True)]
+    first, last, report = await eta_report(pool, hospital.code, None, None)
+    overall = report["overall"]["all"]
+    assert overall["estimates"] == 3
+    assert overall["mae"] == pytest.approx(sum(abs(e) for e in errors) / 3, abs=0.01)
+    assert overall["bias"] == pytest.approx(sum(errors) / 3, abs=0.01)
+    assert overall["in_range"] == pytest.approx(sum(inside) / 3)
+    assert set(report["position"]) == {"1-4"} and first <= told[0]["visit_date"] <= last
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--from", "2027-13-01"], "is not a date"),
+    (["--hospital", "NO-SUCH"], "no hospital with code"),
+    (["--from", "2027-03-10", "--to", "2027-03-01"], "is after"),
+])
+def test_bad_eta_report_arguments_get_a_clear_error(database: str, args: list[str], message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "app", "eta-report", *args], capture_output=True, text=True,
+                            env={**os.environ, "DATABASE_URL": database}, timeout=60)
+    assert result.returncode != 0
+    assert message in result.stderr
