@@ -64,6 +64,44 @@ async def api_track(http: httpx.AsyncClient, code: str) -> dict[str, Any]:
     return view
 
 
+# The ETA of a patient behind one who was called but is not in yet counts the minutes since the
+# call (docs/eta.md), so two readings a moment apart may differ by a rounded minute.
+ETA_FIELDS = ("eta_minutes", "eta_low_minutes", "eta_high_minutes")
+
+
+def _etas_blurred(value: Any, etas: list[int]) -> Any:
+    """value with every ETA field replaced by None; the ETAs are appended to etas in order."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key in ETA_FIELDS and isinstance(item, int):
+                etas.append(item)
+                out[key] = None
+            else:
+                out[key] = _etas_blurred(item, etas)
+        return out
+    if isinstance(value, list):
+        return [_etas_blurred(item, etas) for item in value]
+    return value
+
+
+def same_queue(a: Any, b: Any, eta_slack: int = 1) -> bool:
+    """a and b are the same snapshot, ETAs allowed to differ by eta_slack minutes."""
+    etas_a: list[int] = []
+    etas_b: list[int] = []
+    if _etas_blurred(a, etas_a) != _etas_blurred(b, etas_b) or len(etas_a) != len(etas_b):
+        return False
+    return all(abs(x - y) <= eta_slack for x, y in zip(etas_a, etas_b, strict=True))
+
+
+def assert_etas_grow(waiting: list[dict[str, Any]]) -> None:
+    """Each patient further back waits longer, inside a range that holds the median."""
+    etas = [w["eta_minutes"] for w in waiting]
+    assert all(a < b for a, b in zip(etas, etas[1:], strict=False)), etas
+    assert all(w["eta_low_minutes"] <= w["eta_minutes"] <= w["eta_high_minutes"]
+               for w in waiting), waiting
+
+
 def queue_summary(queue: dict[str, Any]) -> tuple[Any, list[tuple[str, int, int]]]:
     """(now serving token number, [(token number, position, eta minutes), ...])."""
     serving = queue.get("now_serving")
@@ -83,13 +121,17 @@ async def db_positions(pool: asyncpg.Pool, doctor_id: uuid.UUID) -> list[tuple[s
 
 
 async def wait_for_db(pool: asyncpg.Pool, doctor_id: uuid.UUID,
-                      expected: list[tuple[str, int, int]], timeout: float = 10.0) -> None:
-    """Wait (bounded) until the engine's write-back matches expected."""
+                      expected: list[tuple[str, int, int]], timeout: float = 10.0,
+                      eta_slack: int = 1) -> None:
+    """Wait (bounded) until the engine's write-back matches expected (ETAs within eta_slack
+    minutes: the write-back computes the queue again a moment later)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         got = await db_positions(pool, doctor_id)
-        if got == expected:
+        if [g[:2] for g in got] == [e[:2] for e in expected] and all(
+                g[2] is not None and abs(g[2] - e[2]) <= eta_slack
+                for g, e in zip(got, expected, strict=True)):
             return
         if loop.time() > deadline:
             raise AssertionError(f"database positions {got} never became {expected}")
