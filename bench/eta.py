@@ -88,6 +88,12 @@ class Result:
     called: dict[uuid.UUID, float] = field(default_factory=dict)
     shown_later_jumps: int = 0
     shown_pairs: int = 0
+    delayed_messages: int = 0
+    delayed_patients: int = 0
+    delayed_after_median: int = 0        # ... called after the median first shown to them
+    delayed_called_later: int = 0        # ... called after the upper end first quoted to them
+    delayed_first_day: int = 0           # ... on their doctor's first day
+    very_late: tuple[int, int] = (0, 0)  # (patients called > 20 min after the first quote, told)
 
 
 def minute_to_instant(day: dt.date, minute: float) -> dt.datetime:
@@ -273,9 +279,13 @@ class Simulation:
                        patients: dict[uuid.UUID, Patient], first_day: dict[uuid.UUID, bool],
                        last_shown: dict[uuid.UUID, float]) -> None:
         for d in doctors.values():
-            rows = await self.conn.fetch(
-                "SELECT token_id, queue_position, eta_minutes, eta_low_minutes, eta_high_minutes "
-                "FROM doctor_queue($1, $2) WHERE queue_position > 0", d.doctor_id, day)
+            # As the engine does: the queue is computed, then written back, which records what
+            # patients are told (eta_told) and decides the T_MINUS_3 and DELAYED messages.
+            queue = json.loads(await self.conn.fetchval(
+                "SELECT COALESCE(json_agg(q), '[]')::text FROM doctor_queue($1, $2) q", d.doctor_id, day))
+            await self.conn.execute("SELECT write_back_queue($1, $2, $3::json)", d.doctor_id, day,
+                                    json.dumps(queue))
+            rows = [{**r, "token_id": uuid.UUID(r["token_id"])} for r in queue if r["queue_position"] > 0]
             configured = CONFIGS[d.dept][0] + CONFIGS[d.dept][1]
             for r in rows:
                 pos = r["queue_position"]
@@ -309,6 +319,34 @@ class Simulation:
         if d.paused_until is not None:
             free += max(d.paused_until - minute, 0)
         return free + (pos - 1) * 0.97 * per_call
+
+
+async def count_delayed(conn: asyncpg.Connection, hospital_id: uuid.UUID, result: Result) -> None:
+    """DELAYED messages (one channel): how many of their patients were then really called later
+    than first told (the median first shown, and the upper end first quoted), and how many of the
+    patients called over 20 minutes after the first quoted upper end had a DELAYED message."""
+    rows = await conn.fetch(
+        """WITH called AS (
+               SELECT t.token_id, t.visit_date = $2 AS first_day,
+                      (SELECT e.told_at + make_interval(mins => e.eta_minutes) FROM eta_told e
+                       WHERE e.token_id = t.token_id ORDER BY e.told_at LIMIT 1) AS first_median,
+                      (SELECT e.told_at + make_interval(mins => e.eta_high_minutes) FROM eta_told e
+                       WHERE e.token_id = t.token_id ORDER BY e.told_at LIMIT 1) AS first_quoted,
+                      (SELECT min(h.changed_at) FROM token_history h WHERE h.token_id = t.token_id
+                         AND h.previous_status = 'CHECKED_IN' AND h.new_status = 'WAITING') AS called_at,
+                      (SELECT count(*) FROM notifications_log n WHERE n.token_id = t.token_id
+                         AND n.event_type = 'DELAYED' AND n.channel = 'SMS') AS messages
+               FROM tokens t WHERE t.hospital_id = $1)
+           SELECT * FROM called WHERE called_at IS NOT NULL AND first_quoted IS NOT NULL""",
+        hospital_id, FIRST_DAY)
+    told = [r for r in rows if r["messages"]]
+    result.delayed_messages = sum(r["messages"] for r in told)
+    result.delayed_patients = len(told)
+    result.delayed_after_median = sum(r["called_at"] > r["first_median"] for r in told)
+    result.delayed_called_later = sum(r["called_at"] > r["first_quoted"] for r in told)
+    result.delayed_first_day = sum(r["first_day"] for r in told)
+    very_late = [r for r in rows if r["called_at"] > r["first_quoted"] + dt.timedelta(minutes=20)]
+    result.very_late = (len(very_late), sum(bool(r["messages"]) for r in very_late))
 
 
 def score(result: Result, pick: str, only: Any = None) -> dict[str, float]:
@@ -351,6 +389,7 @@ async def simulate(dsn: str, scenario: str, days: int, seed: int) -> Result:
         for k in range(days):
             day = FIRST_DAY + dt.timedelta(days=k)
             await sim.run_day(hospital_id, departments, day, k)
+        await count_delayed(conn, hospital_id, sim.result)
     finally:
         await conn.close()
     # Absolute minutes: day index x 1440 + minute of day.
@@ -395,6 +434,12 @@ async def main() -> None:
             jumps = result.shown_later_jumps / max(result.shown_pairs, 1)
             print(f"  expected time moved later by > 5 min between minutes: {100 * jumps:.2f}% of "
                   f"{result.shown_pairs} pairs")
+            told = max(result.delayed_patients, 1)
+            print(f"  DELAYED: {result.delayed_messages} messages to {result.delayed_patients} patients "
+                  f"({result.delayed_first_day} on a first day); then called later than the median first "
+                  f"shown: {100 * result.delayed_after_median / told:.0f}%, than the upper end first quoted: "
+                  f"{100 * result.delayed_called_later / told:.0f}%; of {result.very_late[0]} patients called "
+                  f"> 20 min after the first quoted upper end, {result.very_late[1]} had a DELAYED message")
             everything.snapshots += result.snapshots
             everything.called.update(result.called)
             everything.shown_pairs += result.shown_pairs

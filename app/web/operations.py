@@ -26,8 +26,13 @@ async def operations_page(request: Request) -> Response:
            JOIN departments dep ON dep.dept_id = d.primary_dept_id
            WHERE d.hospital_id = $1 AND m.metric_date > $2::date - 14
            ORDER BY m.metric_date, dep.code, d.name""", staff.hospital_id, hospital["today"])
+    # How accurate the ETAs shown to patients were, per department, over the last 7 days
+    # (docs/eta.md; `python -m app eta-report` has the full breakdown).
+    accuracy = await pool.fetch("SELECT * FROM eta_accuracy_by_department($1, $2::date - 6, $2::date)",
+                                staff.hospital_id, hospital["today"])
     return render(request, "operations.html", {"hospital": hospital, "topic": f"operations:{staff.hospital_id}",
-                                               "charts": charts(metrics, hospital["today"])}, principal=staff)
+                                               "charts": charts(metrics, hospital["today"]),
+                                               "accuracy": accuracy}, principal=staff)
 
 
 def charts(metrics: list[Any], today: Any) -> dict[str, Any]:

@@ -161,18 +161,19 @@ async def slip(request: Request) -> Response:
         return staff
     token_id = _uuid(request.path_params["token_id"])
     row = None if token_id is None else await request.app.state.pool.fetchrow(
-        # The ETA is computed now (calculate_token_eta), not read from the token's stored column:
-        # the slip prints right after the token is issued, before the engine writes it back.
+        # The ETA is computed now (doctor_queue), not read from the token's stored columns: the
+        # slip prints right after the token is issued, before the engine writes it back.
         """SELECT t.token_number, t.tracking_code, t.hospital_id, t.scheduled_time,
                   t.status, d.name AS doctor_name, c.cabin_number, dep.name AS dept_name,
                   h.name AS hospital_name, h.timezone,
                   to_char(t.created_at AT TIME ZONE h.timezone, 'DD Mon YYYY HH24:MI') AS issued_local,
-                  to_char(COALESCE(opd_now() + make_interval(mins => CASE WHEN t.status = 'CHECKED_IN'
-                                                                  THEN calculate_token_eta(t.token_id) END),
-                                   t.scheduled_time)
-                          AT TIME ZONE h.timezone, 'HH24:MI') AS expected_local
+                  to_char(COALESCE(opd_now() + make_interval(mins => q.eta_minutes), t.scheduled_time)
+                          AT TIME ZONE h.timezone, 'HH24:MI') AS expected_local,
+                  q.eta_low_minutes, q.eta_high_minutes, q.eta_beyond_shift
            FROM tokens t JOIN doctors d USING (doctor_id) JOIN departments dep ON dep.dept_id = t.dept_id
            JOIN hospitals h ON h.hospital_id = t.hospital_id LEFT JOIN cabins c ON c.cabin_id = t.cabin_id
+           LEFT JOIN LATERAL (SELECT * FROM doctor_queue(t.doctor_id, t.visit_date) x
+                              WHERE x.token_id = t.token_id AND t.status = 'CHECKED_IN') q ON true
            WHERE t.token_id = $1""", token_id)
     if row is None or row["hospital_id"] != staff.hospital_id:
         return render(request, "error.html", {"message": "No such token."}, principal=staff, status_code=404)

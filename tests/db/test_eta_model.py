@@ -193,3 +193,51 @@ def test_bad_eta_report_arguments_get_a_clear_error(database: str, args: list[st
                             env={**os.environ, "DATABASE_URL": database}, timeout=60)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+async def test_delayed_goes_out_once_when_the_median_passes_the_quote_and_stays(
+        pool: asyncpg.Pool, clock_conn: asyncpg.Connection) -> None:
+    hospital, start = await hospital_with_queue(pool, clock_conn, waiting=4)
+    doctor_id = hospital.doctor.doctor_id
+    write_back = "SELECT write_back_queue($1, hospital_today($2))"
+    delayed = ("SELECT count(*) FROM notifications_log n JOIN tokens t USING (token_id) "
+               "WHERE t.doctor_id = $1 AND n.event_type = 'DELAYED'")
+    await set_clock(clock_conn, start)
+    current = await clock_conn.fetchrow("SELECT * FROM call_next_token($1, NULL)", doctor_id)
+    await clock_conn.execute("SELECT 1 FROM set_token_status($1, 'IN_CONSULTATION', NULL)", current["token_id"])
+    await clock_conn.execute(write_back, doctor_id, hospital.hospital_id)
+    last = (await queue(clock_conn, hospital))[-1]
+    quoted = await clock_conn.fetchval("SELECT notified_expected_at FROM tokens WHERE token_id = $1",
+                                       last["token_id"])
+    assert quoted == start + dt.timedelta(minutes=last["eta_high_minutes"])   # the cautious end
+
+    # The consultation runs on and on: the expected time slides past the quote. Still inside
+    # the quote's margin: nothing.
+    await set_clock(clock_conn, start + dt.timedelta(minutes=20))
+    await clock_conn.execute(write_back, doctor_id, hospital.hospital_id)
+    assert await clock_conn.fetchval(delayed, doctor_id) == 0
+    # Well past it: pending first, not sent (a passing jitter would send nothing) ...
+    late = quoted + dt.timedelta(minutes=40)
+    await set_clock(clock_conn, late)
+    await clock_conn.execute(write_back, doctor_id, hospital.hospital_id)
+    assert await clock_conn.fetchval(delayed, doctor_id) == 0
+    pending = await clock_conn.fetchval("SELECT delay_pending_since FROM tokens WHERE token_id = $1",
+                                        last["token_id"])
+    assert pending == late
+    # ... and sent once it has stayed that late for five minutes, then not again.
+    for minutes in (6, 7):
+        await set_clock(clock_conn, late + dt.timedelta(minutes=minutes))
+        await clock_conn.execute(write_back, doctor_id, hospital.hospital_id)
+    sent = await clock_conn.fetchval(delayed, doctor_id)
+    assert sent >= 1
+    assert await clock_conn.fetchval(
+        "SELECT count(DISTINCT token_id) FROM notifications_log WHERE event_type = 'DELAYED' AND token_id = $1",
+        last["token_id"]) == 1
+    await set_clock(clock_conn, late + dt.timedelta(minutes=9))
+    await clock_conn.execute(write_back, doctor_id, hospital.hospital_id)
+    assert await clock_conn.fetchval(delayed, doctor_id) == sent
+    message = await clock_conn.fetchval(
+        "SELECT message FROM notifications_log WHERE event_type = 'DELAYED' AND token_id = $1 AND language = 'en' "
+        "LIMIT 1", last["token_id"])
+    # A clock time and a range, the clock time being the range's cautious end.
+    assert "is delayed; now expected by " in message and " min)" in message, message

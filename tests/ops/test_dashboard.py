@@ -159,3 +159,33 @@ async def test_the_page_charts_computed_metrics(pool: asyncpg.Pool, server: AppS
         page = await http.get("/operations", headers=security.cookie_header(opd_session=session))
     assert page.status_code == 200
     assert all(d.name in page.text for d in hospital.doctors), "the utilization chart names each doctor"
+
+
+async def test_the_page_shows_last_weeks_eta_accuracy_per_department(pool: asyncpg.Pool,
+                                                                      server: AppServer) -> None:
+    hospital = await factory.make_hospital(pool, doctors=1)
+    doctor_id = hospital.doctor.doctor_id
+    tokens = [await factory.issue(pool, hospital) for _ in range(3)]
+    # The write-back records what each waiting patient is told; then all three are called.
+    await pool.execute("SELECT write_back_queue($1, hospital_today($2))", doctor_id, hospital.hospital_id)
+    told = {r["token_id"]: r["eta_minutes"] for r in await pool.fetch(
+        "SELECT token_id, eta_minutes FROM eta_told WHERE doctor_id = $1", doctor_id)}
+    assert set(told) == {t["token_id"] for t in tokens}
+    for _ in tokens:
+        called = await pool.fetchrow("SELECT * FROM call_next_token($1, NULL)", doctor_id)
+        await pool.execute("SELECT 1 FROM set_token_status($1, 'NO_SHOW', NULL)", called["token_id"])
+    rows = await pool.fetch("SELECT * FROM eta_accuracy_by_department($1, hospital_today($1) - 6, "
+                            "hospital_today($1))", hospital.hospital_id)
+    assert [(r["dept_code"], r["estimates"]) for r in rows] == [(hospital.dept_code, 3)]
+    # Called at once: each error is what the patient was told (give or take the seconds between).
+    assert rows[0]["mae"] == pytest.approx(sum(told.values()) / 3, abs=0.1)
+
+    username, _ = await security.make_user(pool, hospital, "admin")
+    async with security.plain_client(server.base_url) as http:
+        session = await security.sign_in(http, username)
+        page = await http.get("/operations", headers=security.cookie_header(opd_session=session))
+    assert page.status_code == 200
+    section = page.text.split('id="eta-accuracy"', 1)[1].split("</section>", 1)[0]
+    assert "ETA accuracy, last 7 days" in section
+    assert f"<td>{rows[0]['dept_name']}</td><td>3</td>" in section
+    assert f"{round(rows[0]['mae'])} min" in section

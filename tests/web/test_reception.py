@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 import pytest
 from playwright.async_api import expect
@@ -32,6 +34,8 @@ async def test_issued_slip_qr_code_opens_the_tracker(
     number = (await page.locator("#slip-number").inner_text()).strip()
     assert number.startswith(f"{hospital.dept_code}-")
     await expect(page.locator(".slip")).to_contain_text("Dr. Test 2 · Cabin C-102")
+    # A walk-in in the hall: a clock time and a range (docs/eta.md).
+    await expect(page.locator("#slip-eta")).to_have_text(re.compile(r"Expected around \d\d:\d\d · in \d+–\d+ min"))
     row = await pool.fetchrow(
         """SELECT t.tracking_code, t.status, p.name FROM tokens t JOIN patients p USING (patient_id)
            WHERE t.hospital_id = $1 AND t.token_number = $2""", hospital.hospital_id, number)
