@@ -82,8 +82,36 @@ async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
+# Seconds a client is asked to wait when the database is unreachable: a restart or failover
+# takes a few seconds; the pool reconnects on its own.
+RETRY_AFTER_S = 2
+# SQLSTATE classes meaning "the database cannot serve right now", not "your request is wrong":
+# connection exceptions (08), operator intervention (57: shutdown, starting up), too many
+# connections (53300).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The request failed because PostgreSQL is away (restart, failover, network), so the same
+    request may well work in a moment."""
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", None) or ""
+        return state.startswith(_UNAVAILABLE_SQLSTATES)
+    return isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError))
+
+
+def unavailable_response() -> JSONResponse:
+    response = error_response(ApiError(
+        503, "the database is briefly unavailable; retry in a few seconds", code="unavailable"))
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 async def handle_postgres_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, asyncpg.PostgresError)
+    if database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return unavailable_response()
     mapped = from_postgres(exc)
     if mapped is None:
         log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -98,5 +126,8 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return unavailable_response()
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(ApiError(500, "internal error", code="internal"))

@@ -20,15 +20,26 @@ log = logging.getLogger(__name__)
 RESYNC = None
 SNAPSHOT_TTL_S = 2 * 24 * 3600  # a topic's latest frame outlives its visit day, then expires
 
-# KEYS: each frame's key; ARGV: ttl, channel, separator, then the encoded frames in KEYS' order.
+# KEYS: each frame's key; ARGV: ttl, channel, separator, then the encoded frames in KEYS' order,
+# then their versions in the same order. A stored snapshot only moves forward: a frame whose
+# topic already holds a newer or equal version (a slower concurrent recompute, or a deposed
+# leader that has not noticed yet) is neither stored nor published. Returns how many were.
 PUBLISH_FRAMES_LUA = """
 local ttl, channel, separator = ARGV[1], ARGV[2], ARGV[3]
+local n = #KEYS
 local frames = {}
 for i, key in ipairs(KEYS) do
-    frames[i] = ARGV[3 + i]
-    redis.call('SET', key, frames[i], 'EX', ttl)
+    local version = tonumber(ARGV[3 + n + i])
+    local stored = redis.call('GET', key)
+    local stored_version = stored and tonumber(string.match(stored, '^[^\\n]*\\n[^\\n]*\\n(%d+)\\n'))
+    if not stored_version or stored_version < version then
+        redis.call('SET', key, ARGV[3 + i], 'EX', ttl)
+        frames[#frames + 1] = ARGV[3 + i]
+    end
 end
-redis.call('PUBLISH', channel, table.concat(frames, separator))
+if #frames > 0 then
+    redis.call('PUBLISH', channel, table.concat(frames, separator))
+end
 return #frames
 """
 
@@ -61,6 +72,9 @@ class MemoryBus:
         return None
 
     async def publish(self, frame: Frame) -> None:
+        stored = self._frames.get(frame.topic)
+        if stored is not None and stored.version >= frame.version:
+            return  # only forward, as in Redis
         self._frames[frame.topic] = frame
         for queue in self._listeners:
             queue.put_nowait(frame)
@@ -126,7 +140,8 @@ class RedisBus:
             return
         await self._publish_script(
             keys=[self._key + frame.topic for frame in frames],
-            args=[SNAPSHOT_TTL_S, self._channel, BATCH_SEPARATOR, *(f.encode() for f in frames)])
+            args=[SNAPSHOT_TTL_S, self._channel, BATCH_SEPARATOR, *(f.encode() for f in frames),
+                  *(f.version for f in frames)])
 
     async def latest(self, topics: list[str]) -> dict[str, Frame]:
         if not topics:

@@ -156,6 +156,15 @@ class QueueEngine:
         self._layouts_stale = True
         self._wake.set()
 
+    async def bus_state_survived(self) -> bool:
+        return await self._bus.state_survived(self.epoch)
+
+    def bus_state_lost(self) -> None:
+        """The bus lost its stored snapshots (Redis restarted empty): publish every topic again
+        now, not at the next safety refresh, so a screen that opens meanwhile is not blank."""
+        self._published.clear()
+        self.mark_everything_stale()
+
     def mark_live_queues_stale(self) -> None:
         """The safety refresh: recompute every queue that has someone in it, and the layouts."""
         self._everything = self._everything or REFRESH

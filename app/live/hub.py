@@ -83,12 +83,15 @@ class Client:
 
 
 class Hub:
+    RESYNC_BACKOFF_MAX_S = 5.0
+
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
         self._subscribers: dict[str, set[Client]] = {}
         self._frames: dict[str, Frame] = {}    # latest frame of each topic someone here watches
         self.frames_in = 0
         self.frames_out = 0
+        self.trouble: str | None = None        # why this hub cannot deliver now (for /healthz)
 
     @property
     def client_count(self) -> int:
@@ -97,10 +100,26 @@ class Hub:
     async def run(self) -> None:
         async for frame in self._bus.listen():
             if frame is None:
-                await self._resync()
+                await self._resync_until_done()
                 continue
             self.frames_in += 1
             self._deliver(frame)
+
+    async def _resync_until_done(self) -> None:
+        """A reconnect may have cost frames: reread until it works. An error here once ended the
+        hub for good while the process looked healthy (issue 20); now it is retried with backoff
+        and /healthz says the hub is behind meanwhile."""
+        delay = 0.1
+        while True:
+            try:
+                await self._resync()
+                self.trouble = None
+                return
+            except Exception as exc:
+                self.trouble = f"cannot reread the stored snapshots ({exc.__class__.__name__})"
+                log.warning("hub resync failed (%r); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.RESYNC_BACKOFF_MAX_S)
 
     def _deliver(self, frame: Frame) -> None:
         subscribers = self._subscribers.get(frame.topic)
@@ -128,7 +147,13 @@ class Hub:
         client.topics.add(topic)
         frame = self._frames.get(topic)
         if frame is None:
-            frame = (await self._bus.latest([topic])).get(topic)
+            try:
+                frame = (await self._bus.latest([topic])).get(topic)
+            except Exception as exc:
+                # The bus is away: the client stays registered and gets the topic's frame when
+                # the hub resyncs after the bus comes back; the socket is not disturbed.
+                log.warning("no stored snapshot for %s while the bus is away (%r)", topic, exc)
+                return None
             if frame is not None:
                 current = self._frames.get(topic)
                 if current is None or current.version < frame.version:

@@ -27,6 +27,7 @@ RECONNECT_MAX_S = 10.0      # backoff ceiling when PostgreSQL is unreachable
 HEALTH_CHECK_S = 5.0        # a silent dead connection is noticed within this
 STOP_WAIT_S = 1.0           # how long a lost leader waits for its engine tasks to stop ...
 STOP_ATTEMPTS = 5           # ... cancelling them again each time
+BUS_CHECK_S = 1.0           # how soon the engine notices that Redis restarted empty
 
 
 class LeaderLoop:
@@ -79,6 +80,7 @@ class LeaderLoop:
             log.info("this process is the queue engine leader (epoch %s)", engine.epoch)
             tasks = [asyncio.create_task(engine.run(), name="queue-engine"),
                      asyncio.create_task(self._timers(engine), name="engine-timers"),
+                     asyncio.create_task(self._watch_bus(engine), name="engine-bus-watch"),
                      asyncio.create_task(self._watch(conn, lost), name="leader-watch")]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -114,6 +116,20 @@ class LeaderLoop:
                 break
             await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=HEALTH_CHECK_S)
         log.warning("lost the LISTEN connection; leadership released")
+
+    async def _watch_bus(self, engine: QueueEngine) -> None:
+        """Redis may restart empty between two publishes without the engine seeing an error:
+        check its marker every second and republish everything when it is gone."""
+        while True:
+            await asyncio.sleep(BUS_CHECK_S)
+            try:
+                survived = await engine.bus_state_survived()
+            except Exception as exc:  # Redis away: look again in a second
+                log.debug("bus check failed (%r)", exc)
+                continue
+            if not survived:
+                log.warning("the bus lost its stored snapshots; republishing every topic")
+                engine.bus_state_lost()
 
     async def _timers(self, engine: QueueEngine) -> None:
         loop = asyncio.get_running_loop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 import asyncpg
@@ -14,7 +12,8 @@ from app.live.design_keys import DesignKeys
 from app.live.engine import QueueEngine
 from app.live.hub import Hub
 from app.live.leader import LeaderLoop
-from app.notify.dispatcher import start_dispatcher
+from app.live.supervise import Supervised
+from app.notify.dispatcher import prepare_dispatcher, run_dispatcher
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ class LiveRuntime:
             dsn, settings.leader_lock_key,
             lambda: QueueEngine(pool, self.bus, settings, design_keys),
             settings.safety_refresh_s, settings.eta_tick_s)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[Supervised] = []
 
     async def start(self) -> None:
         await self.bus.connect()
@@ -48,11 +47,14 @@ class LiveRuntime:
                                        "frames reach this one through Redis")
             await self._refuse_second_worker()
         # Every process sends notifications; claims with SKIP LOCKED keep them from sending twice.
-        # Started first: a provider misconfiguration then stops start-up before any task runs.
-        dispatcher = await start_dispatcher(self.pool, self.settings)
-        self._tasks = [asyncio.create_task(self.hub.run(), name="hub"), dispatcher]
+        # Checked first: a provider misconfiguration then stops start-up before any task runs.
+        await prepare_dispatcher(self.pool, self.settings)
+        # Each long-lived task is supervised: a failure is logged and the task started again,
+        # and /healthz says 503 while one is down (app/live/supervise.py).
+        self._tasks = [Supervised("hub", self.hub.run),
+                       Supervised("notify-dispatcher", lambda: run_dispatcher(self.pool, self.settings))]
         if self.settings.engine != "off":  # off: a `python -m app engine` process leads instead
-            self._tasks.append(asyncio.create_task(self.leader.run(), name="leader"))
+            self._tasks.append(Supervised("leader", self.leader.run))
 
     async def _refuse_second_worker(self) -> None:
         """Without Redis, frames cannot cross processes: a second process would show nothing."""
@@ -68,10 +70,7 @@ class LiveRuntime:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await task.stop()
         if self._design_keys is not None:
             await self._design_keys.close()
         await self.bus.close()
@@ -79,4 +78,8 @@ class LiveRuntime:
     async def health(self) -> dict[str, str]:
         engine = "off" if self.settings.engine == "off" else "leader" if self.leader.is_leader else "follower"
         checks = {"bus": await self.bus.health(), "engine": engine}
+        for task in self._tasks:
+            checks[f"task:{task.name}"] = task.status
+        if self.hub.trouble is not None:
+            checks["hub"] = f"error: {self.hub.trouble}"
         return checks

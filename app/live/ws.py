@@ -36,11 +36,15 @@ async def live_socket(websocket: WebSocket) -> None:
     try:
         principal = await optional_principal(websocket)
     except ApiError as exc:
-        await websocket.close(code=4401, reason=exc.message[:120])
+        await _refuse(websocket, 4401, exc.message)
+        return
+    except Exception as exc:  # the database is away: say so, do not drop the connection unexplained
+        log.warning("could not check a WebSocket credential (%r)", exc)
+        await _refuse(websocket, 1013, "the service is briefly unavailable; try again shortly")
         return
     if principal is not None and principal.via != "key" and not same_origin(websocket):
         # A cookie rides along on any site's WebSocket: only our own pages may use it.
-        await websocket.close(code=4403, reason="cross-origin WebSocket refused")
+        await _refuse(websocket, 4403, "cross-origin WebSocket refused")
         return
     await websocket.accept()
     client = Client(websocket.send_text, websocket.close, settings.ws_send_timeout_s)
@@ -60,7 +64,11 @@ async def live_socket(websocket: WebSocket) -> None:
             if principal is not None and not await credential.still_valid():
                 await credential.refuse(client, _topic_of(text))
                 break
-            await _handle(runtime, client, principal, text)
+            try:
+                await _handle(runtime, client, principal, text)
+            except Exception as exc:  # the bus or the database is away: this message fails, not the socket
+                log.warning("WebSocket message failed (%r)", exc)
+                client.reply(_error("the service is briefly unavailable; try again shortly", _topic_of(text)))
     except WebSocketDisconnect:
         pass
     finally:
@@ -68,6 +76,16 @@ async def live_socket(websocket: WebSocket) -> None:
             watcher.cancel()
         runtime.hub.remove(client)
         await client.stop()
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    """Refuse with a close code the page can read. Closing before the handshake is accepted
+    reaches the browser as HTTP 403 and close code 1006, whatever code is given; so the socket
+    is accepted, told why in an error frame, and closed with the code (docs/protocol.md)."""
+    await websocket.accept()
+    with contextlib.suppress(Exception):
+        await websocket.send_text(_error(reason))
+        await websocket.close(code=code, reason=reason[:120])
 
 
 class CredentialCheck:
@@ -87,6 +105,12 @@ class CredentialCheck:
             current = await optional_principal(self._websocket)
         except ApiError:
             current = None
+        except Exception as exc:
+            # The database is away: the credential cannot be checked now, which is not a reason
+            # to drop a working screen; the next message or the watch checks it again.
+            log.warning("could not recheck a WebSocket credential (%r)", exc)
+            self._websocket.scope["opd.principal"] = self._principal
+            return True
         return current is not None and current.actor_id == self._principal.actor_id
 
     async def refuse(self, client: Client, topic: str | None = None) -> None:

@@ -121,8 +121,8 @@ async def run_dispatcher(pool: asyncpg.Pool, settings: Settings) -> None:
         await Dispatcher.from_settings(pool, settings, client).run()
 
 
-async def start_dispatcher(pool: asyncpg.Pool, settings: Settings) -> asyncio.Task[None]:
-    """Check the provider settings, publish the public URL used in message links, start sending."""
+async def prepare_dispatcher(pool: asyncpg.Pool, settings: Settings) -> None:
+    """Check the provider settings and publish the public URL used in message links; a
+    misconfiguration stops start-up here, before anything runs."""
     check_settings(settings)
     await pool.execute(query("publish_public_url"), settings.base_url())
-    return asyncio.create_task(run_dispatcher(pool, settings), name="notify-dispatcher")

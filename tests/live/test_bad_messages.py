@@ -98,8 +98,11 @@ async def test_every_pipelined_bad_message_gets_its_own_error(server, hospital):
 
 
 async def test_bad_credential_is_refused(server):
-    with pytest.raises(websockets.InvalidStatus):
-        async with websockets.connect(server.ws_url, open_timeout=10,
-                                      additional_headers={"Authorization": "Bearer opd_wrong"}
-                                      ) as ws:
+    # Accepted, told why, then closed 4401: a browser sees the code (a refused handshake is 1006).
+    async with websockets.connect(server.ws_url, open_timeout=10,
+                                  additional_headers={"Authorization": "Bearer opd_wrong"}) as ws:
+        first = json.loads(await ws.recv())
+        assert first["type"] == "error" and first["message"], first
+        with pytest.raises(websockets.ConnectionClosed):
             await ws.recv()
+    assert ws.close_code == 4401

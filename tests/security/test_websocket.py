@@ -48,7 +48,7 @@ async def test_doctor_watches_only_their_own_queue(server: AppServer, hospital: 
 
 
 async def test_invalid_key_is_refused_at_upgrade(server: AppServer) -> None:
-    await assert_ws_refused(server.ws_url, key="opd_" + "x" * 43)
+    await assert_ws_refused(server.ws_url, code=4401, key="opd_" + "x" * 43)
 
 
 async def test_cookie_needs_this_sites_origin(anon: httpx.AsyncClient, pool: asyncpg.Pool,
