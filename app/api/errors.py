@@ -96,7 +96,10 @@ def database_unavailable(exc: BaseException) -> bool:
     request may well work in a moment."""
     if isinstance(exc, asyncpg.PostgresError):
         state = getattr(exc, "sqlstate", None) or ""
-        return state.startswith(_UNAVAILABLE_SQLSTATES)
+        # 55000 is also "object not in prerequisite state" in general; only this one is about
+        # connecting (a database closed to connections during maintenance or a failover).
+        closed = state == "55000" and "not currently accepting connections" in str(exc)
+        return state.startswith(_UNAVAILABLE_SQLSTATES) or closed
     return isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError))
 
 

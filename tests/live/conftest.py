@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support.app_server import AppServer
+from tests.support.redis_server import find_redis_server, free_port, launch_redis
 
 _lock_keys = itertools.count(800_000 + secrets.randbelow(100_000) * 100)
 
@@ -75,3 +76,18 @@ async def wait_for_role(server: AppServer, role: str, timeout: float = 15.0) -> 
 def staff_http(server: AppServer, key: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.base_url, timeout=15,
                              headers={"Authorization": f"Bearer {key}"})
+
+
+@pytest.fixture
+def private_redis():
+    """A Redis of this test alone, which the test may stop and start again on the same port."""
+    executable, port = find_redis_server(), free_port()
+    running = {}
+    running["url"], running["stop"] = launch_redis(executable, port)
+
+    def restart() -> None:
+        running["url"], running["stop"] = launch_redis(executable, port)
+
+    running["restart"] = restart
+    yield running
+    running["stop"]()

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-import pytest
-
 from tests.live.actions import (
     call_next,
     issue_token,
@@ -16,27 +14,11 @@ from tests.live.actions import (
     wait_converged,
 )
 from tests.live.conftest import staff_http, wait_for_role
-from tests.support.redis_server import find_redis_server, free_port, launch_redis
 from tests.support.ws_client import live_client
 
 # The engine's timers, fast so that the periodic safety refresh comes within seconds.
 FAST_TIMERS = {"OPD_SAFETY_REFRESH_S": "2", "OPD_ETA_TICK_S": "1"}
 CONVERGE_S = 30.0  # several safety refreshes and Redis reconnect backoffs (at most 5 s each)
-
-
-@pytest.fixture
-def private_redis():
-    """A Redis of this test alone, which the test may stop and start again on the same port."""
-    executable, port = find_redis_server(), free_port()
-    running = {}
-    running["url"], running["stop"] = launch_redis(executable, port)
-
-    def restart() -> None:
-        running["url"], running["stop"] = launch_redis(executable, port)
-
-    running["restart"] = restart
-    yield running
-    running["stop"]()
 
 
 async def test_screens_converge_after_redis_restart(start_server, lock_key, hospital,
