@@ -2121,3 +2121,39 @@ BEGIN
 END $$;
 
 SELECT ensure_token_partitions(2);
+
+-- Queue engine leadership (sql/migrations/003_engine_lease.sql) -------------------------------
+-- Real time throughout (clock_timestamp): a lease is about processes, not the hospital's day.
+
+-- Takes the lease when it is free or has lapsed: returns the new term, or NULL (held elsewhere).
+CREATE OR REPLACE FUNCTION engine_lease_acquire(p_key BIGINT, p_holder TEXT, p_ttl_ms INT)
+RETURNS BIGINT
+LANGUAGE sql AS $$
+    INSERT INTO engine_lease AS l (lease_key, holder, term, expires_at)
+    VALUES (p_key, p_holder, 1, clock_timestamp() + make_interval(secs => p_ttl_ms / 1000.0))
+    ON CONFLICT (lease_key) DO UPDATE
+        SET holder = EXCLUDED.holder, term = l.term + 1, expires_at = EXCLUDED.expires_at
+        -- lapsed, or this very process again (its previous term's engine has stopped: a lost
+        -- connection need not wait for its own lease to lapse)
+        WHERE l.expires_at < clock_timestamp() OR l.holder = EXCLUDED.holder
+    RETURNING term
+$$;
+
+-- The holder's heartbeat: true while it still holds the lease of that term.
+CREATE OR REPLACE FUNCTION engine_lease_renew(p_key BIGINT, p_holder TEXT, p_term BIGINT, p_ttl_ms INT)
+RETURNS BOOLEAN
+LANGUAGE sql AS $$
+    WITH renewed AS (
+        UPDATE engine_lease SET expires_at = clock_timestamp() + make_interval(secs => p_ttl_ms / 1000.0)
+        WHERE lease_key = p_key AND holder = p_holder AND term = p_term AND expires_at >= clock_timestamp()
+        RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM renewed)
+$$;
+
+-- A leader stopping cleanly hands over at once instead of letting the lease lapse.
+CREATE OR REPLACE FUNCTION engine_lease_release(p_key BIGINT, p_holder TEXT, p_term BIGINT)
+RETURNS VOID
+LANGUAGE sql AS $$
+    UPDATE engine_lease SET expires_at = clock_timestamp() - interval '1 millisecond'
+    WHERE lease_key = p_key AND holder = p_holder AND term = p_term
+$$;

@@ -20,21 +20,31 @@ log = logging.getLogger(__name__)
 RESYNC = None
 SNAPSHOT_TTL_S = 2 * 24 * 3600  # a topic's latest frame outlives its visit day, then expires
 
-# KEYS: each frame's key; ARGV: ttl, channel, separator, then the encoded frames in KEYS' order,
-# then their versions in the same order. A stored snapshot only moves forward: a frame whose
-# topic already holds a newer or equal version (a slower concurrent recompute, or a deposed
-# leader that has not noticed yet) is neither stored nor published. Returns how many were.
+# KEYS: each frame's key, then the term key; ARGV: ttl, channel, separator, the publishing
+# engine's term, then the encoded frames in KEYS' order, then their versions in the same order.
+# Fencing: a frame of an older term than the newest seen (a deposed leader that has not noticed
+# yet, e.g. one resumed after a freeze) is refused whole: nothing stored, nothing published, -1
+# returned. A stored snapshot only moves forward: a frame whose topic already holds a newer or
+# equal version (a slower concurrent recompute) is neither stored nor published. Returns how
+# many were.
 PUBLISH_FRAMES_LUA = """
-local ttl, channel, separator = ARGV[1], ARGV[2], ARGV[3]
-local n = #KEYS
+local ttl, channel, separator, term = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local n = #KEYS - 1
+local term_key = KEYS[n + 1]
+local newest_term = tonumber(redis.call('GET', term_key) or '0')
+if term < newest_term then
+    return -1
+elseif term > newest_term then
+    redis.call('SET', term_key, term)
+end
 local frames = {}
-for i, key in ipairs(KEYS) do
-    local version = tonumber(ARGV[3 + n + i])
-    local stored = redis.call('GET', key)
+for i = 1, n do
+    local version = tonumber(ARGV[4 + n + i])
+    local stored = redis.call('GET', KEYS[i])
     local stored_version = stored and tonumber(string.match(stored, '^[^\\n]*\\n[^\\n]*\\n(%d+)\\n'))
     if not stored_version or stored_version < version then
-        redis.call('SET', key, ARGV[3 + i], 'EX', ttl)
-        frames[#frames + 1] = ARGV[3 + i]
+        redis.call('SET', KEYS[i], ARGV[4 + i], 'EX', ttl)
+        frames[#frames + 1] = ARGV[4 + i]
     end
 end
 if #frames > 0 then
@@ -44,11 +54,17 @@ return #frames
 """
 
 
+class Deposed(RuntimeError):
+    """The bus has seen frames of a newer leadership term: this engine is no longer the leader."""
+
+
 class Bus(Protocol):
     async def connect(self) -> None: ...
     async def close(self) -> None: ...
-    async def publish(self, frame: Frame) -> None: ...
-    async def publish_many(self, frames: list[Frame]) -> None: ...
+    async def publish(self, frame: Frame, term: int = 0) -> None: ...
+    async def publish_many(self, frames: list[Frame], term: int = 0) -> None:
+        """Raises Deposed when a newer term has published (fencing)."""
+        ...
     async def latest(self, topics: list[str]) -> dict[str, Frame]: ...
     def listen(self) -> AsyncIterator[Frame | None]: ...
     async def health(self) -> str: ...
@@ -64,6 +80,7 @@ class MemoryBus:
     def __init__(self) -> None:
         self._frames: dict[str, Frame] = {}
         self._listeners: set[asyncio.Queue[Frame | None]] = set()
+        self._term = 0
 
     async def connect(self) -> None:
         return None
@@ -71,7 +88,10 @@ class MemoryBus:
     async def close(self) -> None:
         return None
 
-    async def publish(self, frame: Frame) -> None:
+    async def publish(self, frame: Frame, term: int = 0) -> None:
+        if term < self._term:
+            raise Deposed(f"term {term} is older than {self._term}")
+        self._term = term
         stored = self._frames.get(frame.topic)
         if stored is not None and stored.version >= frame.version:
             return  # only forward, as in Redis
@@ -79,9 +99,9 @@ class MemoryBus:
         for queue in self._listeners:
             queue.put_nowait(frame)
 
-    async def publish_many(self, frames: list[Frame]) -> None:
+    async def publish_many(self, frames: list[Frame], term: int = 0) -> None:
         for frame in frames:
-            await self.publish(frame)
+            await self.publish(frame, term)
 
     async def latest(self, topics: list[str]) -> dict[str, Frame]:
         return {t: self._frames[t] for t in topics if t in self._frames}
@@ -114,6 +134,7 @@ class RedisBus:
         self._channel = f"{namespace}:frames"
         self._key = f"{namespace}:frame:"
         self._marker = f"{namespace}:engine"
+        self._term_key = f"{namespace}:term"
         self._redis = redis.Redis.from_url(url, health_check_interval=15,
                                            socket_keepalive=True, retry_on_timeout=True)
         # redis-py sends EVALSHA and falls back to EVAL when Redis lost its script cache.
@@ -129,19 +150,21 @@ class RedisBus:
     async def close(self) -> None:
         await self._redis.aclose()
 
-    async def publish(self, frame: Frame) -> None:
-        await self.publish_many([frame])
+    async def publish(self, frame: Frame, term: int = 0) -> None:
+        await self.publish_many([frame], term)
 
-    async def publish_many(self, frames: list[Frame]) -> None:
+    async def publish_many(self, frames: list[Frame], term: int = 0) -> None:
         """All of a recompute's frames in one command: a script stores each as its topic's latest
         and publishes them together as one message. One command instead of two per frame: at a
         hundred changes a second the per-command cost in redis-py was most of the engine's CPU."""
         if not frames:
             return
-        await self._publish_script(
-            keys=[self._key + frame.topic for frame in frames],
-            args=[SNAPSHOT_TTL_S, self._channel, BATCH_SEPARATOR, *(f.encode() for f in frames),
+        published = await self._publish_script(
+            keys=[*(self._key + frame.topic for frame in frames), self._term_key],
+            args=[SNAPSHOT_TTL_S, self._channel, BATCH_SEPARATOR, term, *(f.encode() for f in frames),
                   *(f.version for f in frames)])
+        if published == -1:
+            raise Deposed(f"a newer leadership term than {term} has published")
 
     async def latest(self, topics: list[str]) -> dict[str, Frame]:
         if not topics:

@@ -18,7 +18,7 @@ import asyncpg
 
 from app import jsonutil
 from app.live import views
-from app.live.bus import Bus
+from app.live.bus import Bus, Deposed
 from app.live.design_keys import DesignKeys
 from app.live.frames import Frame
 from app.live.write_back import PositionWriteBack
@@ -69,6 +69,8 @@ class QueueEngine:
         # A new engine rebuilds everything from scratch, hence a new epoch; versions start from
         # the clock in microseconds so they keep growing across engines too.
         self.epoch = secrets.token_hex(6)
+        self.term = 0            # the leadership term (leader.py), which fences the bus
+        self.deposed = False     # the bus has seen a newer term: this engine must stop
         self._version = time.time_ns() // 1000
         self._dirty: dict[str, float | None] = {}       # doctor_id -> earliest commit time
         self._extra_tokens: dict[str, set[str]] = {}    # doctor_id -> tokens that left its queue
@@ -555,7 +557,13 @@ class QueueEngine:
         if not staged:
             return
         try:
-            await self._bus.publish_many([frame for frame, _ in staged])
+            await self._bus.publish_many([frame for frame, _ in staged], self.term)
+        except Deposed:
+            # Another process leads now (this one was frozen, or cut off): publish nothing more.
+            log.warning("a newer leadership term has published; this engine (term %d) stops", self.term)
+            self.deposed = True
+            self.stop()
+            raise
         except BaseException:
             self._staged = staged + self._staged  # a failed publish is retried with the next batch
             raise

@@ -1,10 +1,18 @@
 """Leader election and the LISTEN connection.
 
-Exactly one process recomputes: the holder of a session-level advisory lock, taken on the
-dedicated connection that also LISTENs (never a pooled one: a released pooled connection runs
-UNLISTEN *). If that connection dies, the lock goes with it and another process takes over
-within LEADER_RETRY_S. After every (re)connect the engine treats every queue as stale, because
-notifications sent while nobody listened are lost.
+Exactly one process recomputes: the holder of the engine lease (sql/migrations/003_engine_lease.sql),
+renewed every LEASE_RENEW_S on the dedicated connection that also LISTENs (never a pooled one:
+a released pooled connection runs UNLISTEN *). A leader that dies, loses its connection or
+freezes stops renewing; the lease lapses after LEASE_TTL_S and a follower, trying every
+LEADER_RETRY_S, takes it with a new term, within about two seconds. The term fences the bus: a
+frozen leader that resumes is refused at its first publish (bus.Deposed) and finds its lease
+gone at its next renewal, whichever comes first, and stops. A leader also steps down by itself
+when it has not renewed for longer than the lease lasts (its own clock says it was frozen).
+After every (re)connect the engine treats every queue as stale, because notifications sent
+while nobody listened are lost.
+
+Beside the lease, the leader holds the session advisory lock of the same key when it can: it
+only serves the check that refuses a second process on the in-process bus (runtime.py).
 """
 
 from __future__ import annotations
@@ -12,6 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
+import time
 from collections.abc import Callable
 
 import asyncpg
@@ -22,9 +34,10 @@ from app.live.engine import QueueEngine
 log = logging.getLogger(__name__)
 
 CHANNEL = "opd_changes"
-LEADER_RETRY_S = 2.0        # how often a follower tries to become leader
+LEASE_TTL_S = 1.5           # a lease not renewed for this long lapses ...
+LEASE_RENEW_S = 0.3         # ... and the leader renews it this often
+LEADER_RETRY_S = 0.25       # how often a follower tries to take a lapsed lease
 RECONNECT_MAX_S = 10.0      # backoff ceiling when PostgreSQL is unreachable
-HEALTH_CHECK_S = 5.0        # a silent dead connection is noticed within this
 STOP_WAIT_S = 1.0           # how long a lost leader waits for its engine tasks to stop ...
 STOP_ATTEMPTS = 5           # ... cancelling them again each time
 BUS_CHECK_S = 1.0           # how soon the engine notices that Redis restarted empty
@@ -41,6 +54,8 @@ class LeaderLoop:
         self.engine: QueueEngine | None = None
         self.is_leader = False
         self.leader_terms = 0  # how many times this process became leader
+        self.term = 0          # the lease term this process holds or last held
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
     async def run(self) -> None:
         delay = 0.2
@@ -56,16 +71,24 @@ class LeaderLoop:
                 delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _lead_once(self) -> bool:
-        """Try to become leader; if so, lead until the connection fails. False if not leader."""
+        """Try to become leader; if so, lead until the lease or the connection is lost. False if
+        another process holds the lease."""
         conn = await asyncpg.connect(self._dsn, timeout=10)
         try:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+            ttl_ms = int(LEASE_TTL_S * 1000)
+            term = await conn.fetchval("SELECT engine_lease_acquire($1, $2, $3)",
+                                       self._lock_key, self.holder, ttl_ms)
+            if term is None:
                 return False
+            renewed_at = time.monotonic()
+            await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key)
             lost = asyncio.Event()
             conn.add_termination_listener(lambda _conn: lost.set())
             # A new engine per term: a new epoch, so every client resyncs from our snapshots.
             engine = self._make_engine()
+            engine.term = term
             self.engine = engine
+            self.term = term
 
             def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
                 try:
@@ -77,10 +100,11 @@ class LeaderLoop:
             self.is_leader = True
             self.leader_terms += 1
             engine.mark_everything_stale()
-            log.info("this process is the queue engine leader (epoch %s)", engine.epoch)
+            log.info("this process is the queue engine leader (term %d, epoch %s)", term, engine.epoch)
             tasks = [asyncio.create_task(engine.run(), name="queue-engine"),
                      asyncio.create_task(self._timers(engine), name="engine-timers"),
                      asyncio.create_task(self._watch_bus(engine), name="engine-bus-watch"),
+                     asyncio.create_task(self._renew(conn, term, renewed_at), name="lease-renewal"),
                      asyncio.create_task(self._watch(conn, lost), name="leader-watch")]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -88,8 +112,8 @@ class LeaderLoop:
                     if task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]
             finally:
-                # The lock went with the connection: this process is no longer the leader, whatever
-                # its tasks still do while they wind down.
+                # The lease is gone or going: this process is no longer the leader, whatever its
+                # tasks still do while they wind down (the term fences what they publish).
                 self.is_leader = False
                 engine.stop()
                 pending = set(tasks)
@@ -102,19 +126,42 @@ class LeaderLoop:
                 for task in pending:  # say where it hangs
                     log.warning("engine task %s still running after %d cancellations, at %s",
                                 task.get_name(), STOP_ATTEMPTS, task.get_stack(limit=8))
+                with contextlib.suppress(Exception):  # hand over at once, not after the lapse
+                    await asyncio.wait_for(conn.execute("SELECT engine_lease_release($1, $2, $3)",
+                                                        self._lock_key, self.holder, term), timeout=1)
             return True
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), timeout=2)
 
+    async def _renew(self, conn: asyncpg.Connection, term: int, renewed_at: float) -> None:
+        """The heartbeat. Returns (ending the term) when the lease is lost: taken by another
+        process, not renewable in time, or lapsed while this process was frozen."""
+        ttl_ms = int(LEASE_TTL_S * 1000)
+        while True:
+            await asyncio.sleep(LEASE_RENEW_S)
+            if time.monotonic() - renewed_at > LEASE_TTL_S:
+                log.warning("lease term %d lapsed (last renewed %.1fs ago: was this process frozen?); "
+                            "stepping down", term, time.monotonic() - renewed_at)
+                return
+            sent = time.monotonic()  # the lease runs from when the renewal was sent, not answered
+            try:
+                held = await asyncio.wait_for(
+                    conn.fetchval("SELECT engine_lease_renew($1, $2, $3, $4)",
+                                  self._lock_key, self.holder, term, ttl_ms),
+                    timeout=max(LEASE_TTL_S - (time.monotonic() - renewed_at), 0.05))
+            except TimeoutError:
+                log.warning("lease term %d could not be renewed in time; stepping down", term)
+                return
+            if not held:
+                log.warning("lease term %d was taken over; stepping down", term)
+                return
+            renewed_at = sent
+
     async def _watch(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
-        """Returns when the connection is gone (terminated, or a health check fails)."""
-        while not lost.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(lost.wait(), timeout=HEALTH_CHECK_S)
-            if lost.is_set() or conn.is_closed():
-                break
-            await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=HEALTH_CHECK_S)
+        """Returns when the connection is gone. (A silent dead connection fails the lease
+        renewal within LEASE_TTL_S; no query here, asyncpg runs one at a time per connection.)"""
+        await lost.wait()
         log.warning("lost the LISTEN connection; leadership released")
 
     async def _watch_bus(self, engine: QueueEngine) -> None:

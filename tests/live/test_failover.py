@@ -3,7 +3,9 @@ dies the other process takes over the queue engine."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import signal
 
 from tests.live.actions import api_queue, issue_token, same_queue
 from tests.live.conftest import engine_role, staff_http, wait_for_role
@@ -53,3 +55,42 @@ async def test_action_on_one_process_reaches_clients_of_the_other_and_survives_l
     async with live_client(second.ws_url, key) as late:
         reply = await late.subscribed(topic)
         assert reply["type"] == "snapshot" and waiting_numbers(reply["data"]) == expected
+
+
+async def test_a_frozen_leader_is_replaced_and_publishes_nothing_when_it_resumes(
+        start_server, lock_key, hospital):
+    namespace = f"opdfreeze{secrets.token_hex(4)}"
+    first = await start_server(namespace=namespace, lock_key=lock_key)
+    await wait_for_role(first, "leader")
+    second = await start_server(namespace=namespace, lock_key=lock_key)
+    assert await engine_role(second) == "follower"
+    key = hospital.keys["admin"]
+    doctor = hospital.doctor
+    topic = f"doctor:{doctor.doctor_id}"
+    async with live_client(second.ws_url, key) as screen, staff_http(second, key) as http:
+        await screen.subscribed(topic)
+        one = await issue_token(http, doctor.doctor_id)
+        await screen.data_where(topic, lambda d: waiting_numbers(d) == [one["token_number"]])
+        old_epoch = screen.snapshots[topic]["epoch"]
+
+        # The leader freezes (SIGSTOP: its connections stay open, so only the lease can tell).
+        first.process.send_signal(signal.SIGSTOP)
+        try:
+            await wait_for_role(second, "leader", timeout=15)
+            two = await issue_token(http, doctor.doctor_id)
+            expected = [one["token_number"], two["token_number"]]
+            await screen.data_where(topic, lambda d: waiting_numbers(d) == expected, timeout=15)
+            new_epoch = screen.snapshots[topic]["epoch"]
+            assert new_epoch != old_epoch
+            mark = len(screen.messages)
+        finally:
+            first.process.send_signal(signal.SIGCONT)
+        # Resumed, it finds its lease gone and steps down; whatever it had pending when it froze
+        # is refused by the bus (an older term), so no screen sees a frame of its epoch again.
+        await wait_for_role(first, "follower", timeout=15)
+        three = await issue_token(http, doctor.doctor_id)
+        expected.append(three["token_number"])
+        await screen.data_where(topic, lambda d: waiting_numbers(d) == expected, timeout=15)
+        await asyncio.sleep(1)
+        late = [m for m in screen.messages[mark:] if m.get("type") == "snapshot"]
+        assert late and all(m["epoch"] == new_epoch for m in late), [m["epoch"] for m in late]

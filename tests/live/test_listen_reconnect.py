@@ -106,14 +106,13 @@ async def test_screens_converge_after_actions_while_nobody_listens(
     codes = [await track(patient, t) for t in tokens]
     await wait_converged(staff, patient, http, hospital, codes)
 
-    # Queue for the lock before killing its holder: the lock passes to us, not back to the
-    # app, so the app has no LISTEN connection until we let go.
-    blocker = await asyncpg.connect(database)
+    # Another holder takes the engine lease (as a process would after this one froze) and the
+    # LISTEN connection is killed: the app steps down and nobody listens until we let go.
+    await pool.execute("""UPDATE engine_lease SET holder = 'test-blocker', term = term + 1,
+                                 expires_at = clock_timestamp() + interval '1 hour'
+                          WHERE lease_key = $1""", lock_key)
     try:
-        waiting = asyncio.create_task(blocker.execute("SELECT pg_advisory_lock($1)", lock_key))
-        await asyncio.sleep(0.2)
         await terminate(pool, await leader_pid(pool, lock_key))
-        await asyncio.wait_for(waiting, 10)
         await wait_for_role(server, "follower")
 
         await call_next(http, first.doctor_id)
@@ -124,6 +123,7 @@ async def test_screens_converge_after_actions_while_nobody_listens(
         tokens += more
         codes += [await track(patient, t) for t in more]
     finally:
-        await blocker.close()
+        await pool.execute("UPDATE engine_lease SET expires_at = clock_timestamp() - interval '1 ms' "
+                           "WHERE lease_key = $1 AND holder = 'test-blocker'", lock_key)
     await wait_for_role(server, "leader")
     await wait_converged(staff, patient, http, hospital, codes)
