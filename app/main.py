@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             errors.ApiError: errors.handle_api_error,
             asyncpg.PostgresError: errors.handle_postgres_error,
+            **{cls: errors.handle_unavailable for cls in errors.UNAVAILABLE_CLASSES},
             HTTPException: errors.handle_http_exception,
             Exception: errors.handle_unexpected,
         },

@@ -1394,6 +1394,10 @@ BEGIN
     RETURN v_skipped;
 END $$;
 
+-- How long a call stays on the boards' "recently called" strip after the next call.
+CREATE OR REPLACE FUNCTION recent_call_minutes() RETURNS INT
+LANGUAGE sql IMMUTABLE AS $$ SELECT 15 $$;
+
 -- The doctor's queue snapshot as JSON (the shape of GET /api/v1/queues/doctors/{id}, plus
 -- private fields that the engine strips per topic); with p_write_back, the positions and ETAs
 -- are first written to the tokens (write_back_queue; tests and tools use it).
@@ -1457,6 +1461,16 @@ BEGIN
                        q.patient_name, q.visit_reason,
                        q.tracking_code AS _tracking_code
                 FROM q WHERE q.queue_position > 0) x), '[]'::json),
+        -- Calls of the last minutes other than the one now serving: a screen that was cut off
+        -- (a Redis restart, a dropped Wi-Fi) still shows a patient called meanwhile.
+        'recent_calls', COALESCE((
+            SELECT json_agg(x ORDER BY x.called_time DESC) FROM (
+                SELECT t.token_number, t.called_time, t.status FROM tokens t
+                WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day
+                  AND t.called_time >= v_now - make_interval(mins => recent_call_minutes())
+                  AND t.status IN ('WAITING', 'IN_CONSULTATION', 'COMPLETED', 'NO_SHOW')
+                  AND t.token_id IS DISTINCT FROM (SELECT q.token_id FROM q WHERE q.queue_position = 0 LIMIT 1)
+                ORDER BY t.called_time DESC LIMIT 3) x), '[]'::json),
         'booked_count', (SELECT count(*) FROM tokens t WHERE t.doctor_id = p_doctor_id
                            AND t.visit_date = p_day AND t.status = 'BOOKED'),
         'completed_count', (SELECT count(*) FROM tokens t WHERE t.doctor_id = p_doctor_id

@@ -100,7 +100,9 @@ def database_unavailable(exc: BaseException) -> bool:
         # connecting (a database closed to connections during maintenance or a failover).
         closed = state == "55000" and "not currently accepting connections" in str(exc)
         return state.startswith(_UNAVAILABLE_SQLSTATES) or closed
-    return isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError))
+    # InternalClientError: asyncpg's state machine on a connection the server cut mid-query
+    # ("cannot switch to state ..."); the pool replaces the connection, a retry works.
+    return isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.InternalClientError))
 
 
 def unavailable_response() -> JSONResponse:
@@ -126,6 +128,21 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(ApiError(exc.status_code, str(exc.detail), code=code))
+
+
+# Exceptions that mean "PostgreSQL is away" when they reach a route: handled by their class (the
+# ExceptionMiddleware answers and the connection lives on), not by the catch-all, which
+# Starlette's ServerErrorMiddleware re-raises after answering, closing the client's keep-alive
+# connection.
+UNAVAILABLE_CLASSES: tuple[type[Exception], ...] = (
+    OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+
+
+async def handle_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return unavailable_response()
+    return await handle_unexpected(request, exc)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:

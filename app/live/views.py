@@ -44,6 +44,9 @@ def desk(queue: dict[str, Any], shows_names: bool, next_count: int) -> dict[str,
             "call_count": serving.get("call_count", 0),
             "display_name": board_name(serving.get("patient_name"), shows_names),
         },
+        # Token numbers and times only: a board never names a patient it has moved past.
+        "recent_calls": [{"token_number": c["token_number"], "called_time": c["called_time"]}
+                         for c in queue.get("recent_calls", [])],
         "next": [{"token_number": w["token_number"], "eta_minutes": w["eta_minutes"],
                   "display_name": board_name(w.get("patient_name"), shows_names)}
                  for w in queue.get("waiting", [])[:next_count]],

@@ -56,6 +56,16 @@
     window.opdText(el.querySelector(".serving .token"), serving ? serving.token_number : "—");
     window.opdText(el.querySelector(".serving .name"), serving && serving.display_name ? serving.display_name : "");
     if (serving && serving.status === "WAITING") { el.classList.add("calling"); }
+    var recent = desk.recent_calls || [];
+    if (recent.length) {
+      // Patients called in the last minutes, so one who looked away (or a board that was cut
+      // off) still sees their number.
+      el.querySelector(".recent").hidden = false;
+      window.opdText(el.querySelector(".recent-list"), recent.map(function (c) {
+        return c.token_number + " " + new Date(c.called_time).toLocaleTimeString("en-IN",
+          { hour: "2-digit", minute: "2-digit", timeZone: timeZone });
+      }).join(" · "));
+    }
     var list = el.querySelector(".next");
     desk.next.forEach(function (n) {
       var li = document.createElement("li");

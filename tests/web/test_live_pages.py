@@ -95,3 +95,25 @@ async def test_board_shows_reconnecting_and_recovers(
         for process in (app, restarted):
             if process is not None:
                 await asyncio.to_thread(process.kill)
+
+
+async def test_the_board_keeps_a_patient_called_just_before_the_next(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    # Two calls in quick succession (as when a board was cut off meanwhile): the first
+    # patient's number stays on the board, under "Called", with the time.
+    doctor = hospital.doctors[0]
+    first = await factory.issue(pool, hospital, doctor=doctor)
+    second = await factory.issue(pool, hospital, doctor=doctor)
+    board = await (await new_context(viewport={"width": 1920, "height": 1080})).new_page()
+    await pair_display(board, server.base_url, f"/board/{hospital.code}", hospital.keys["admin"],
+                       wait_for_reload=True)
+    await expect(desk(board, doctor).locator(".next li")).to_have_count(2)
+    await pool.fetchrow("SELECT * FROM call_next_token($1, NULL)", doctor.doctor_id)
+    await pool.execute("SELECT 1 FROM set_token_status($1, 'NO_SHOW', NULL)", first["token_id"])
+    await pool.fetchrow("SELECT * FROM call_next_token($1, NULL)", doctor.doctor_id)
+
+    await expect(desk(board, doctor).locator(".serving .token")).to_have_text(second["token_number"])
+    recent = desk(board, doctor).locator(".recent")
+    await expect(recent).to_be_visible()
+    await expect(recent.locator(".recent-list")).to_contain_text(first["token_number"])
