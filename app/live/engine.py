@@ -466,7 +466,11 @@ class QueueEngine:
             # a sweep, or when not built yet.
             if everything or dept["dept_id"] not in self._department_views:
                 await self._publish_department(layout, dept, self._by_cabin, changed_at)
-            departments.append(self._department_views[dept["dept_id"]])
+            if dept["dept_id"] in self._department_views:
+                departments.append(self._department_views[dept["dept_id"]])
+        if len(departments) < len(layout["departments"]):
+            await self._flush()  # a new engine still loading: the hospital board waits for it
+            return
         await self._publish(f"hospital:{hospital_id}", views.hospital_view(layout, departments),
                             changed_at)
         if self._design_keys is not None:
@@ -488,7 +492,11 @@ class QueueEngine:
     async def _publish_department(self, layout: dict[str, Any], dept: dict[str, Any],
                                   by_cabin: dict[str, dict[str, dict[str, Any]]],
                                   changed_at: float | None) -> None:
-        """Stage a department's board and its cabins' door views (kept for the hospital board)."""
+        """Stage a department's board and its cabins' door views (kept for the hospital board).
+        Not before every doctor of the department is loaded: a new engine's first boards once
+        showed a department with one of its two desks for a moment (issue 20)."""
+        if not all(doctor_id in self.queues for doctor_id in dept["doctor_ids"]):
+            return
         view = self._department_views[dept["dept_id"]] = views.department_view(layout, dept, self.queues)
         await self._publish(f"department:{dept['dept_id']}", view, changed_at)
         for cabin in dept["cabins"]:

@@ -94,3 +94,25 @@ async def test_a_frozen_leader_is_replaced_and_publishes_nothing_when_it_resumes
         await asyncio.sleep(1)
         late = [m for m in screen.messages[mark:] if m.get("type") == "snapshot"]
         assert late and all(m["epoch"] == new_epoch for m in late), [m["epoch"] for m in late]
+
+
+async def test_a_new_leader_never_shows_a_board_missing_a_desk(start_server, lock_key, hospital):
+    namespace = f"opddesk{secrets.token_hex(4)}"
+    first = await start_server(namespace=namespace, lock_key=lock_key)
+    await wait_for_role(first, "leader")
+    second = await start_server(namespace=namespace, lock_key=lock_key)
+    topic = f"department:{hospital.dept_id}"
+    key = hospital.keys["admin"]
+    async with live_client(second.ws_url, key) as board, staff_http(second, key) as http:
+        await board.subscribed(topic)
+        token = await issue_token(http, hospital.doctor.doctor_id)
+        await board.data_where(topic, lambda d: d["waiting_count"] == 1)
+        first.kill()
+        await wait_for_role(second, "leader", timeout=15)
+        more = await issue_token(http, hospital.doctors[1].doctor_id)
+        await board.data_where(topic, lambda d: d["waiting_count"] == 2, timeout=15)
+        # The new leader publishes the board once it has loaded both doctors' queues, never
+        # with one desk while the other is still loading.
+        desks = [len(m["data"]["desks"]) for m in board.snapshots_of(topic)]
+        assert set(desks) == {2}, desks
+        assert token["token_number"] != more["token_number"]
