@@ -59,7 +59,7 @@ DOCUMENTED_SETTINGS = {
     "OPD_GC_FREEZE_S": "freeze long-lived objects out of the garbage collector this often; 0 = off (default 10)",
     "OPD_GC_FULL_S": "one full garbage collection this often, the only long pause (default 3600)",
     "OPD_WS_MAX_MESSAGE_BYTES": "largest client message accepted (default 4096)",
-    "OPD_LEADER_LOCK_KEY": "PostgreSQL advisory lock id that elects the queue engine (default 727001)",
+    "OPD_LEADER_LOCK_KEY": "key of the engine lease that elects the queue engine (default 727001)",
     "OPD_TRUSTED_PROXIES": "comma-separated proxy addresses whose X-Forwarded-* headers are trusted",
     "OPD_LOG_LEVEL": "log level (default INFO)",
     "OPD_CLOCK_OFFSET_S": "tests and demos only: seconds added to the clock of the app and its database sessions "

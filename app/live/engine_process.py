@@ -2,7 +2,7 @@
 
 Web workers serve the API and thousands of WebSockets on one event loop each; at a hundred
 changes a second the engine's awaits queued behind that work (docs/performance.md). Here the
-engine's loop does nothing else. It competes for the same advisory lock as any process, so with
+engine's loop does nothing else. It competes for the same engine lease as any process, so with
 `OPD_ENGINE=off` on the web workers it is the only candidate (run two for a standby); with the
 default `auto` a web worker takes over when no engine process runs.
 """
