@@ -27,6 +27,7 @@ from app.security.secrets_store import secret_key
 from app.security.sessions import SessionSigner
 from app.settings import Settings
 from app.web.headers import SecurityHeaders
+from app.web.login import LOGIN_WINDOW_S
 from app.web.routes import web_routes
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.signer = SessionSigner(secret_key(settings))
     # Tracking pages and patient check-in: per client address, per process (docs/security.md).
     app.state.public_limiter = RateLimiter(limit=120, window_s=60)
+    app.state.login_limiter = RateLimiter(limit=settings.login_attempts_per_address, window_s=LOGIN_WINDOW_S)
     return app
 
 

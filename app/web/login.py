@@ -10,14 +10,13 @@ from starlette.responses import RedirectResponse, Response
 
 from app.api.auth import optional_principal
 from app.security.passwords import verify_password
-from app.security.ratelimit import RateLimiter
 from app.security.sessions import SESSION_COOKIE, SESSION_MAX_AGE_S, cookie_options
 from app.web.templating import render
 
 LOGIN_CSRF_COOKIE = "opd_login_csrf"
 FAILURES_BEFORE_LOCKOUT = 5          # wrong passwords in a row lock the account ...
 LOCKOUT_MINUTES = 15                 # ... for this long
-_per_address = RateLimiter(limit=20, window_s=300)   # attempts per client address per 5 minutes
+LOGIN_WINDOW_S = 300  # sign-in attempts are counted per client address over 5 minutes
 HOME_BY_ROLE = {"admin": "/admin", "receptionist": "/reception", "doctor": "/doctor"}
 
 
@@ -49,7 +48,7 @@ async def _login(request: Request) -> Response:
     if not cookie_token or not hmac.compare_digest(cookie_token, str(form.get("login_csrf", ""))):
         return _form(request, "Your sign-in form expired. Please try again.", 403)
     address = client_address(request)
-    if not _per_address.allow(address):
+    if not request.app.state.login_limiter.allow(address):
         return _form(request, "Too many sign-in attempts from this device. Wait a few minutes.", 429)
     pool = request.app.state.pool
     async with pool.acquire() as conn, conn.transaction():
