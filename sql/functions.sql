@@ -874,14 +874,14 @@ END $$;
 CREATE OR REPLACE FUNCTION eta_tuning() RETURNS JSONB
 LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_build_object(
-        'alpha_min', 0.08,        -- weight of the newest cycle once the estimate is settled
+        'alpha_min', 0.03,        -- weight of the newest cycle once the estimate is settled
         'share_alpha', 0.05,      -- weight of the newest call in the shares (no-show, jumps, leaves)
         'late_alpha', 0.30,       -- weight of today's lateness against earlier days'
         'break_alpha', 0.30,
         'prior_rel_var_configured', 0.40,  -- how unsure a configured average is (relative variance)
         'prior_rel_var_department', 0.12,
-        'z_low', 2.00,            -- the range: quantiles of a log-normal around the median
-        'z_high', 1.90
+        'z_low', 2.20,            -- the range: quantiles of a log-normal around the median
+        'z_high', 2.10
     )
 $$;
 

@@ -161,6 +161,10 @@ class Hub:
                 frame = self._frames[topic]
         return frame
 
+    def cached(self, topic: str) -> Frame | None:
+        """The latest frame of a topic this process holds, if any."""
+        return self._frames.get(topic)
+
     def unsubscribe(self, client: Client, topic: str) -> None:
         client.topics.discard(topic)
         subscribers = self._subscribers.get(topic)

@@ -175,6 +175,10 @@ async def _subscribe(runtime: Any, client: Client, principal: Principal | None,
     frame = await runtime.hub.subscribe(client, topic)
     if frame is None and kind == "token":
         frame = await _token_frame_from_database(runtime, topic, ident)
+        if runtime.hub.cached(topic) is not None:
+            # An engine frame arrived (and was offered) during the read: it is newer than the
+            # database's version-0 frame, which must not follow it.
+            return
     if frame is None:
         client.reply(jsonutil.dumps({"type": "subscribed", "topic": topic, "pending": True}))
     elif frame.epoch == epoch and version is not None and version >= frame.version:

@@ -15,7 +15,8 @@
           CANCELLED: "Cancelled", RESCHEDULED: "Moved to another time", locating: "Finding your location…",
           outside: "You are {distance} m away. Check-in works within {radius} m of the hospital. Come closer, or ask at reception.",
           denied: "Location permission was refused. Allow location for this page, or check in at reception.",
-          checked_in: "You are checked in.", toggle: "हिन्दी", next_turn: "You are next" },
+          checked_in: "You are checked in.", toggle: "हिन्दी", next_turn: "You are next",
+          called_at: "Called at {time} — go to the cabin" },
     hi: { your_token: "आपका टोकन", position: "क्रम", wait: "अनुमानित प्रतीक्षा", status: "स्थिति",
           checkin: "मैं पहुँच गया/गई — चेक-इन करें", checkin_help: "अस्पताल पहुँचकर कतार में शामिल होने के लिए चेक-इन करें।",
           go_now: "कृपया अभी केबिन {cabin} में जाएँ", min: "मिनट", now_serving: "अभी: {token}",
@@ -25,7 +26,8 @@
           CANCELLED: "रद्द", RESCHEDULED: "दूसरे समय पर", locating: "आपकी लोकेशन देखी जा रही है…",
           outside: "आप अस्पताल से {distance} मीटर दूर हैं। चेक-इन {radius} मीटर के भीतर होता है। पास आएँ या रिसेप्शन पर पूछें।",
           denied: "लोकेशन की अनुमति नहीं मिली। अनुमति दें या रिसेप्शन पर चेक-इन करें।",
-          checked_in: "आपका चेक-इन हो गया।", toggle: "English", next_turn: "अगला नंबर आपका है" }
+          checked_in: "आपका चेक-इन हो गया।", toggle: "English", next_turn: "अगला नंबर आपका है",
+          called_at: "{time} पर बुलाया गया — केबिन में जाएँ" }
   };
   function t(key, values) {
     var text = T[lang][key] || key;
@@ -43,7 +45,10 @@
     window.opdText($("doctor"), view.doctor_name + (view.cabin_number ? " · Cabin " + view.cabin_number : "") + " · " + view.dept_name);
     window.opdText($("position"), view.position ? (view.position === 1 ? "1 · " + t("next_turn") : view.position) : "–");
     window.opdText($("eta"), etaText());
-    window.opdText($("status"), t(view.status));
+    // A called patient sees when: a phone that was off the network during the call still knows
+    // it came, and how long ago.
+    window.opdText($("status"), view.status === "WAITING" && view.called_time
+      ? t("called_at", { time: clockTime(new Date(view.called_time).getTime()) }) : t(view.status));
     window.opdText($("serving"), view.now_serving && view.now_serving !== view.token_number ? t("now_serving", { token: view.now_serving }) : "");
     var called = view.status === "WAITING";
     $("call-now").hidden = !called;
@@ -63,10 +68,14 @@
     if (view.eta_beyond_shift) { return t("not_today"); }
     var expected = Date.now() + view.eta_minutes * 60000;
     if (shownAt === null || Math.abs(expected - shownAt) >= SHOWN_MOVES_AT_MS) { shownAt = expected; }
-    var time = new Date(shownAt).toLocaleTimeString(lang === "hi" ? "hi-IN" : "en-IN", { hour: "numeric", minute: "2-digit" });
+    var time = clockTime(shownAt);
     var low = view.eta_low_minutes != null ? view.eta_low_minutes : view.eta_minutes;
     var high = view.eta_high_minutes != null ? view.eta_high_minutes : view.eta_minutes;
     return t("around", { time: time, low: low, high: high });
+  }
+
+  function clockTime(ms) {
+    return new Date(ms).toLocaleTimeString(lang === "hi" ? "hi-IN" : "en-IN", { hour: "numeric", minute: "2-digit" });
   }
 
   var lastCallKey = null;
