@@ -145,13 +145,19 @@ BOARD_NEXT, DOOR_NEXT = 5, 2  # as app/live/views.py lists them
 def desk_summary(desk: dict[str, Any]) -> tuple[Any, ...]:
     serving = desk["now_serving"]
     return (desk["doctor_id"], serving and serving["token_number"],
-            [(n["token_number"], n["eta_minutes"]) for n in desk["next"]], desk["waiting_count"])
+            [n["token_number"] for n in desk["next"]], desk["waiting_count"])
+
+
+# The API reads the queue later than the engine published it: an ETA that counts the minutes since
+# a call may differ by a couple of rounded minutes; the boards compare token numbers (ETAs on
+# the doctor and token topics, within this slack).
+CONVERGE_ETA_SLACK = 2
 
 
 def queue_as_desk(queue: dict[str, Any], next_count: int) -> tuple[Any, ...]:
     serving = queue["now_serving"]
     return (queue["doctor_id"], serving and serving["token_number"],
-            [(w["token_number"], w["eta_minutes"]) for w in queue["waiting"][:next_count]],
+            [w["token_number"] for w in queue["waiting"][:next_count]],
             len(queue["waiting"]))
 
 
@@ -175,7 +181,7 @@ async def wait_converged(staff: Any, patient: Any | None, http: httpx.AsyncClien
     state = await final_state(http, hospital, codes)
     queues = state["queues"]
     for doctor_id, queue in queues.items():
-        await staff.data_where(f"doctor:{doctor_id}", lambda d, q=queue: d == q, timeout,
+        await staff.data_where(f"doctor:{doctor_id}", lambda d, q=queue: same_queue(d, q, CONVERGE_ETA_SLACK), timeout,
                                f"doctor:{doctor_id} equal to the API's queue "
                                f"{queue_summary(queue)}")
     board_desks = sorted(queue_as_desk(q, BOARD_NEXT) for q in queues.values())
@@ -193,6 +199,6 @@ async def wait_converged(staff: Any, patient: Any | None, http: httpx.AsyncClien
                                timeout, f"cabin door showing {door}")
     if patient is not None:
         for code, view in state["tracks"].items():
-            await patient.data_where(f"token:{code}", lambda d, v=view: d == v, timeout,
+            await patient.data_where(f"token:{code}", lambda d, v=view: same_queue(d, v, CONVERGE_ETA_SLACK), timeout,
                                      f"token:{code} equal to GET /track ({view['status']}, "
                                      f"position {view['position']})")

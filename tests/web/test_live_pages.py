@@ -56,7 +56,8 @@ async def test_call_next_updates_board_and_tracker_without_reload(
     await console.get_by_role("button", name="Call next").click()
 
     await expect(tracker.locator("#call-now")).to_have_text("Please go to cabin C\u2011101 now")
-    await expect(tracker.locator("#status")).to_have_text(re.compile(r"^Called at \d{1,2}:\d\d.{0,2}[aApP][mM] — go to the cabin$"))
+    await expect(tracker.locator("#status")).to_have_text(
+        re.compile(r"^Called at \d{1,2}:\d\d.{0,2}[aApP][mM] — go to the cabin$"))
     await expect(desk(board, doctor).locator(".serving .token")).to_have_text(token["token_number"])
     await expect(desk(board, doctor)).to_have_class("desk calling")
     await expect(desk(board, doctor).locator(".next li")).to_have_count(0)
