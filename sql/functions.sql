@@ -1600,8 +1600,13 @@ SELECT
     COUNT(t.token_id) FILTER (WHERE t.status = 'CHECKED_IN') AS pending_tokens,
     MAX(t.consultation_start_time) AS last_consult_start,
     CASE
+        -- A patient called longer ago than the hospital's limit and not seen: not "busy" (issue 13).
+        WHEN bool_or(t.status = 'WAITING' AND t.called_time
+                     < opd_now() - make_interval(mins => h.called_not_seen_minutes)) THEN 'CALLED_NOT_SEEN'
         WHEN bool_or(t.status IN ('WAITING', 'IN_CONSULTATION')) THEN 'BUSY'
         WHEN d.paused_at IS NOT NULL THEN 'ON_BREAK'
+        -- On shift with patients waiting and nobody called: idle, the patients are not moving.
+        WHEN cd.status = 'ACTIVE' AND bool_or(t.status = 'CHECKED_IN') THEN 'IDLE'
         WHEN cd.status = 'ACTIVE' THEN 'AVAILABLE'
         ELSE 'OFFLINE'
     END AS current_status
@@ -1613,7 +1618,7 @@ LEFT JOIN cabins c ON cd.cabin_id = c.cabin_id
 LEFT JOIN tokens t ON d.doctor_id = t.doctor_id
     AND t.visit_date = (opd_now() AT TIME ZONE h.timezone)::date
 GROUP BY d.doctor_id, d.hospital_id, d.name, d.specialization, d.paused_at, cd.cabin_id,
-         c.cabin_number, cd.status;
+         c.cabin_number, cd.status, h.called_not_seen_minutes;
 
 
 -- Everything the queue engine publishes for one doctor, in one round trip: the doctor's queue
@@ -1878,6 +1883,31 @@ BEGIN
             format('%s has waited %s min', v.token_number, round(v.waited)),
             jsonb_build_object('waited_mins', round(v.waited)));
         v_open := v_open || ('LONG_WAIT:' || v.token_id);
+    END LOOP;
+    -- Called and not seen (issue 13): a patient called long ago who never reached the cabin holds
+    -- the doctor (call-next is refused while someone is called) and freezes the ETAs behind. When
+    -- the hospital opts in, such a patient is marked absent (reception can put them back in line);
+    -- otherwise an alert stays open until the doctor recalls, starts or marks them absent.
+    FOR v IN
+        SELECT t.token_id, t.token_number, t.call_count, d.name AS doctor_name,
+               h.called_not_seen_minutes, h.auto_absent_minutes,
+               extract(epoch FROM v_now - t.called_time) / 60 AS since_call
+        FROM tokens t JOIN doctors d ON d.doctor_id = t.doctor_id JOIN hospitals h ON h.hospital_id = t.hospital_id
+        WHERE t.hospital_id = p_hospital_id AND t.visit_date = v_today AND t.status = 'WAITING'
+          AND t.called_time < v_now - make_interval(mins => h.called_not_seen_minutes)
+    LOOP
+        IF v.auto_absent_minutes IS NOT NULL AND v.since_call >= v.auto_absent_minutes THEN
+            PERFORM set_token_status(v.token_id, 'NO_SHOW', NULL,
+                format('not seen %s min after the call (marked absent by the hospital''s setting)',
+                       round(v.since_call)), ARRAY['WAITING']);
+            CONTINUE;
+        END IF;
+        PERFORM raise_alert(p_hospital_id, 'CALLED_NOT_SEEN', 'WARNING', 'TOKEN', v.token_id,
+            format('%s called %s min ago (%s×) and not seen by %s', v.token_number, round(v.since_call),
+                   v.call_count, v.doctor_name),
+            jsonb_build_object('since_call_mins', round(v.since_call), 'call_count', v.call_count,
+                               'doctor_name', v.doctor_name, 'token_number', v.token_number));
+        v_open := v_open || ('CALLED_NOT_SEEN:' || v.token_id);
     END LOOP;
     FOR v IN
         SELECT d.doctor_id, d.name, s.status AS shift_status,

@@ -10,6 +10,8 @@ import asyncpg
 
 from app.api import schemas
 from app.api.errors import ApiError
+from app.api.phones import HINT as PHONE_HINT
+from app.api.phones import normalise_phone
 from app.api.registry import Call, api, query_param, require_found
 
 TAG = "patients"
@@ -19,13 +21,21 @@ _COLUMNS = ("name", "phone", "email", "date_of_birth", "gender", "preferred_lang
 
 async def find_or_create_patient(conn: asyncpg.Connection, hospital_id: uuid.UUID,
                                  patient: dict[str, Any]) -> uuid.UUID:
-    """The patient with this UHID, else a new one (a UHID is generated when none is given)."""
+    """The patient with this UHID; else, with no UHID given, the one with the same name and
+    phone (the same person registered again at the desk must not become two records, issue 13);
+    else a new one (a UHID is generated when none is given)."""
     if patient.get("uhid"):
         existing = await conn.fetchval(
             "SELECT patient_id FROM patients WHERE hospital_id = $1 AND uhid = $2",
             hospital_id, patient["uhid"])
-        if existing is not None:
-            return uuid.UUID(str(existing))
+    else:
+        existing = await conn.fetchval(
+            """SELECT patient_id FROM patients
+               WHERE hospital_id = $1 AND phone = $2 AND lower(btrim(name)) = lower(btrim($3))
+               ORDER BY created_at LIMIT 1""",
+            hospital_id, patient["phone"], patient["name"])
+    if existing is not None:
+        return uuid.UUID(str(existing))
     return await create_patient(conn, hospital_id, patient)
 
 
@@ -53,11 +63,17 @@ async def find_patients(call: Call) -> list[dict[str, Any]]:
     phone, uhid = call.query("phone"), call.query("uhid")
     if not phone and not uhid:
         raise ApiError(422, "give phone or uhid", code="invalid")
+    stored = normalise_phone(phone) if phone else None
+    if phone and stored is None:
+        raise ApiError(422, f"phone: {phone!r} is not a phone number; give {PHONE_HINT}",
+                       code="invalid", field="phone")
+    # Rows written before numbers were normalised may hold the ten digits alone.
+    national = stored[3:] if stored and stored.startswith("+91") else stored
     rows = await call.pool.fetch(
         f"""{_PATIENT_SELECT} WHERE hospital_id = $1
-            AND ($2::text IS NULL OR phone = $2) AND ($3::text IS NULL OR uhid = $3)
+            AND ($2::text IS NULL OR phone IN ($2, $4)) AND ($3::text IS NULL OR uhid = $3)
             ORDER BY created_at DESC LIMIT 50""",
-        call.staff.hospital_id, phone or None, uhid or None)
+        call.staff.hospital_id, stored, uhid or None, national)
     return [dict(r.items()) for r in rows]
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 UUID: dict[str, Any] = {"type": "string", "format": "uuid"}
 UUID_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "uuid"}
-PHONE: dict[str, Any] = {"type": "string", "pattern": r"^\+?[0-9]{6,14}$", "maxLength": 15,
-                         "description": "digits, optionally with a leading +"}
+PHONE: dict[str, Any] = {"type": "string", "format": "phone", "maxLength": 24,
+                         "description": "a mobile number as people write it (\"98765 43210\", \"+91 98765-43210\", "
+                                        "\"098765 43210\"); stored and returned as E.164, \"+919876543210\""}
 REASON: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255}
 NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255}
 COORD_LAT: dict[str, Any] = {"type": "number", "minimum": -90, "maximum": 90}
@@ -105,6 +106,10 @@ HOSPITAL_PATCH = obj({
     "geofence_radius": {"type": "integer", "minimum": 10, "maximum": 50000},
     "timezone": {"type": "string", "maxLength": 50},
     "board_shows_names": {"type": "boolean"},
+    "called_not_seen_minutes": {"type": "integer", "minimum": 1, "maximum": 120,
+                                "description": "minutes after a call before the console prompts and an alert opens"},
+    "auto_absent_minutes": {"type": ["integer", "null"], "minimum": 2, "maximum": 240,
+                            "description": "mark a called, unseen patient absent after this long (null: never)"},
 })
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from starlette.requests import Request
 
 from app.api.errors import ApiError
+from app.api.phones import HINT as PHONE_HINT
+from app.api.phones import normalise_phone
 
 MAX_BODY_BYTES = 64 * 1024
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -72,6 +74,12 @@ def _convert(value: Any, schema: dict[str, Any], path: str) -> Any:
 
 
 def _convert_format(value: str, fmt: str | None, path: str) -> Any:
+    if fmt == "phone":
+        phone = normalise_phone(value)
+        if phone is None:
+            raise ApiError(422, f"{path}: {value!r} is not a phone number; give {PHONE_HINT}",
+                           code="invalid", field=path)
+        return phone
     try:
         if fmt == "uuid":
             return uuid.UUID(value)

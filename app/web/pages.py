@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.api.auth import Principal, optional_principal
 from app.api.errors import ApiError
+from app.api.phones import phone_digits
 from app.api.track import TRACKING_CODE_PATTERN
 from app.web.displays import pairing_page
 from app.web.login import HOME_BY_ROLE, login_redirect
@@ -106,8 +107,10 @@ async def doctor_console(request: Request) -> Response:
         return render(request, "error.html", {"message": "A doctor opens only their own console."},
                       principal=staff, status_code=403)
     doctor = None if doctor_id is None else await pool.fetchrow(
-        """SELECT d.doctor_id, d.name, d.primary_dept_id, d.hospital_id, dep.name AS dept_name
-           FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id WHERE d.doctor_id = $1""",
+        """SELECT d.doctor_id, d.name, d.primary_dept_id, d.hospital_id, dep.name AS dept_name,
+                  h.called_not_seen_minutes
+           FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
+           JOIN hospitals h ON h.hospital_id = d.hospital_id WHERE d.doctor_id = $1""",
         doctor_id)
     if doctor is None or doctor["hospital_id"] != staff.hospital_id:
         return render(request, "error.html", {"message": "No such doctor."}, principal=staff, status_code=404)
@@ -201,15 +204,21 @@ async def admin_page(request: Request) -> Response:
 
 
 async def patient_results(request: Request) -> Response:
-    """htmx fragment: patients matching a phone number or UHID."""
+    """htmx fragment: patients matching a UHID, a name, or any part (4+ digits) of a phone number,
+    written as people write it ("98765 43210")."""
     staff = await staff_member(request, "receptionist", "admin")
     if isinstance(staff, Response):
         return staff
-    query = request.query_params.get("q", "").strip()[:50]
+    query = request.query_params.get("q", "").strip()[:50].replace("\x00", "")
+    digits = phone_digits(query) if not any(ch.isalpha() for ch in query) else ""
     patients = [] if not query else await request.app.state.pool.fetch(
         """SELECT patient_id, uhid, name, phone FROM patients
-           WHERE hospital_id = $1 AND (phone = $2 OR uhid = $2) ORDER BY created_at DESC LIMIT 20""",
-        staff.hospital_id, query)
+           WHERE hospital_id = $1
+             AND (uhid = $2
+                  OR (length($3) >= 4 AND regexp_replace(phone, '[^0-9]', '', 'g') LIKE '%' || $3 || '%')
+                  OR (length($2) >= 2 AND $3 = '' AND name ILIKE '%' || replace(replace($2, '%', ''), '_', '') || '%'))
+           ORDER BY created_at DESC LIMIT 20""",
+        staff.hospital_id, query, digits)
     return render(request, "_patient_results.html", {"patients": patients, "query": query}, principal=staff)
 
 

@@ -28,6 +28,7 @@
       window.opdText(root.querySelector('[data-field="visit_reason"]'), current.visit_reason || "");
       window.opdText(root.querySelector('[data-field="status"]'), current.status === "WAITING" ? "called" : "in consultation");
     }
+    renderCalled(current);
     window.opdText(document.getElementById("cabin-label"), state.cabin_number ? "Cabin " + state.cabin_number : "no shift today");
     document.getElementById("break-banner").hidden = !state.paused;
     window.opdText(root.querySelector('[data-action="pause"]'), state.paused ? "Resume (P)" : "Pause (P)");
@@ -48,6 +49,24 @@
     });
     body.replaceChildren(rows);
   }
+
+  // How long ago the patient now called was called, and a prompt once that passes the hospital's
+  // limit: a patient who never comes must not hold the queue unnoticed (issue 13).
+  var notSeenMinutes = parseInt(root.getAttribute("data-not-seen-minutes"), 10) || 3;
+  function renderCalled(current) {
+    var called = current && current.status === "WAITING" && current.called_time;
+    var minutes = called ? Math.max(0, Math.floor((Date.now() - Date.parse(current.called_time)) / 60000)) : 0;
+    var times = current && current.call_count > 1 ? " · called " + current.call_count + " times" : "";
+    window.opdText(root.querySelector('[data-field="called"]'),
+      called ? (minutes < 1 ? "Called just now" : "Called " + minutes + " min ago") + times : "");
+    var prompt = document.getElementById("not-seen");
+    prompt.hidden = !(called && minutes >= notSeenMinutes);
+    if (!prompt.hidden) {
+      window.opdText(prompt.querySelector('[data-field="not-seen-text"]'),
+        "Token " + current.token_number + " has not come in " + minutes + " min after the call.");
+    }
+  }
+  setInterval(function () { if (state) { renderCalled(state.now_serving); } }, 15000);
 
   // undoFor(result) returns the function that reverses this action, if it can be reversed.
   function act(promise, undoLabel, undoFor) {

@@ -7,6 +7,19 @@
   function cell(tr, text) { var td = document.createElement("td"); td.textContent = text; tr.appendChild(td); return td; }
   function button(label, onClick) { var b = document.createElement("button"); b.textContent = label; b.addEventListener("click", onClick); return b; }
 
+  var STATUS_LABELS = { BUSY: "BUSY", IDLE: "IDLE (patients waiting, nobody called)",
+    CALLED_NOT_SEEN: "CALLED, NOT SEEN", ON_BREAK: "ON BREAK", AVAILABLE: "AVAILABLE", OFFLINE: "OFF SHIFT" };
+
+  // An alert's text with today's figures where the dashboard has them (the alert itself is
+  // written by the periodic check and may be a minute old).
+  function alertText(a, data) {
+    if (a.alert_type === "BOTTLENECK") {
+      var dept = data.departments.filter(function (d) { return d.dept_id === a.entity_id; })[0];
+      if (dept) { return dept.code + " · " + dept.name + ": " + dept.waiting_count + " waiting, longest wait " + dept.longest_eta + " min"; }
+    }
+    return a.message;
+  }
+
   function render(data) {
     var loads = document.createDocumentFragment();
     data.departments.forEach(function (d) {
@@ -25,7 +38,9 @@
     data.doctors.forEach(function (d) {
       var tr = document.createElement("tr");
       cell(tr, d.doctor_name); cell(tr, d.cabin_number || "—");
-      cell(tr, d.on_leave ? "ON LEAVE" : d.current_status); cell(tr, d.pending_tokens);
+      var status = cell(tr, d.on_leave ? "ON LEAVE" : (STATUS_LABELS[d.current_status] || d.current_status));
+      status.className = "status-" + d.current_status;
+      cell(tr, d.pending_tokens);
       doctors.appendChild(tr);
     });
     document.getElementById("doctors").replaceChildren(doctors);
@@ -34,7 +49,7 @@
     data.alerts.forEach(function (a) {
       var li = document.createElement("li");
       li.className = "alert-" + a.severity;
-      li.textContent = a.alert_type.replace("_", " ") + ": " + a.message + " ";
+      li.textContent = a.alert_type.split("_").join(" ") + ": " + alertText(a, data) + " ";
       if (a.alert_type === "BOTTLENECK") {
         li.appendChild(button("Even out queues", function () {
           api.call("POST", "/api/v1/departments/" + a.entity_id + "/rebalance", {}).catch(function () {});

@@ -60,3 +60,27 @@ async def test_token_for_a_known_uhid_reuses_the_patient(
     assert first["patient_id"] == second["patient_id"]
     found = (await receptionist.get(f"{API}/patients", params={"uhid": "UH-555"})).json()
     assert len(found) == 1
+
+
+async def test_phone_numbers_as_people_write_them_are_stored_one_way(receptionist: httpx.AsyncClient) -> None:
+    """Issue 13: "98765 43210" is how Indians write a number; it must not be refused."""
+    for written in ("98765 43210", "+91-98765-43210", "098765 43210", "(0091) 9876543210"):
+        created = await receptionist.post(f"{API}/patients", json={"name": f"P {written}", "phone": written})
+        assert created.status_code == 201, (written, created.text)
+        assert created.json()["phone"] == "+919876543210", written
+    found = (await receptionist.get(f"{API}/patients", params={"phone": "98765-43210"})).json()
+    assert len(found) == 4
+    refused = await receptionist.post(f"{API}/patients", json={"name": "X", "phone": "12345 67890"})
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["field"] == "phone" and "10-digit mobile number" in error["message"], error
+
+
+async def test_the_same_name_and_phone_again_is_the_same_patient(receptionist: httpx.AsyncClient, hospital) -> None:
+    """Issue 13: registering the same person twice at the desk made two patient records."""
+    first = await issue(receptionist, hospital.doctor, patient={"name": "Sunita Devi", "phone": "98111 22334"})
+    second = await issue(receptionist, hospital.doctors[1],
+                         patient={"name": "sunita devi ", "phone": "+919811122334"})
+    assert first["patient_id"] == second["patient_id"]
+    other = await issue(receptionist, hospital.doctors[1], patient={"name": "Anil Devi", "phone": "9811122334"})
+    assert other["patient_id"] != first["patient_id"]  # a family shares a phone: a new record

@@ -170,3 +170,67 @@ async def test_late_alert_resolves_even_when_the_same_doctor_is_now_idle(
     assert [a["is_resolved"] for a in late] == [True], (
         "DOCTOR_LATE no longer holds (the doctor was active at 08:17) but stays open: "
         "check_hospital_alerts resolves by entity_id only, and the DOCTOR_IDLE alert put that id in v_open")
+
+
+async def doctor_status(db: helpers.Db, doctor: factory.Doctor) -> str:
+    status: str = await db.fetchval("SELECT current_status FROM vw_doctor_status WHERE doctor_id = $1",
+                                    doctor.doctor_id)
+    return status
+
+
+async def test_called_and_not_seen_alerts_and_the_doctor_is_not_shown_busy(
+        pool: asyncpg.Pool, clock_conn: asyncpg.Connection) -> None:
+    """Issue 13: in the demo six doctors sat on a patient called 80-120 min earlier, shown BUSY,
+    with no alert. Past the hospital's limit (default 3 min) an alert opens, the doctor shows
+    CALLED_NOT_SEEN, and the alert resolves once the patient is seen."""
+    hospital = await helpers.hidden_hospital(pool, doctors=1)
+    doctor = hospital.doctor
+    day = await helpers.today(pool, hospital)
+    await helpers.set_today_shift(pool, doctor, "08:00", "14:00", "ACTIVE")
+    await clock_at(clock_conn, hospital, day, "09:00")
+    first = await issue_on(clock_conn, pool, hospital)
+    await issue_on(clock_conn, pool, hospital)
+    assert await doctor_status(clock_conn, doctor) == "IDLE"  # patients waiting, nobody called
+    await helpers.step(clock_conn, first["token_id"], "WAITING")
+    await clock_at(clock_conn, hospital, day, "09:02")
+    await check(clock_conn, hospital)
+    assert await helpers.alerts_for(clock_conn, first["token_id"], "CALLED_NOT_SEEN") == []
+    assert await doctor_status(clock_conn, doctor) == "BUSY"
+
+    await clock_at(clock_conn, hospital, day, "09:04")
+    await check(clock_conn, hospital)
+    await check(clock_conn, hospital)
+    raised = await helpers.alerts_for(clock_conn, first["token_id"], "CALLED_NOT_SEEN")
+    assert len(raised) == 1 and not raised[0]["is_resolved"]
+    assert raised[0]["metadata"]["since_call_mins"] == 4
+    assert await doctor_status(clock_conn, doctor) == "CALLED_NOT_SEEN"
+
+    await helpers.step(clock_conn, first["token_id"], "IN_CONSULTATION")
+    await check(clock_conn, hospital)
+    assert [a["is_resolved"] for a in await helpers.alerts_for(clock_conn, first["token_id"], "CALLED_NOT_SEEN")] == [True]
+    assert await doctor_status(clock_conn, doctor) == "BUSY"
+
+
+async def test_a_hospital_may_mark_a_called_unseen_patient_absent(
+        pool: asyncpg.Pool, clock_conn: asyncpg.Connection) -> None:
+    """With auto_absent_minutes set, the check marks the patient NO_SHOW (audited, with why);
+    reception can put them back in line."""
+    hospital = await helpers.hidden_hospital(pool, doctors=1)
+    await pool.execute("UPDATE hospitals SET auto_absent_minutes = 10 WHERE hospital_id = $1", hospital.hospital_id)
+    day = await helpers.today(pool, hospital)
+    await helpers.set_today_shift(pool, hospital.doctor, "08:00", "14:00", "ACTIVE")
+    await clock_at(clock_conn, hospital, day, "10:00")
+    token = await issue_on(clock_conn, pool, hospital)
+    await helpers.step(clock_conn, token["token_id"], "WAITING")
+    await clock_at(clock_conn, hospital, day, "10:09")
+    await check(clock_conn, hospital)
+    assert await pool.fetchval("SELECT status FROM tokens WHERE token_id = $1", token["token_id"]) == "WAITING"
+    await clock_at(clock_conn, hospital, day, "10:11")
+    await check(clock_conn, hospital)
+    assert await pool.fetchval("SELECT status FROM tokens WHERE token_id = $1", token["token_id"]) == "NO_SHOW"
+    reason = await pool.fetchval(
+        "SELECT change_reason FROM token_history WHERE token_id = $1 ORDER BY history_id DESC LIMIT 1",
+        token["token_id"])
+    assert reason and "not seen 11 min after the call" in reason
+    assert [a["is_resolved"] for a in await helpers.alerts_for(clock_conn, token["token_id"], "CALLED_NOT_SEEN")] in ([], [True])
+    await helpers.step(clock_conn, token["token_id"], "CHECKED_IN")  # the requeue at reception
