@@ -14,6 +14,7 @@ from app.api.auth import Principal, optional_principal
 from app.api.errors import ApiError
 from app.api.phones import phone_digits
 from app.api.track import TRACKING_CODE_PATTERN
+from app.web.desk_filters import STATUSES
 from app.web.displays import pairing_page
 from app.web.login import HOME_BY_ROLE, login_redirect
 from app.web.templating import render
@@ -148,10 +149,11 @@ async def reception(request: Request) -> Response:
         "SELECT dept_id, code, name FROM departments WHERE hospital_id = $1 AND status = 'ACTIVE' ORDER BY code",
         staff.hospital_id)
     doctors = await pool.fetch(
-        """SELECT d.doctor_id, d.name, dep.code AS dept_code FROM doctors d
+        """SELECT d.doctor_id, d.name, dep.code AS dept_code, d.primary_dept_id AS dept_id FROM doctors d
            JOIN departments dep ON dep.dept_id = d.primary_dept_id
            WHERE d.hospital_id = $1 AND d.status = 'ACTIVE' ORDER BY dep.code, d.name""", staff.hospital_id)
-    return render(request, "reception.html", {"departments": departments, "doctors": doctors},
+    return render(request, "reception.html", {"departments": departments, "doctors": doctors,
+                                              "statuses": STATUSES, "topic": f"operations:{staff.hospital_id}"},
                   principal=staff)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.web import displays, login, operations, pages
+from app.web import desk, displays, login, operations, pages
 from app.web.templating import STATIC_DIR
 
 
@@ -23,6 +23,7 @@ def web_routes() -> list[BaseRoute]:
         Route("/reception", pages.reception),
         Route("/reception/slip/{token_id}", pages.slip),
         Route("/reception/patients", pages.patient_results),
+        Route("/reception/tokens", desk.desk_tokens),
         Route("/admin", pages.admin_page),
         Route("/operations", operations.operations_page),
         Route("/admin/lists/{which}", pages.admin_list),

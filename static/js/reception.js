@@ -21,6 +21,18 @@
     });
   });
 
+  // Only the chosen department's doctors: choosing CARD and a GEN doctor once issued a GEN token.
+  function filterDoctors() {
+    var dept = form.elements.dept_id.value, select = form.elements.doctor_id;
+    Array.prototype.forEach.call(select.options, function (o) {
+      var other = o.value && o.getAttribute("data-dept") !== dept;
+      o.hidden = other; o.disabled = other;
+    });
+    if (select.selectedOptions[0] && select.selectedOptions[0].disabled) { select.value = ""; }
+  }
+  form.elements.dept_id.addEventListener("change", filterDoctors);
+  filterDoctors();
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var f = form.elements, kind = KINDS[f.kind.value];
@@ -28,7 +40,9 @@
     if (f.doctor_id.value) { body.doctor_id = f.doctor_id.value; } else { body.dept_id = f.dept_id.value; }
     if (f.patient_id.value) { body.patient_id = f.patient_id.value; }
     else {
-      body.patient = { name: f.name.value.trim(), phone: f.phone.value.trim(), preferred_language: f.preferred_language.value };
+      // Consent is explicit: a box the patient agreed to, never on by default (TRAI / DPDP).
+      body.patient = { name: f.name.value.trim(), phone: f.phone.value.trim(), preferred_language: f.preferred_language.value,
+                       sms_opt_in: f.sms_opt_in.checked, whatsapp_opt_in: f.whatsapp_opt_in.checked };
       if (f.uhid.value.trim()) { body.patient.uhid = f.uhid.value.trim(); }
     }
     var result = document.getElementById("issue-result");

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+import urllib.parse
 
 import asyncpg
 import httpx
@@ -147,7 +148,7 @@ async def test_a_database_that_refuses_connections_gets_503_with_retry_after(
         hospital = await factory.make_hospital(pool, doctors=1)
     finally:
         await pool.close()
-    name = empty_database.rsplit("/", 1)[1].split("?")[0]
+    name = urllib.parse.urlsplit(empty_database).path.lstrip("/")  # the host may be a socket path
     server = await asyncio.to_thread(
         AppServer(empty_database, redis_url, f"opddown{secrets.token_hex(4)}").start)
     admin = await asyncpg.connect(pg_admin_dsn)

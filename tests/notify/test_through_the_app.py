@@ -78,7 +78,7 @@ async def test_token_issued_over_the_api_reaches_the_webhook(
                 if (s.json()["token_id"], s.json()["event_type"]) == (token["token_id"], "TOKEN_CREATED")]
     [seen] = await eventually(delivered, what="the webhook to receive TOKEN_CREATED")
     body = seen.json()
-    assert (body["event_type"], body["channel"], body["to"]) == ("TOKEN_CREATED", "SMS", "9876543210")
+    assert (body["event_type"], body["channel"], body["to"]) == ("TOKEN_CREATED", "SMS", "+919876543210")
     assert token["token_number"] in body["message"]
     assert body["message"].endswith(f"{app_server.base_url}/t/{token['tracking_code']}")  # public_url
     assert seen.headers["x-opd-signature"] == sign(WEBHOOK_SECRET, seen.body)
