@@ -109,7 +109,7 @@ async def doctor_console(request: Request) -> Response:
                       principal=staff, status_code=403)
     doctor = None if doctor_id is None else await pool.fetchrow(
         """SELECT d.doctor_id, d.name, d.primary_dept_id, d.hospital_id, dep.name AS dept_name,
-                  h.called_not_seen_minutes
+                  h.called_not_seen_minutes, opd_now() AS server_now
            FROM doctors d JOIN departments dep ON dep.dept_id = d.primary_dept_id
            JOIN hospitals h ON h.hospital_id = d.hospital_id WHERE d.doctor_id = $1""",
         doctor_id)
@@ -192,8 +192,9 @@ async def admin_page(request: Request) -> Response:
     if isinstance(staff, Response):
         return staff
     pool = request.app.state.pool
-    hospital = await pool.fetchrow("SELECT hospital_id, code, name FROM hospitals WHERE hospital_id = $1",
-                                   staff.hospital_id)
+    hospital = await pool.fetchrow(
+        """SELECT hospital_id, code, name, geofence_radius, board_shows_names, called_not_seen_minutes,
+                  auto_absent_minutes FROM hospitals WHERE hospital_id = $1""", staff.hospital_id)
     doctors = await pool.fetch("SELECT doctor_id, name FROM doctors WHERE hospital_id = $1 ORDER BY name",
                                staff.hospital_id)
     cabins = await pool.fetch(
@@ -229,7 +230,7 @@ _ADMIN_LISTS = {
                           to_char(d.paired_at AT TIME ZONE h.timezone, 'DD Mon HH24:MI') AS paired_local
                    FROM display_devices d JOIN hospitals h USING (hospital_id)
                    WHERE d.hospital_id = $1 ORDER BY d.paired_at DESC""",
-    "users": """SELECT username, role, is_active, locked_until > now() AS locked_until FROM staff_users
+    "users": """SELECT user_id, username, role, is_active, locked_until > now() AS locked_until FROM staff_users
                 WHERE hospital_id = $1 ORDER BY username""",
     "keys": """SELECT key_id, key_prefix, role, label, revoked_at FROM api_keys
                WHERE hospital_id = $1 ORDER BY created_at DESC""",

@@ -53,9 +53,11 @@
   // How long ago the patient now called was called, and a prompt once that passes the hospital's
   // limit: a patient who never comes must not hold the queue unnoticed (issue 13).
   var notSeenMinutes = parseInt(root.getAttribute("data-not-seen-minutes"), 10) || 3;
+  // The server's clock, not this computer's: a PC whose clock is off must not say "called 40 min ago".
+  var clockSkewMs = (Date.parse(root.getAttribute("data-server-now")) || Date.now()) - Date.now();
   function renderCalled(current) {
     var called = current && current.status === "WAITING" && current.called_time;
-    var minutes = called ? Math.max(0, Math.floor((Date.now() - Date.parse(current.called_time)) / 60000)) : 0;
+    var minutes = called ? Math.max(0, Math.floor((Date.now() + clockSkewMs - Date.parse(current.called_time)) / 60000)) : 0;
     var times = current && current.call_count > 1 ? " · called " + current.call_count + " times" : "";
     window.opdText(root.querySelector('[data-field="called"]'),
       called ? (minutes < 1 ? "Called just now" : "Called " + minutes + " min ago") + times : "");
