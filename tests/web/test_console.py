@@ -88,3 +88,25 @@ async def test_undo_after_no_show_puts_the_patient_back_in_place(
     await expect(page.locator("#waiting tr").first).to_contain_text(first["token_number"])
     await expect(page.locator("#waiting tr").nth(1)).to_contain_text(second["token_number"])
     assert await token_status(pool, second["token_id"]) == "CHECKED_IN"
+
+
+async def test_a_patient_called_long_ago_prompts_the_doctor(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital, new_context: NewContext) -> None:
+    """Issue 13: past the hospital's limit (3 min by default) the console says how long ago the
+    patient was called and offers recall, mark absent or start; marking absent clears it."""
+    token = await factory.issue(pool, hospital, doctor=hospital.doctors[0])
+    # Called, recalled once, five minutes ago: one transaction, so its NOTIFY brings the engine
+    # the final state (a recall sets called_time to now, so the clock is turned back after it).
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT token_id FROM set_token_status($1, 'WAITING', NULL)", token["token_id"])
+        await conn.execute("UPDATE tokens SET call_count = 2 WHERE token_id = $1", token["token_id"])
+        await conn.execute("UPDATE tokens SET called_time = opd_now() - interval '5 minutes' WHERE token_id = $1",
+                           token["token_id"])
+    page = await open_console(server, pool, hospital, new_context)
+    prompt = page.locator("#not-seen")
+    await expect(prompt).to_be_visible()
+    await expect(prompt).to_contain_text(f"Token {token['token_number']} has not come in 5 min after the call.")
+    await expect(page.locator('[data-field="called"]')).to_have_text("Called 5 min ago · called 2 times")
+    await prompt.get_by_role("button", name="Mark absent").click()
+    await status_becomes(pool, token["token_id"], "NO_SHOW")
+    await expect(prompt).to_be_hidden()
