@@ -42,6 +42,14 @@
     } else if (kind === "cancel") {
       reason = window.prompt("Why is this token cancelled?");
       if (reason) { act(id, "cancel", { reason: reason }, "Cancelled"); }
+    } else if (kind === "reschedule") {
+      var at = row.querySelector("[data-reschedule-at]").value;
+      if (!at) { api.toast("Choose the new date and time first."); return; }
+      // datetime-local is the desk computer's local time, which is the hospital's.
+      api.call("POST", "/api/v1/tokens/" + id + "/reschedule",
+               { scheduled_time: new Date(at).toISOString(), reason: "rescheduled at reception" })
+        .then(function (t) { api.toast("New token " + t.token_number + ". Print its slip from the list.", "info"); load(); })
+        .catch(function () { load(); });
     } else if (kind === "requeue") {
       act(id, "requeue", { reason: "back in line at reception" }, "Back in line:");
     } else if (kind === "no-show") {

@@ -132,7 +132,8 @@ async def shoot_all(browser: Browser, base_url: str, pool: asyncpg.Pool, account
     await expect(doctor.locator("#waiting tr").first).to_be_visible()
     await doctor.screenshot(path=OUT / "doctor.png")
 
-    reception = await signed_in(browser, base_url, "receptionist", DESK)
+    reception = await signed_in(browser, base_url, "receptionist", {"width": 1366, "height": 768})
+    await expect(reception.locator("#desk-tokens tr[data-token-id]").first).to_be_visible()
     await reception.screenshot(path=OUT / "reception.png")
     token_id = await pool.fetchval(
         """SELECT t.token_id FROM tokens t JOIN hospitals h USING (hospital_id)
@@ -146,6 +147,10 @@ async def shoot_all(browser: Browser, base_url: str, pool: asyncpg.Pool, account
     await expect(admin.locator("#displays li").first).to_contain_text("Waiting hall TV")
     await expect(admin.locator("#users li").first).to_be_visible()
     await admin.screenshot(path=OUT / "admin.png", full_page=True)
+    await admin.set_viewport_size({"width": 1366, "height": 768})
+    await admin.goto(f"{base_url}/operations")
+    await expect(admin.locator("#loads tr").first).to_be_visible()
+    await admin.screenshot(path=OUT / "operations.png", full_page=True)
 
 
 if __name__ == "__main__":
