@@ -153,7 +153,10 @@ async def reception(request: Request) -> Response:
            JOIN departments dep ON dep.dept_id = d.primary_dept_id
            WHERE d.hospital_id = $1 AND d.status = 'ACTIVE' ORDER BY dep.code, d.name""", staff.hospital_id)
     return render(request, "reception.html", {"departments": departments, "doctors": doctors,
-                                              "statuses": STATUSES, "topic": f"operations:{staff.hospital_id}"},
+                                              "statuses": STATUSES, "topic": f"operations:{staff.hospital_id}",
+                                              "timezone": await pool.fetchval(
+                                                  "SELECT timezone FROM hospitals WHERE hospital_id = $1",
+                                                  staff.hospital_id)},
                   principal=staff)
 
 
@@ -193,15 +196,19 @@ async def admin_page(request: Request) -> Response:
         return staff
     pool = request.app.state.pool
     hospital = await pool.fetchrow(
-        """SELECT hospital_id, code, name, geofence_radius, board_shows_names, called_not_seen_minutes,
+        """SELECT hospital_id, code, name, timezone, geofence_radius, board_shows_names, called_not_seen_minutes,
                   auto_absent_minutes FROM hospitals WHERE hospital_id = $1""", staff.hospital_id)
     doctors = await pool.fetch("SELECT doctor_id, name FROM doctors WHERE hospital_id = $1 ORDER BY name",
                                staff.hospital_id)
     cabins = await pool.fetch(
         """SELECT c.cabin_id, c.cabin_number, d.code FROM cabins c JOIN departments d USING (dept_id)
            WHERE d.hospital_id = $1 ORDER BY d.code, c.cabin_number""", staff.hospital_id)
-    return render(request, "admin.html", {"hospital": hospital, "doctors": doctors, "cabins": cabins},
-                  principal=staff)
+    today = await pool.fetchval("SELECT hospital_today($1)", staff.hospital_id)
+    departments = await pool.fetch(
+        "SELECT dept_id, code, name FROM departments WHERE hospital_id = $1 AND status = 'ACTIVE' ORDER BY code",
+        staff.hospital_id)
+    return render(request, "admin.html", {"hospital": hospital, "doctors": doctors, "cabins": cabins,
+                                          "today": today, "departments": departments}, principal=staff)
 
 
 
@@ -232,6 +239,26 @@ _ADMIN_LISTS = {
                    WHERE d.hospital_id = $1 ORDER BY d.paired_at DESC""",
     "users": """SELECT user_id, username, role, is_active, locked_until > now() AS locked_until FROM staff_users
                 WHERE hospital_id = $1 ORDER BY username""",
+    # Shifts of the hospital's today and the coming week.
+    "shifts": """SELECT a.assignment_id, a.status, d.name AS doctor_name, c.cabin_number,
+                        to_char(a.shift_date, 'Dy DD Mon') AS day, a.shift_date = hospital_today($1) AS today,
+                        to_char(a.shift_start_time, 'HH24:MI') AS start_local,
+                        to_char(a.shift_end_time, 'HH24:MI') AS end_local
+                 FROM cabin_doctors a JOIN doctors d USING (doctor_id) JOIN cabins c USING (cabin_id)
+                 WHERE d.hospital_id = $1 AND a.shift_date BETWEEN hospital_today($1) AND hospital_today($1) + 7
+                 ORDER BY a.shift_date, c.cabin_number, a.shift_start_time""",
+    # Leave awaiting approval or still to come, with how many patients approving would move now.
+    "leave": """SELECT e.exception_id, e.exception_type, e.reason, d.name AS doctor_name,
+                       e.needs_approval AND e.approved_at IS NULL AS pending,
+                       to_char(e.start_datetime AT TIME ZONE h.timezone, 'DD Mon HH24:MI') AS start_local,
+                       to_char(e.end_datetime AT TIME ZONE h.timezone, 'DD Mon HH24:MI') AS end_local,
+                       (SELECT count(*) FROM tokens t WHERE t.doctor_id = e.doctor_id
+                          AND t.status IN ('BOOKED', 'CHECKED_IN')
+                          AND t.visit_date BETWEEN (e.start_datetime AT TIME ZONE h.timezone)::date
+                                               AND (e.end_datetime AT TIME ZONE h.timezone)::date) AS affected
+                FROM schedule_exceptions e JOIN doctors d USING (doctor_id) JOIN hospitals h USING (hospital_id)
+                WHERE d.hospital_id = $1 AND e.end_datetime > opd_now()
+                ORDER BY pending DESC, e.start_datetime LIMIT 50""",
     "keys": """SELECT key_id, key_prefix, role, label, revoked_at FROM api_keys
                WHERE hospital_id = $1 ORDER BY created_at DESC""",
 }

@@ -28,6 +28,53 @@
       el.textContent = "New key (shown once, copy it now): " + result.key;
     });
 
+  var doctorForm = document.getElementById("doctor-form");
+  doctorForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var f = doctorForm.elements;
+    api.call("POST", "/api/v1/doctors", {
+      name: f.name.value.trim(), emp_code: f.emp_code.value.trim(), specialization: f.specialization.value.trim(),
+      primary_dept_id: f.primary_dept_id.value, phone: f.phone.value.trim()
+    }).then(function (d) {
+      api.toast(d.name + " added. Reloading to put them on the roster…", "info");
+      setTimeout(function () { window.location.reload(); }, 800);
+    }).catch(function () { /* shown as a toast */ });
+  });
+
+  bind("shift-form", "/api/v1/shifts", function (f) {
+    return { doctor_id: f.doctor_id.value, cabin_id: f.cabin_id.value, shift_date: f.shift_date.value,
+             shift_start_time: f.shift_start_time.value, shift_end_time: f.shift_end_time.value };
+  }, "shifts");
+  // The leave form posts to the doctor's own path; the times typed are the hospital's.
+  var leaveForm = document.getElementById("leave-form");
+  var timeZone = leaveForm.getAttribute("data-timezone");
+  leaveForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var f = leaveForm.elements;
+    api.call("POST", "/api/v1/doctors/" + f.doctor_id.value + "/leave", {
+      exception_type: f.exception_type.value, start_datetime: api.localToIso(f.start.value, timeZone),
+      end_datetime: api.localToIso(f.end.value, timeZone), reason: f.reason.value || undefined
+    }).then(function (r) {
+      api.toast(r.needs_approval && !r.approved_at ? "Recorded; it awaits approval below."
+        : "Recorded: " + (r.affected_tokens_count || 0) + " patient(s) moved.", "info");
+      refresh("leave");
+    }).catch(function () { /* shown as a toast */ });
+  });
+  document.getElementById("leave").addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-leave-approve]");
+    if (!button) { return; }
+    if (!window.confirm("Approve? " + button.getAttribute("data-affected") + " patient(s) move to colleagues now.")) { return; }
+    api.call("POST", "/api/v1/leave/" + button.getAttribute("data-leave-approve") + "/approve", {})
+      .then(function (r) { api.toast("Approved: " + (r.affected_tokens_count || 0) + " patient(s) moved.", "info"); refresh("leave"); })
+      .catch(function () { /* shown as a toast */ });
+  });
+  document.getElementById("shifts").addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-shift-cancel]");
+    if (!button || !window.confirm("Cancel the shift of " + button.getAttribute("data-what") + "?")) { return; }
+    api.call("PATCH", "/api/v1/shifts/" + button.getAttribute("data-shift-cancel"), { status: "CANCELLED" })
+      .then(function () { refresh("shifts"); }).catch(function () { /* shown as a toast */ });
+  });
+
   var hospitalForm = document.getElementById("hospital-form");
   hospitalForm.addEventListener("submit", function (event) {
     event.preventDefault();

@@ -33,5 +33,22 @@
     }, function (err) { toast("Network error: " + err.message, "error"); throw err; });
   }
 
-  window.OpdApi = { call: call, toast: toast, csrf: csrf };
+  // "2026-12-05T09:30" typed in a datetime-local field means 09:30 at the hospital, whatever
+  // zone this computer is set to: the ISO instant for it in the hospital's time zone.
+  function zoneOffsetMs(ms, timeZone) {
+    var parts = {};
+    new Intl.DateTimeFormat("en-US", { timeZone: timeZone, hourCycle: "h23", year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
+      .formatToParts(new Date(ms)).forEach(function (p) { parts[p.type] = p.value; });
+    return Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second) - ms;
+  }
+  function localToIso(value, timeZone) {
+    var asUtc = Date.parse(value + (value.length === 16 ? ":00Z" : "Z"));
+    if (isNaN(asUtc)) { return null; }
+    if (!timeZone) { return new Date(value).toISOString(); }
+    var guess = asUtc - zoneOffsetMs(asUtc, timeZone);
+    return new Date(asUtc - zoneOffsetMs(guess, timeZone)).toISOString();
+  }
+
+  window.OpdApi = { call: call, toast: toast, csrf: csrf, localToIso: localToIso };
 })();

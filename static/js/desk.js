@@ -45,9 +45,9 @@
     } else if (kind === "reschedule") {
       var at = row.querySelector("[data-reschedule-at]").value;
       if (!at) { api.toast("Choose the new date and time first."); return; }
-      // datetime-local is the desk computer's local time, which is the hospital's.
+      // The time typed is the hospital's, whatever zone the desk computer is set to.
       api.call("POST", "/api/v1/tokens/" + id + "/reschedule",
-               { scheduled_time: new Date(at).toISOString(), reason: "rescheduled at reception" })
+               { scheduled_time: api.localToIso(at, root.getAttribute("data-timezone")), reason: "rescheduled at reception" })
         .then(function (t) { api.toast("New token " + t.token_number + ". Print its slip from the list.", "info"); load(); })
         .catch(function () { load(); });
     } else if (kind === "requeue") {

@@ -42,3 +42,70 @@ async def test_admin_changes_settings_and_deactivates_a_receptionist(
     await user.get_by_role("button", name="Deactivate").click()
     await expect(page.locator("#users li", has_text=receptionist)).to_contain_text("inactive")
     assert await pool.fetchval("SELECT is_active FROM staff_users WHERE username = $1", receptionist) is False
+
+
+async def test_admin_adds_a_doctor_puts_them_on_today_roster_and_the_board_shows_them(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    page = await (await new_context(viewport={"width": 1366, "height": 768})).new_page()
+    await sign_in(page, server.base_url, await make_staff(pool, hospital, "admin"), then="/admin")
+    doctor_form = page.locator("#doctor-form")
+    await doctor_form.get_by_label("Name").fill("Dr. Nandini Rao")
+    await doctor_form.get_by_label("Employee code").fill("EMP-NEW-1")
+    await doctor_form.get_by_label("Specialisation").fill("Cardiology")
+    await doctor_form.get_by_label("Phone").fill("98450 12345")
+    async with page.expect_navigation():
+        await doctor_form.get_by_role("button", name="Add doctor").click()
+    doctor = await pool.fetchrow(
+        "SELECT doctor_id, phone FROM doctors WHERE hospital_id = $1 AND emp_code = 'EMP-NEW-1'", hospital.hospital_id)
+    assert doctor["phone"] == "+919845012345"
+
+    # Bad input: a shift that ends before it starts is refused by the database's rule and adds nothing.
+    shift_form = page.locator("#shift-form")
+    await shift_form.get_by_label("Doctor").select_option(str(doctor["doctor_id"]))
+    await shift_form.get_by_label("From", exact=True).fill("14:00")
+    await shift_form.get_by_label("To", exact=True).fill("09:00")
+    await shift_form.get_by_role("button", name="Add shift").click()
+    await expect(page.locator("#toast")).to_be_visible()
+    assert await pool.fetchval("SELECT count(*) FROM cabin_doctors WHERE doctor_id = $1", doctor["doctor_id"]) == 0
+
+    await shift_form.get_by_label("From", exact=True).fill("00:00")
+    await shift_form.get_by_label("To", exact=True).fill("23:59")
+    await shift_form.get_by_role("button", name="Add shift").click()
+    await expect(page.locator("#shifts")).to_contain_text("Dr. Nandini Rao")
+
+    board = await (await new_context(viewport={"width": 1920, "height": 1080},
+                                     storage_state=await page.context.storage_state())).new_page()
+    await board.goto(f"{server.base_url}/board/{hospital.code}")
+    await expect(board.locator("body")).to_contain_text("Dr. Nandini Rao")
+
+
+async def test_leave_recorded_and_approved_from_the_page_moves_the_patients(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    """Planned leave awaits approval; the list says how many patients approving moves; the
+    times typed are the hospital's (IST), whatever zone the browser is in."""
+    away, colleague = hospital.doctors[0], hospital.doctors[1]
+    for _ in range(2):
+        await factory.issue(pool, hospital, doctor=away)
+    day = await pool.fetchval("SELECT hospital_today($1)", hospital.hospital_id)
+    page = await (await new_context(viewport={"width": 1366, "height": 768}, timezone_id="UTC")).new_page()
+    await sign_in(page, server.base_url, await make_staff(pool, hospital, "admin"), then="/admin")
+    form = page.locator("#leave-form")
+    await form.get_by_label("Doctor").select_option(str(away.doctor_id))
+    await form.get_by_label("Kind").select_option("PLANNED_LEAVE")
+    await form.get_by_label("From", exact=True).fill(f"{day.isoformat()}T00:00")
+    await form.get_by_label("To", exact=True).fill(f"{day.isoformat()}T23:59")
+    await form.get_by_label("Reason").fill("conference")
+    await form.get_by_role("button", name="Record leave").click()
+    pending = page.locator("#leave li", has_text="awaits approval")
+    await expect(pending).to_contain_text("approving moves 2 booked or waiting patient(s)")
+    start = await pool.fetchval("SELECT start_datetime FROM schedule_exceptions WHERE doctor_id = $1", away.doctor_id)
+    assert start == await pool.fetchval("SELECT hospital_local_time($1, $2, '00:00')", hospital.hospital_id, day)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    await pending.get_by_role("button", name="Approve").click()
+    await expect(page.locator("#toast")).to_contain_text("Approved: 2 patient(s) moved.")
+    moved = await pool.fetchval("SELECT count(*) FROM tokens WHERE doctor_id = $1 AND status = 'CHECKED_IN'",
+                                colleague.doctor_id)
+    assert moved == 2
