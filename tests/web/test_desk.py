@@ -7,6 +7,7 @@ import asyncpg
 import pytest
 from playwright.async_api import expect
 
+from tests.ops.helpers import add_shift
 from tests.support import factory
 from tests.support.app_server import AppServer
 from tests.web.conftest import NewContext, make_staff, sign_in, token_status, tracking_code
@@ -68,3 +69,22 @@ async def test_desk_search_by_part_of_a_phone_and_a_refused_action_changes_nothi
     await row.get_by_role("button", name="Cancel").click()
     await expect(row).to_contain_text("cancelled")
     assert await token_status(pool, token["token_id"]) == "CANCELLED"
+
+
+async def test_desk_reschedules_to_a_hospital_time_whatever_the_desk_computer_zone(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    token = await factory.issue(pool, hospital)
+    tomorrow = await pool.fetchval("SELECT hospital_today($1) + 1", hospital.hospital_id)
+    await add_shift(pool, hospital.doctor, tomorrow, "09:00", "14:00")
+    page = await (await new_context(viewport=DESK_SCREEN, timezone_id="UTC")).new_page()
+    await sign_in(page, server.base_url, await make_staff(pool, hospital, "receptionist"))
+    row = page.locator(f'#desk tr[data-token-id="{token["token_id"]}"]')
+    await row.get_by_label(f"New time for {token['token_number']}").fill(f"{tomorrow.isoformat()}T10:00")
+    await row.get_by_role("button", name="Reschedule").click()
+    await expect(page.locator("#toast")).to_contain_text("New token")
+    assert await token_status(pool, token["token_id"]) == "RESCHEDULED"
+    scheduled = await pool.fetchval("SELECT scheduled_time FROM tokens WHERE rescheduled_from_token_id = $1",
+                                    token["token_id"])
+    assert scheduled == await pool.fetchval("SELECT hospital_local_time($1, $2, '10:00')",
+                                            hospital.hospital_id, tomorrow)
