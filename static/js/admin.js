@@ -28,6 +28,25 @@
       el.textContent = "New key (shown once, copy it now): " + result.key;
     });
 
+  function createThenReload(formId, path, build, what) {
+    var form = document.getElementById(formId);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      api.call("POST", path, build(form.elements)).then(function (made) {
+        api.toast(what(made) + " added. Reloading…", "info");
+        setTimeout(function () { window.location.reload(); }, 800);
+      }).catch(function () { /* shown as a toast */ });
+    });
+  }
+  createThenReload("department-form", "/api/v1/departments", function (f) {
+    return { name: f.name.value.trim(), code: f.code.value.trim().toUpperCase(),
+             avg_consultation_time: parseInt(f.avg_consultation_time.value, 10) };
+  }, function (d) { return "Department " + d.code; });
+  createThenReload("cabin-form", "/api/v1/cabins", function (f) {
+    return { dept_id: f.dept_id.value, cabin_number: f.cabin_number.value.trim(),
+             floor_number: f.floor_number.value === "" ? null : parseInt(f.floor_number.value, 10) };
+  }, function (c) { return "Cabin " + c.cabin_number; });
+
   var doctorForm = document.getElementById("doctor-form");
   doctorForm.addEventListener("submit", function (event) {
     event.preventDefault();

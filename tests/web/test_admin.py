@@ -49,6 +49,18 @@ async def test_admin_adds_a_doctor_puts_them_on_today_roster_and_the_board_shows
         new_context: NewContext) -> None:
     page = await (await new_context(viewport={"width": 1366, "height": 768})).new_page()
     await sign_in(page, server.base_url, await make_staff(pool, hospital, "admin"), then="/admin")
+    # A cabin of its own first: a duplicate cabin number is refused and adds nothing.
+    cabin_form = page.locator("#cabin-form")
+    await cabin_form.get_by_label("Cabin number").fill("C-101")
+    await cabin_form.get_by_role("button", name="Add cabin").click()
+    await expect(page.locator("#toast")).to_be_visible()
+    await cabin_form.get_by_label("Cabin number").fill("C-909")
+    async with page.expect_navigation():
+        await cabin_form.get_by_role("button", name="Add cabin").click()
+    assert await pool.fetchval(
+        """SELECT count(*) FROM cabins c JOIN departments d USING (dept_id)
+           WHERE d.hospital_id = $1 AND cabin_number = 'C-909'""",
+        hospital.hospital_id) == 1
     doctor_form = page.locator("#doctor-form")
     await doctor_form.get_by_label("Name").fill("Dr. Nandini Rao")
     await doctor_form.get_by_label("Employee code").fill("EMP-NEW-1")
@@ -63,6 +75,7 @@ async def test_admin_adds_a_doctor_puts_them_on_today_roster_and_the_board_shows
     # Bad input: a shift that ends before it starts is refused by the database's rule and adds nothing.
     shift_form = page.locator("#shift-form")
     await shift_form.get_by_label("Doctor").select_option(str(doctor["doctor_id"]))
+    await shift_form.get_by_label("Cabin").select_option(label=f"{hospital.dept_code} · Cabin C-909")
     await shift_form.get_by_label("From", exact=True).fill("14:00")
     await shift_form.get_by_label("To", exact=True).fill("09:00")
     await shift_form.get_by_role("button", name="Add shift").click()
