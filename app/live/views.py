@@ -98,7 +98,11 @@ def operations_view(layout: dict[str, Any], departments: list[dict[str, Any]],
     loads = [{"dept_id": d["dept_id"], "code": d["code"], "name": d["name"], "color_code": d["color_code"],
               "waiting_count": d["waiting_count"], "desks": len(d["desks"]), "longest_eta": longest_eta(d)}
              for d in departments]
-    return {"hospital_id": layout["hospital_id"], "departments": loads, **operations}
+    # Each doctor's wait for the last one in line, from the engine's queues: reception shows it
+    # beside the doctor when issuing a token (issue 13).
+    doctors = [{**d, "last_in_line_eta": (queues.get(d["doctor_id"], {}).get("waiting") or [{}])[-1].get("eta_minutes")}
+               for d in operations.get("doctors", [])]
+    return {"hospital_id": layout["hospital_id"], "departments": loads, **operations, "doctors": doctors}
 
 
 def doctor_topic_view(queue: dict[str, Any]) -> dict[str, Any]:

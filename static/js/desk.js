@@ -76,7 +76,8 @@
       var d = byId[o.value];
       if (!d) { return; }
       if (!o.hasAttribute("data-label")) { o.setAttribute("data-label", o.textContent); }
-      var state = d.on_leave ? "on leave" : (d.current_status === "OFFLINE" ? "not on shift" : d.pending_tokens + " waiting");
+      var state = d.on_leave ? "on leave" : (d.current_status === "OFFLINE" ? "not on shift"
+        : d.pending_tokens + " waiting" + (d.last_in_line_eta != null && d.pending_tokens ? ", last in line ~" + d.last_in_line_eta + " min" : ""));
       o.textContent = o.getAttribute("data-label") + " — " + state;
     });
   }

@@ -58,6 +58,9 @@ async def test_desk_search_by_part_of_a_phone_and_a_refused_action_changes_nothi
     await expect(desk.locator("tbody tr")).to_have_count(1)
     row = desk.locator(f'tr[data-token-id="{token["token_id"]}"]')
     await expect(row).to_contain_text("Lakshmi Narayanan")
+    # The issue form's doctor list says, live, how many wait for each doctor.
+    option = page.locator(f'#issue-form select[name="doctor_id"] option[value="{hospital.doctor.doctor_id}"]')
+    await expect(option).to_contain_text("2 waiting, last in line ~")
 
     # Cancel asks why; dismissing the question cancels nothing.
     page.once("dialog", lambda dialog: dialog.dismiss())
