@@ -2201,3 +2201,45 @@ LANGUAGE sql AS $$
     UPDATE engine_lease SET expires_at = clock_timestamp() - interval '1 millisecond'
     WHERE lease_key = p_key AND holder = p_holder AND term = p_term
 $$;
+
+-- The roster of one week copied onto another (the admin page, issue 13): every shift of the 7
+-- days from p_from that was not cancelled, moved by (p_to - p_from) days, as SCHEDULED. A shift
+-- is skipped when its doctor or its cabin already has a shift overlapping it that day, so a
+-- copy never double-books and copying twice adds nothing. Returns (copied, skipped).
+CREATE OR REPLACE FUNCTION copy_roster_week(p_hospital_id UUID, p_from DATE, p_to DATE)
+RETURNS TABLE (copied INT, skipped INT)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_offset INT := p_to - p_from;
+    v_total INT;
+    v_copied INT;
+BEGIN
+    IF v_offset = 0 THEN
+        RAISE EXCEPTION 'copy the week onto another week, not onto itself' USING ERRCODE = 'OPD16';
+    END IF;
+    SELECT count(*) INTO v_total
+    FROM cabin_doctors a JOIN doctors d USING (doctor_id)
+    WHERE d.hospital_id = p_hospital_id AND a.shift_date BETWEEN p_from AND p_from + 6 AND a.status <> 'CANCELLED';
+    WITH source AS (
+        SELECT a.cabin_id, a.doctor_id, a.shift_date + v_offset AS shift_date, a.shift_start_time,
+               a.shift_end_time, a.planned_tokens
+        FROM cabin_doctors a JOIN doctors d USING (doctor_id)
+        WHERE d.hospital_id = p_hospital_id AND a.shift_date BETWEEN p_from AND p_from + 6
+          AND a.status <> 'CANCELLED' AND d.status = 'ACTIVE'
+    ), inserted AS (
+        INSERT INTO cabin_doctors (cabin_id, doctor_id, shift_date, shift_start_time, shift_end_time,
+                                   planned_tokens, status)
+        SELECT s.cabin_id, s.doctor_id, s.shift_date, s.shift_start_time, s.shift_end_time, s.planned_tokens,
+               'SCHEDULED'
+        FROM source s
+        WHERE NOT EXISTS (
+            SELECT 1 FROM cabin_doctors x
+            WHERE x.shift_date = s.shift_date AND x.status <> 'CANCELLED'
+              AND (x.doctor_id = s.doctor_id OR x.cabin_id = s.cabin_id)
+              AND x.shift_start_time < s.shift_end_time AND s.shift_start_time < x.shift_end_time)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_copied FROM inserted;
+    RETURN QUERY SELECT v_copied, v_total - v_copied;
+END $$;

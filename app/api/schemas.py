@@ -98,6 +98,11 @@ SHIFT = obj({
     "status": {"type": "string", "enum": ["SCHEDULED", "ACTIVE", "COMPLETED", "CANCELLED"]},
 }, ["cabin_id", "doctor_id", "shift_date", "shift_start_time", "shift_end_time"])
 
+COPY_WEEK = obj({
+    "from_date": {"type": "string", "format": "date", "description": "first day of the week to copy"},
+    "to_date": {"type": "string", "format": "date", "description": "first day of the week to fill"},
+}, ["from_date", "to_date"])
+
 HOSPITAL_PATCH = obj({
     "name": NAME,
     "address": {"type": "string", "minLength": 1, "maxLength": 1000},

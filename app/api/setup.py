@@ -200,6 +200,15 @@ async def create_shift(call: Call) -> dict[str, Any]:
     return await _insert(call, "cabin_doctors", call.body)
 
 
+@api.op("POST", "/shifts/copy-week", tag=TAG, body=schemas.COPY_WEEK,
+        summary="Copy the 7 days of shifts from one date onto the 7 days from another (overlaps skipped)")
+async def copy_week(call: Call) -> dict[str, Any]:
+    call.staff.require_role("admin")
+    row = await call.pool.fetchrow("SELECT * FROM copy_roster_week($1, $2, $3)", call.staff.hospital_id,
+                                   call.body["from_date"], call.body["to_date"])
+    return {"copied": row["copied"], "skipped": row["skipped"]}
+
+
 @api.op("PATCH", "/shifts/{assignment_id}", summary="Change a shift (e.g. status ACTIVE when it starts)",
         tag=TAG, body=schemas.partial(schemas.SHIFT))
 async def patch_shift(call: Call) -> dict[str, Any]:

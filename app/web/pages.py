@@ -5,6 +5,7 @@ Each page is rendered once with what it needs to subscribe; live data then arriv
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from starlette.requests import Request
@@ -208,7 +209,8 @@ async def admin_page(request: Request) -> Response:
         "SELECT dept_id, code, name FROM departments WHERE hospital_id = $1 AND status = 'ACTIVE' ORDER BY code",
         staff.hospital_id)
     return render(request, "admin.html", {"hospital": hospital, "doctors": doctors, "cabins": cabins,
-                                          "today": today, "departments": departments}, principal=staff)
+                                          "today": today, "departments": departments,
+                                          "timedelta": dt.timedelta}, principal=staff)
 
 
 

@@ -64,6 +64,16 @@
     return { doctor_id: f.doctor_id.value, cabin_id: f.cabin_id.value, shift_date: f.shift_date.value,
              shift_start_time: f.shift_start_time.value, shift_end_time: f.shift_end_time.value };
   }, "shifts");
+  var copyForm = document.getElementById("copy-week-form");
+  copyForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    api.call("POST", "/api/v1/shifts/copy-week", { from_date: copyForm.elements.from_date.value, to_date: copyForm.elements.to_date.value })
+      .then(function (r) {
+        api.toast(r.copied + " shift(s) copied" + (r.skipped ? "; " + r.skipped + " skipped (already rostered or overlapping)" : "") + ".", "info");
+        refresh("shifts");
+      }).catch(function () { /* shown as a toast */ });
+  });
+
   // The leave form posts to the doctor's own path; the times typed are the hospital's.
   var leaveForm = document.getElementById("leave-form");
   var timeZone = leaveForm.getAttribute("data-timezone");

@@ -224,3 +224,31 @@ async def test_pause_refuses_calls_until_resume(
     called = await admin.post(f"{API}/doctors/{doctor.doctor_id}/call-next")
     assert called.status_code == 200, called.text
     assert called.json()["status"] == "WAITING"
+
+
+async def test_copy_a_week_of_the_roster_skips_what_would_overlap(admin: httpx.AsyncClient, hospital, pool) -> None:
+    """Issue 13: the roster of next week is last week's, copied; copying twice adds nothing."""
+    today = await pool.fetchval("SELECT hospital_today($1)", hospital.hospital_id)
+    source = today + dt.timedelta(days=14)
+    target = today + dt.timedelta(days=21)
+    for offset, doctor in ((0, hospital.doctors[0]), (2, hospital.doctors[1])):
+        made = await admin.post(f"{API}/shifts", json={
+            "cabin_id": str(doctor.cabin_id), "doctor_id": str(doctor.doctor_id),
+            "shift_date": (source + dt.timedelta(days=offset)).isoformat(),
+            "shift_start_time": "09:00", "shift_end_time": "13:00"})
+        assert made.status_code == 201, made.text
+    copied = await admin.post(f"{API}/shifts/copy-week",
+                              json={"from_date": source.isoformat(), "to_date": target.isoformat()})
+    assert copied.status_code == 200, copied.text
+    assert copied.json() == {"copied": 2, "skipped": 0}
+    days = await pool.fetch("SELECT shift_date, status FROM cabin_doctors WHERE doctor_id = ANY($1) "
+                            "AND shift_date >= $2 ORDER BY shift_date",
+                            [hospital.doctors[0].doctor_id, hospital.doctors[1].doctor_id], target)
+    assert [(r["shift_date"], r["status"]) for r in days] == [
+        (target, "SCHEDULED"), (target + dt.timedelta(days=2), "SCHEDULED")]
+    again = await admin.post(f"{API}/shifts/copy-week",
+                             json={"from_date": source.isoformat(), "to_date": target.isoformat()})
+    assert again.json() == {"copied": 0, "skipped": 2}
+    onto_itself = await admin.post(f"{API}/shifts/copy-week",
+                                   json={"from_date": source.isoformat(), "to_date": source.isoformat()})
+    assert onto_itself.status_code == 422
