@@ -2243,3 +2243,10 @@ BEGIN
     SELECT count(*) INTO v_copied FROM inserted;
     RETURN QUERY SELECT v_copied, v_total - v_copied;
 END $$;
+
+-- Reception's search by any part of a phone number (4+ digits, as typed: "43210", "98765 432"),
+-- shared by the patient search and the desk's list of today's tokens.
+CREATE OR REPLACE FUNCTION phone_contains(p_phone TEXT, p_digits TEXT) RETURNS BOOLEAN
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT length(p_digits) >= 4 AND regexp_replace(p_phone, '[^0-9]', '', 'g') LIKE '%' || p_digits || '%'
+$$;

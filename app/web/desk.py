@@ -8,14 +8,12 @@ override reason, requeue, no-show, cancel, transfer), so the rules and the audit
 
 from __future__ import annotations
 
-import uuid
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.phones import phone_digits
 from app.web.desk_filters import STATUSES
-from app.web.pages import staff_member
+from app.web.pages import staff_member, uuid_or_none
 from app.web.templating import render
 
 LIST_LIMIT = 200
@@ -37,7 +35,7 @@ WHERE t.hospital_id = $1 AND t.visit_date = hospital_today($1)
   AND ($4 = ''
        OR t.token_number ILIKE '%' || $4 || '%'
        OR p.name ILIKE '%' || $4 || '%'
-       OR (length($5) >= 4 AND regexp_replace(p.phone, '[^0-9]', '', 'g') LIKE '%' || $5 || '%'))
+       OR phone_contains(p.phone, $5))
 ORDER BY array_position(ARRAY['WAITING', 'NO_SHOW', 'BOOKED', 'CHECKED_IN', 'IN_CONSULTATION',
                               'COMPLETED', 'RESCHEDULED', 'CANCELLED']::text[], t.status::text),
          t.queue_position NULLS LAST, t.token_number
@@ -46,13 +44,6 @@ LIMIT $6"""
 _DOCTORS_SQL = """
 SELECT d.doctor_id, d.name, d.primary_dept_id AS dept_id FROM doctors d
 WHERE d.hospital_id = $1 AND d.status = 'ACTIVE' ORDER BY d.name"""
-
-
-def _uuid(raw: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(raw) if raw else None
-    except ValueError:
-        return None
 
 
 async def desk_tokens(request: Request) -> Response:
@@ -65,7 +56,7 @@ async def desk_tokens(request: Request) -> Response:
     search = params.get("q", "").strip()[:50].replace("\x00", "").replace("%", "").replace("_", "")
     digits = "" if any(ch.isalpha() for ch in search) else phone_digits(search)
     pool = request.app.state.pool
-    tokens = await pool.fetch(_TOKENS_SQL, staff.hospital_id, status, _uuid(params.get("dept", "")),
+    tokens = await pool.fetch(_TOKENS_SQL, staff.hospital_id, status, uuid_or_none(params.get("dept", "")),
                               search, digits, LIST_LIMIT)
     doctors = await pool.fetch(_DOCTORS_SQL, staff.hospital_id)
     return render(request, "_desk_tokens.html",

@@ -21,9 +21,10 @@ from app.web.login import HOME_BY_ROLE, login_redirect
 from app.web.templating import render
 
 
-def _uuid(raw: str) -> uuid.UUID | None:
+def uuid_or_none(raw: str) -> uuid.UUID | None:
+    """A path or query id; None when it is not one (the page then says "not found")."""
     try:
-        return uuid.UUID(raw)
+        return uuid.UUID(raw) if raw else None
     except ValueError:
         return None
 
@@ -72,7 +73,7 @@ async def board(request: Request) -> Response:
 
 
 async def cabin(request: Request) -> Response:
-    cabin_id = _uuid(request.path_params["cabin_id"])
+    cabin_id = uuid_or_none(request.path_params["cabin_id"])
     pool = request.app.state.pool
     row = None if cabin_id is None else await pool.fetchrow(
         """SELECT c.cabin_id, c.cabin_number, d.hospital_id, d.name AS dept_name, h.name AS hospital_name
@@ -96,8 +97,8 @@ async def doctor_console(request: Request) -> Response:
     if raw is None and staff.role == "doctor":
         doctor_id = staff.doctor_id
     elif raw is not None and staff.role == "admin":
-        doctor_id = _uuid(raw)
-    elif raw is not None and staff.role == "doctor" and _uuid(raw) == staff.doctor_id:
+        doctor_id = uuid_or_none(raw)
+    elif raw is not None and staff.role == "doctor" and uuid_or_none(raw) == staff.doctor_id:
         doctor_id = staff.doctor_id
     elif raw is None:  # an admin without a doctor: choose one
         doctors = await pool.fetch(
@@ -168,7 +169,7 @@ async def slip(request: Request) -> Response:
     staff = await staff_member(request, "receptionist", "admin")
     if isinstance(staff, Response):
         return staff
-    token_id = _uuid(request.path_params["token_id"])
+    token_id = uuid_or_none(request.path_params["token_id"])
     row = None if token_id is None else await request.app.state.pool.fetchrow(
         # The ETA is computed now (doctor_queue), not read from the token's stored columns: the
         # slip prints right after the token is issued, before the engine writes it back.
@@ -227,7 +228,7 @@ async def patient_results(request: Request) -> Response:
         """SELECT patient_id, uhid, name, phone FROM patients
            WHERE hospital_id = $1
              AND (uhid = $2
-                  OR (length($3) >= 4 AND regexp_replace(phone, '[^0-9]', '', 'g') LIKE '%' || $3 || '%')
+                  OR phone_contains(phone, $3)
                   OR (length($2) >= 2 AND $3 = '' AND name ILIKE '%' || replace(replace($2, '%', ''), '_', '') || '%'))
            ORDER BY created_at DESC LIMIT 20""",
         staff.hospital_id, query, digits)

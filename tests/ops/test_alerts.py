@@ -25,6 +25,16 @@ async def clock_at(conn: asyncpg.Connection, hospital: factory.Hospital, day: dt
     await set_clock(conn, await helpers.local(conn, hospital, day, hhmm))
 
 
+async def one_doctor_on_shift(pool: asyncpg.Pool, clock_conn: asyncpg.Connection,
+                              at: str) -> tuple[factory.Hospital, dt.date]:
+    """A hidden hospital with one doctor on an ACTIVE 08:00-14:00 shift today; the clock at `at`."""
+    hospital = await helpers.hidden_hospital(pool, doctors=1)
+    day = await helpers.today(pool, hospital)
+    await helpers.set_today_shift(pool, hospital.doctor, "08:00", "14:00", "ACTIVE")
+    await clock_at(clock_conn, hospital, day, at)
+    return hospital, day
+
+
 async def test_bottleneck_over_http_raised_once_and_resolved(pool: asyncpg.Pool, staff_http: StaffHttp) -> None:
     hospital = await factory.make_hospital(pool, doctors=3)
     tokens = [await factory.issue(pool, hospital, doctor=hospital.doctors[n % 3]) for n in range(21)]
@@ -89,11 +99,8 @@ async def test_long_wait_is_raised_and_resolves_when_the_patient_is_called(
 
 
 async def test_doctor_idle_after_ten_minutes_without_a_call(pool: asyncpg.Pool, clock_conn: asyncpg.Connection) -> None:
-    hospital = await helpers.hidden_hospital(pool, doctors=1)
+    hospital, day = await one_doctor_on_shift(pool, clock_conn, "08:00")
     doctor = hospital.doctor
-    day = await helpers.today(pool, hospital)
-    await helpers.set_today_shift(pool, doctor, "08:00", "14:00", "ACTIVE")
-    await clock_at(clock_conn, hospital, day, "08:00")
     first = await issue_on(clock_conn, pool, hospital)
     second = await issue_on(clock_conn, pool, hospital)
     await clock_at(clock_conn, hospital, day, "08:05")
@@ -183,11 +190,8 @@ async def test_called_and_not_seen_alerts_and_the_doctor_is_not_shown_busy(
     """Issue 13: in the demo six doctors sat on a patient called 80-120 min earlier, shown BUSY,
     with no alert. Past the hospital's limit (default 3 min) an alert opens, the doctor shows
     CALLED_NOT_SEEN, and the alert resolves once the patient is seen."""
-    hospital = await helpers.hidden_hospital(pool, doctors=1)
+    hospital, day = await one_doctor_on_shift(pool, clock_conn, "09:00")
     doctor = hospital.doctor
-    day = await helpers.today(pool, hospital)
-    await helpers.set_today_shift(pool, doctor, "08:00", "14:00", "ACTIVE")
-    await clock_at(clock_conn, hospital, day, "09:00")
     first = await issue_on(clock_conn, pool, hospital)
     await issue_on(clock_conn, pool, hospital)
     assert await doctor_status(clock_conn, doctor) == "IDLE"  # patients waiting, nobody called
@@ -216,11 +220,8 @@ async def test_a_hospital_may_mark_a_called_unseen_patient_absent(
         pool: asyncpg.Pool, clock_conn: asyncpg.Connection) -> None:
     """With auto_absent_minutes set, the check marks the patient NO_SHOW (audited, with why);
     reception can put them back in line."""
-    hospital = await helpers.hidden_hospital(pool, doctors=1)
+    hospital, day = await one_doctor_on_shift(pool, clock_conn, "10:00")
     await pool.execute("UPDATE hospitals SET auto_absent_minutes = 10 WHERE hospital_id = $1", hospital.hospital_id)
-    day = await helpers.today(pool, hospital)
-    await helpers.set_today_shift(pool, hospital.doctor, "08:00", "14:00", "ACTIVE")
-    await clock_at(clock_conn, hospital, day, "10:00")
     token = await issue_on(clock_conn, pool, hospital)
     await helpers.step(clock_conn, token["token_id"], "WAITING")
     await clock_at(clock_conn, hospital, day, "10:09")

@@ -58,6 +58,12 @@ async def test_desk_search_by_part_of_a_phone_and_a_refused_action_changes_nothi
     await expect(desk.locator("tbody tr")).to_have_count(1)
     row = desk.locator(f'tr[data-token-id="{token["token_id"]}"]')
     await expect(row).to_contain_text("Lakshmi Narayanan")
+    # "Find a patient" takes the same: any part of the phone, or part of the name.
+    for query in ("45678", "narayan"):
+        await page.get_by_label("Phone, name or UHID").fill(query)
+        await page.locator("#find-form").get_by_role("button", name="Find").click()
+        await expect(page.locator("#found li")).to_have_count(1)
+        await expect(page.locator("#found")).to_contain_text("Lakshmi Narayanan · +919123456780")
     # The issue form's doctor list says, live, how many wait for each doctor.
     option = page.locator(f'#issue-form select[name="doctor_id"] option[value="{hospital.doctor.doctor_id}"]')
     await expect(option).to_contain_text("2 waiting, last in line ~")
