@@ -6,6 +6,7 @@ Each page is rendered once with what it needs to subscribe; live data then arriv
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 from starlette.requests import Request
@@ -135,11 +136,17 @@ async def tracker(request: Request) -> Response:
     token = None
     if re.match(TRACKING_CODE_PATTERN, code):
         token = await request.app.state.pool.fetchrow(
-            """SELECT t.token_number, h.name AS hospital_name FROM tokens t JOIN hospitals h USING (hospital_id)
+            """SELECT t.token_number, h.name AS hospital_name, p.preferred_language,
+                      token_public_view(t.token_id) AS view
+               FROM tokens t JOIN hospitals h USING (hospital_id) JOIN patients p USING (patient_id)
                WHERE t.tracking_code = $1 AND t.visit_date >= hospital_today(t.hospital_id)""", code)
     if token is None:
         return render(request, "tracker_expired.html", {}, status_code=404)
-    return render(request, "tracker.html", {"code": code, "token": token, "topic": f"token:{code}"})
+    # The view as it is now goes out with the page, so position and ETA show without a
+    # WebSocket (a network or proxy may block them; static/js/tracker.js then polls).
+    view = token["view"] if isinstance(token["view"], dict) else json.loads(token["view"])
+    return render(request, "tracker.html", {"code": code, "token": token, "topic": f"token:{code}",
+                                            "view": view, "lang": token["preferred_language"]})
 
 
 async def reception(request: Request) -> Response:

@@ -11,6 +11,7 @@
     this.topics = topics.slice();
     this.onSnapshot = onSnapshot;
     this.onError = (options && options.onError) || function () {};
+    this.onState = (options && options.onState) || function () {};
     this.seen = {};               // topic -> {epoch, version}
     this.attempt = 0;
     this.statusEls = document.querySelectorAll("[data-live-status]");
@@ -20,6 +21,7 @@
   Live.prototype.setStatus = function (state, text) {
     document.documentElement.setAttribute("data-live", state);
     for (var i = 0; i < this.statusEls.length; i++) { this.statusEls[i].textContent = text; }
+    this.onState(state);
   };
 
   Live.prototype.connect = function () {

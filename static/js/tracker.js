@@ -3,8 +3,11 @@
   "use strict";
   var root = document.getElementById("tracker");
   var code = root.getAttribute("data-code");
-  var lang = localStorage.getItem("opd.lang") === "hi" ? "hi" : "en";
-  var view = null;
+  // The patient's own choice on this phone, else the language they registered with.
+  var chosen = localStorage.getItem("opd.lang");
+  var lang = (chosen || root.getAttribute("data-lang")) === "hi" ? "hi" : "en";
+  // The view as it was when the page was made: shown at once, WebSocket or not.
+  var view = JSON.parse(document.getElementById("initial-view").textContent);
   var T = {
     en: { your_token: "Your token", position: "Position", wait: "Expected wait", status: "Status",
           checkin: "I have arrived — check in", checkin_help: "When you reach the hospital, check in to join the queue.",
@@ -16,7 +19,8 @@
           outside: "You are {distance} m away. Check-in works within {radius} m of the hospital. Come closer, or ask at reception.",
           denied: "Location permission was refused. Allow location for this page, or check in at reception.",
           checked_in: "You are checked in.", toggle: "हिन्दी", next_turn: "You are next",
-          called_at: "Called at {time} — go to the cabin" },
+          called_at: "Called at {time} — go to the cabin", updated: "updated {s} s ago",
+          booked_for: "Booked for {time}" },
     hi: { your_token: "आपका टोकन", position: "क्रम", wait: "अनुमानित प्रतीक्षा", status: "स्थिति",
           checkin: "मैं पहुँच गया/गई — चेक-इन करें", checkin_help: "अस्पताल पहुँचकर कतार में शामिल होने के लिए चेक-इन करें।",
           go_now: "कृपया अभी केबिन {cabin} में जाएँ", min: "मिनट", now_serving: "अभी: {token}",
@@ -27,7 +31,8 @@
           outside: "आप अस्पताल से {distance} मीटर दूर हैं। चेक-इन {radius} मीटर के भीतर होता है। पास आएँ या रिसेप्शन पर पूछें।",
           denied: "लोकेशन की अनुमति नहीं मिली। अनुमति दें या रिसेप्शन पर चेक-इन करें।",
           checked_in: "आपका चेक-इन हो गया।", toggle: "English", next_turn: "अगला नंबर आपका है",
-          called_at: "{time} पर बुलाया गया — केबिन में जाएँ" }
+          called_at: "{time} पर बुलाया गया — केबिन में जाएँ", updated: "{s} सेकंड पहले अपडेट",
+          booked_for: "{time} के लिए बुक" }
   };
   function t(key, values) {
     var text = T[lang][key] || key;
@@ -49,7 +54,10 @@
     // it came, and how long ago.
     window.opdText($("status"), view.status === "WAITING" && view.called_time
       ? t("called_at", { time: clockTime(new Date(view.called_time).getTime()) }) : t(view.status));
-    window.opdText($("serving"), view.now_serving && view.now_serving !== view.token_number ? t("now_serving", { token: view.now_serving }) : "");
+    var serving = view.now_serving && view.now_serving !== view.token_number ? t("now_serving", { token: view.now_serving }) : "";
+    var booked = view.status === "BOOKED" && view.scheduled_time
+      ? t("booked_for", { time: clockTime(new Date(view.scheduled_time).getTime()) }) : "";
+    window.opdText($("serving"), [booked, serving].filter(Boolean).join(" · "));
     var called = view.status === "WAITING";
     $("call-now").hidden = !called;
     // A non-breaking hyphen keeps "D-602" on one line in the big call banner.
@@ -79,14 +87,50 @@
   }
 
   var lastCallKey = null;
-  new window.OpdLive([root.getAttribute("data-topic")], function (topic, data) {
+  var updatedAt = Date.now();
+  function accept(data) {
     var key = data.status === "WAITING" ? data.called_time + "|" + data.call_count : null;
     if (key && lastCallKey !== null && key !== lastCallKey && typeof navigator.vibrate === "function") {
       navigator.vibrate([400, 200, 400, 200, 400]);
     }
     lastCallKey = key || "";
     view = data;
+    updatedAt = Date.now();
     render();
+    showUpdated();
+  }
+
+  // Never only one socket: while the WebSocket is not live (a network or proxy that blocks it,
+  // a server restarting), the page asks GET /api/v1/track/{code} itself, every 10 s at first
+  // and backing off to a minute while that fails too, and says how old what it shows is.
+  var POLL_FIRST_MS = 5000, POLL_MIN_MS = 10000, POLL_MAX_MS = 60000;
+  var liveState = "connecting", pollTimer = null, pollDelay = POLL_MIN_MS;
+  function schedulePoll(delay) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, delay + Math.round(Math.random() * 1000));
+  }
+  function poll() {
+    if (liveState === "live") { return; }
+    fetch("/api/v1/track/" + encodeURIComponent(code), { cache: "no-store" })
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+      .then(function (data) { if (liveState !== "live") { accept(data); } pollDelay = POLL_MIN_MS; })
+      .catch(function () { pollDelay = Math.min(POLL_MAX_MS, pollDelay * 2); })
+      .then(function () { if (liveState !== "live") { schedulePoll(pollDelay); } });
+  }
+  function showUpdated() {
+    var seconds = Math.round((Date.now() - updatedAt) / 1000);
+    window.opdText($("updated"), liveState === "live" ? "" : t("updated", { s: seconds }));
+  }
+  setInterval(showUpdated, 5000);
+  schedulePoll(POLL_FIRST_MS);
+
+  new window.OpdLive([root.getAttribute("data-topic")], function (topic, data) { accept(data); }, {
+    onState: function (state) {
+      var was = liveState;
+      liveState = state;
+      if (state === "live") { clearTimeout(pollTimer); } else if (was === "live") { schedulePoll(POLL_FIRST_MS); }
+      showUpdated();
+    }
   });
 
   $("lang").addEventListener("click", function () {

@@ -14,7 +14,7 @@ from tests.web.conftest import NewContext, token_status, tracking_code
 pytestmark = pytest.mark.browser
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-TRACKER_BUDGET_BYTES = 100 * 1024  # a patient on a slow mobile link: document + CSS + JS
+TRACKER_BUDGET_BYTES = 30 * 1024  # a patient on a slow mobile link: document, CSS, JS and fonts
 METRES_PER_DEGREE_LAT = 111_320
 
 
@@ -104,9 +104,66 @@ async def test_tracker_first_load_is_small(server: AppServer, pool: asyncpg.Pool
 
     sizes: dict[str, int] = {}
     for response in responses:
-        if response.request.resource_type in ("document", "stylesheet", "script"):
+        if response.request.resource_type in ("document", "stylesheet", "script", "font"):
             sizes[response.url.replace(server.base_url, "")] = len(await response.body())
     total = sum(sizes.values())
     print(f"\ntracker first load: {total} bytes ({total / 1024:.1f} KiB) in {len(sizes)} files: {sizes}")
     assert {r.split("?")[0].rsplit("/", 1)[-1] for r in sizes} >= {"tracker.css", "live.js", "tracker.js"}
     assert total < TRACKER_BUDGET_BYTES
+
+
+# A WebSocket that never connects: a network or proxy that blocks them.
+NO_WEBSOCKETS = """
+window.WebSocket = function () {
+  var self = this;
+  this.readyState = 3;
+  this.send = function () {};
+  this.close = function () {};
+  setTimeout(function () { if (self.onclose) { self.onclose({}); } }, 10);
+};
+"""
+
+
+async def test_tracker_shows_position_and_eta_without_websockets(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    tokens = [await factory.issue(pool, hospital) for _ in range(3)]
+    context = await new_context(**PHONE)
+    await context.add_init_script(NO_WEBSOCKETS)
+    page = await context.new_page()
+    await page.goto(f"{server.base_url}/t/{await tracking_code(pool, tokens[2]['token_id'])}")
+    # In the page as served: no socket needed.
+    await expect(page.locator("#position")).to_have_text("3")
+    await expect(page.locator("#eta")).to_contain_text("min")
+    await expect(page.locator("#status")).to_have_text("In the queue")
+    # The doctor calls the first patient: the page learns it by asking the API itself.
+    await pool.execute("SELECT * FROM call_next_token($1, NULL)", hospital.doctor.doctor_id)
+    await expect(page.locator("#position")).to_have_text("2", timeout=30_000)
+    await expect(page.locator("#updated")).to_contain_text("updated")
+    await expect(page.locator("#serving")).to_contain_text(tokens[0]["token_number"])
+
+
+async def test_tracker_opens_in_the_patients_language_with_our_devanagari_font(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    patient_id = await factory.make_patient(pool, hospital)
+    await pool.execute("UPDATE patients SET preferred_language = 'hi' WHERE patient_id = $1", patient_id)
+    token = await factory.issue(pool, hospital, patient_id=patient_id)
+    page = await (await new_context(**PHONE)).new_page()
+    await page.goto(f"{server.base_url}/t/{await tracking_code(pool, token['token_id'])}")
+    await expect(page.locator("#status")).to_have_text("कतार में")
+    await expect(page.locator("#lang")).to_have_text("English")
+    # The machine's fonts are out of the picture: the vendored face is what loads, and it shapes
+    # Devanagari (a conjunct is narrower than its letters apart; boxes would be wider).
+    fonts = await page.evaluate("""async () => {
+        await document.fonts.load('40px "OPD Devanagari"', 'न्दी');
+        await document.fonts.ready;
+        const faces = [...document.fonts].filter(f => f.family.replace(/"/g, '') === 'OPD Devanagari');
+        const canvas = document.createElement('canvas').getContext('2d');
+        canvas.font = '40px "OPD Devanagari"';
+        const width = s => canvas.measureText(s).width;
+        return {status: faces.map(f => f.status), conjunct: width('न्दी'),
+                apart: width('न') + width('द') + width('ी')};
+    }""")
+    assert "loaded" in fonts["status"], fonts
+    assert fonts["conjunct"] < fonts["apart"], fonts
