@@ -80,6 +80,7 @@ class Snapshot:
     oracle: float
     first_day: bool
     doctor_id: uuid.UUID
+    doctor_started: bool                 # the doctor had made today's first call
 
 
 @dataclass
@@ -294,7 +295,7 @@ class Simulation:
                 oracle = self.oracle(d, pos, minute, r["token_id"], patients)
                 self.result.snapshots.append(Snapshot(
                     r["token_id"], absolute, pos, r["eta_minutes"], r["eta_low_minutes"], r["eta_high_minutes"],
-                    seed, oracle, first_day[d.doctor_id], d.doctor_id))
+                    seed, oracle, first_day[d.doctor_id], d.doctor_id, d.started))
                 shown = absolute + r["eta_minutes"]
                 if r["token_id"] in last_shown:
                     self.result.shown_pairs += 1
@@ -405,6 +406,8 @@ async def main() -> None:
     parser.add_argument("--scenarios", default="standard,slow_afternoon,surprise,shared")
     parser.add_argument("--tune", action="append", default=[], metavar="KEY=VALUE",
                         help="override one of eta_tuning()'s constants in the scratch database")
+    parser.add_argument("--by-position", action="store_true",
+                        help="also split each position band into later days and the oracle")
     args = parser.parse_args()
     name, dsn = await create_database(args.dsn)
     started = time.monotonic()
@@ -427,10 +430,17 @@ async def main() -> None:
             for pick, label in (("eta", "our ETA (median)"), ("seed", "seed formula"), ("oracle", "oracle")):
                 print(line(label, score(result, pick)))
             print(line("our ETA, first day", score(result, "eta", lambda s: s.first_day)))
+            print(line("  before the doctor started",
+                       score(result, "eta", lambda s: s.first_day and not s.doctor_started)))
             print(line("our ETA, later days", score(result, "eta", lambda s: not s.first_day)))
+            print(line("oracle, later days", score(result, "oracle", lambda s: not s.first_day)))
             for low, high in ((1, 5), (5, 10), (10, 20), (20, 30)):
                 print(line(f"our ETA, positions {low}-{high - 1}",
                            score(result, "eta", lambda s, a=low, b=high: a <= s.position < b)))
+                if args.by_position:
+                    print(line("  later days", score(result, "eta", lambda s, a=low, b=high: not s.first_day
+                                                                      and a <= s.position < b)))
+                    print(line("  oracle", score(result, "oracle", lambda s, a=low, b=high: a <= s.position < b)))
             jumps = result.shown_later_jumps / max(result.shown_pairs, 1)
             print(f"  expected time moved later by > 5 min between minutes: {100 * jumps:.2f}% of "
                   f"{result.shown_pairs} pairs")

@@ -42,9 +42,10 @@ async def test_doctor_queue_orders_by_priority_with_positions(
     assert {w["status"] for w in waiting} == {"CHECKED_IN"}
     etas = [w["eta_minutes"] for w in waiting]
     assert etas == sorted(etas) and len(set(etas)) == 4
-    # About one slot (10 minutes' consultation + 5 minutes' buffer, the factory's defaults, for a
-    # doctor without history) per patient ahead, with a range around each (docs/eta.md).
-    assert all(9 <= b - a <= 21 for a, b in zip(etas, etas[1:], strict=False)), etas
+    # About one expected call per patient ahead: for a doctor without history half the configured
+    # 10 minutes' consultation + 5 minutes' buffer (the factory's defaults; the configured slot is
+    # read as an upper bound), less expected no-shows, with a range around each (docs/eta.md).
+    assert all(4 <= b - a <= 10 for a, b in zip(etas, etas[1:], strict=False)), etas
     assert all(w["eta_low_minutes"] <= w["eta_minutes"] <= w["eta_high_minutes"] for w in waiting)
 
 
