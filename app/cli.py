@@ -292,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--url", default=None, help="server base URL (default OPD_PUBLIC_URL or http://127.0.0.1:8000)")
     simulate.add_argument("--key", default=os.environ.get("OPD_API_KEY"), help="admin API key (or OPD_API_KEY)")
     simulate.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
-    simulate.add_argument("--minutes", type=float, default=240.0, help="simulated minutes to run")
+    simulate.add_argument("--minutes", type=float, default=None,
+                          help="simulated minutes to run (default: until stopped with Ctrl+C)")
     simulate.add_argument("--seed", type=int, default=7)
     simulate.set_defaults(func=cmd_simulate)
     return parser

@@ -3,7 +3,9 @@
 Walk-ins arrive with a morning peak, a few online bookings check in from their phones, seniors
 and emergencies mix in; every doctor calls, consults for a log-normal time around their
 department's average, and completes; some patients never come when called; one doctor is late.
-`--speed 60` runs an hour of the hospital in a minute of real time.
+`--speed 60` runs an hour of the hospital in a minute of real time, until stopped (Ctrl+C) or
+for `--minutes`. Every refusal the API gives (4xx) is counted by its code and handled as staff
+would: a doctor who finds a patient still called from before marks them absent and goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import datetime as dt
 import math
 import os
 import random
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -32,10 +35,15 @@ class Simulation:
     def __init__(self, client: httpx.AsyncClient, speed: float, minutes: float, seed: int) -> None:
         self.client = client
         self.speed = speed
-        self.minutes = minutes
+        self.minutes = minutes    # math.inf: until stopped
         self.rng = random.Random(seed)  # noqa: S311 - a simulation, not security
         self.start = asyncio.get_running_loop().time()
         self.counts = {"issued": 0, "called": 0, "completed": 0, "no_show": 0, "errors": 0}
+        self.refused: Counter[str] = Counter()   # 4xx answers by error code: expected, but counted
+
+    def summary(self) -> str:
+        refused = ", ".join(f"{code} {n}" for code, n in sorted(self.refused.items())) or "none"
+        return f"{self.counts}; refused (4xx): {refused}"
 
     def elapsed_min(self) -> float:
         return (asyncio.get_running_loop().time() - self.start) * self.speed / 60
@@ -43,14 +51,42 @@ class Simulation:
     async def wait(self, minutes: float) -> None:
         await asyncio.sleep(max(0.0, minutes) * 60 / self.speed)
 
-    async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        response = await self.client.post(path, json=body or {})
+    async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        """(status, JSON body); a 5xx or a broken connection counts as an error, a 4xx by its code."""
+        try:
+            response = await self.client.request(method, path, json=body if method == "POST" else None)
+        except httpx.HTTPError:
+            self.counts["errors"] += 1
+            return 0, None
+        if response.status_code >= 500:
+            self.counts["errors"] += 1
+            return response.status_code, None
+        try:
+            result = response.json()
+        except ValueError:
+            result = None
         if response.status_code >= 400:
-            if response.status_code >= 500:
-                self.counts["errors"] += 1
-            return None
-        result: dict[str, Any] = response.json()
-        return result
+            code = (result or {}).get("error", {}).get("code", str(response.status_code))
+            self.refused[code] += 1
+        return response.status_code, result
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        status, result = await self.request("POST", path, body or {})
+        return result if 200 <= status < 300 else None
+
+    async def clear_desk(self, doctor_id: str) -> None:
+        """The doctor's call was refused because somebody is still called or in consultation
+        (left from before the simulation, or from another screen): finish with them as staff
+        would — complete a consultation, mark a called patient who never came absent."""
+        status, queue = await self.request("GET", f"/api/v1/queues/doctors/{doctor_id}")
+        serving = (queue or {}).get("now_serving") if status == 200 else None
+        if not serving:
+            return
+        if serving["status"] == "IN_CONSULTATION":
+            if await self.post(f"/api/v1/tokens/{serving['token_id']}/complete"):
+                self.counts["completed"] += 1
+        elif await self.post(f"/api/v1/tokens/{serving['token_id']}/no-show"):
+            self.counts["no_show"] += 1
 
     def arrival_rate(self, minute: float) -> float:
         """Arrivals per minute per department: a peak in the first two hours, then a tail."""
@@ -92,9 +128,15 @@ class Simulation:
             await self.wait(LATE_DOCTOR_DELAY_MIN)
         doctor_id = doctor["doctor_id"]
         while self.elapsed_min() < self.minutes:
-            token = await self.post(f"/api/v1/doctors/{doctor_id}/call-next", {"complete_current": True})
-            if token is None:  # nobody waiting, or someone still called: look again shortly
-                await self.wait(2)
+            status, token = await self.request("POST", f"/api/v1/doctors/{doctor_id}/call-next",
+                                               {"complete_current": True})
+            if status != 200:
+                code = (token or {}).get("error", {}).get("code")
+                if code == "illegal_transition":      # somebody still called: deal with them first
+                    await self.clear_desk(doctor_id)
+                elif code == "doctor_unavailable":    # on a break: resume, as the doctor would
+                    await self.post(f"/api/v1/doctors/{doctor_id}/resume")
+                await self.wait(2)                    # nobody waiting (queue_empty): look again shortly
                 continue
             self.counts["called"] += 1
             if self.rng.random() < NO_SHOW_RATE:
@@ -120,22 +162,25 @@ async def run_simulation(args: argparse.Namespace) -> int:
         hospital = (await client.get("/api/v1/hospital")).raise_for_status().json()
         departments = (await client.get("/api/v1/departments")).raise_for_status().json()
         doctors = (await client.get("/api/v1/doctors")).raise_for_status().json()
-        sim = Simulation(client, args.speed, args.minutes, args.seed)
+        sim = Simulation(client, args.speed, args.minutes if args.minutes else math.inf, args.seed)
         minutes_by_dept = {d["dept_id"]: d["avg_consultation_time"] for d in departments}
         on_shift = [d for d in doctors if d.get("cabin_id") and d["status"] == "ACTIVE"]
         late = sim.rng.choice(on_shift)["doctor_id"] if on_shift else None
         tasks = [asyncio.create_task(sim.arrivals(d, hospital)) for d in departments if d["status"] == "ACTIVE"]
         tasks += [asyncio.create_task(sim.doctor(d, d.get("avg_consultation_time") or minutes_by_dept[d["dept_id"]],
                                                  d["doctor_id"] == late)) for d in on_shift]
-        print(f"simulating {args.minutes:.0f} min of {hospital['name']} at {args.speed:g}x: "
+        length = "until stopped (Ctrl+C)" if math.isinf(sim.minutes) else f"{sim.minutes:.0f} min"
+        print(f"simulating {hospital['name']} at {args.speed:g}x, {length}: "
               f"{len(departments)} departments, {len(on_shift)} doctors on shift")
         try:
-            while sim.elapsed_min() < args.minutes:
+            while sim.elapsed_min() < sim.minutes:
                 await asyncio.sleep(5)
-                print(f"  t+{sim.elapsed_min():5.0f} min  {sim.counts}", flush=True)
+                print(f"  t+{sim.elapsed_min():5.0f} min  {sim.summary()}", flush=True)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            pass
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        print(f"done: {sim.counts}")
+            print(f"done: {sim.summary()}")
     return 0 if sim.counts["errors"] == 0 else 1

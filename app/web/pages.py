@@ -68,7 +68,12 @@ async def board(request: Request) -> Response:
            ORDER BY code""", hospital["hospital_id"], wanted)
     topics = ([f"hospital:{hospital['hospital_id']}"] if not wanted
               else [f"department:{d['dept_id']}" for d in departments])
-    return render(request, "board.html", {"hospital": hospital, "topics": topics,
+    # ?page_seconds=N: how long each page of departments stays when they do not fit one screen.
+    try:
+        page_seconds = min(max(int(request.query_params.get("page_seconds", "12")), 3), 120)
+    except ValueError:
+        page_seconds = 12
+    return render(request, "board.html", {"hospital": hospital, "topics": topics, "page_seconds": page_seconds,
                                           "languages": list(hospital["announcement_languages"])},
                   principal=principal)
 

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var SPEECH_TIMEOUT_MS = 12000;   // a voice that never reports its end must not block the queue
-  var STORAGE_KEY = "opd.sound";
+  var AUTOPLAY_WAIT_MS = 1000;     // a blocked AudioContext's resume() never settles: stop waiting
   var PHRASES = {
     en: function (token, cabin) { return "Token " + spell(token) + ", please go to cabin " + cabin + "."; },
     hi: function (token, cabin) { return "टोकन " + spell(token) + ", कृपया केबिन " + cabin + " में जाएँ।"; }
@@ -13,19 +13,43 @@
   // "CARD-045" -> "CARD 0 4 5": numbers read digit by digit are clearer in a noisy hall.
   function spell(token) { return token.replace("-", " ").replace(/(\d)/g, " $1").replace(/\s+/g, " ").trim(); }
 
-  function Announcer(languages, onShow) {
+  // onBlocked(true) when the browser refuses sound (autoplay policy), onBlocked(false) once it plays.
+  function Announcer(languages, onShow, onBlocked) {
     this.languages = languages.length ? languages : ["en"];
     this.onShow = onShow || function () {};
+    this.onBlocked = onBlocked || function () {};
     this.queue = [];
     this.busy = false;
-    this.enabled = localStorage.getItem(STORAGE_KEY) === "on";
+    this.enabled = false;
   }
 
-  Announcer.prototype.enable = function () {
-    this.enabled = true;
-    localStorage.setItem(STORAGE_KEY, "on");
-    try { this.audio = this.audio || new (window.AudioContext || window.webkitAudioContext)(); this.audio.resume(); }
+  // Sound without anybody touching the screen: allowed by a kiosk browser started with
+  // --autoplay-policy=no-user-gesture-required (docs/operations.md); done(true) if it plays.
+  Announcer.prototype.tryAutoplay = function (done) {
+    var self = this, settled = false;
+    try { this.audio = this.audio || new (window.AudioContext || window.webkitAudioContext)(); }
     catch (e) { this.audio = null; }
+    function settle() {
+      if (settled) { return; }
+      settled = true;
+      var playing = !!self.audio && self.audio.state === "running";
+      self.enabled = playing;
+      self.onBlocked(!playing);
+      done(playing);
+    }
+    if (!this.audio) { settle(); return; }
+    this.audio.resume().then(settle, settle);
+    setTimeout(settle, AUTOPLAY_WAIT_MS);
+  };
+
+  // After a tap or click: the browser allows sound from now on.
+  Announcer.prototype.enable = function () {
+    var self = this;
+    this.enabled = true;
+    try {
+      this.audio = this.audio || new (window.AudioContext || window.webkitAudioContext)();
+      this.audio.resume().then(function () { self.onBlocked(self.audio.state !== "running"); });
+    } catch (e) { this.audio = null; }
   };
 
   Announcer.prototype.announce = function (token, cabin) {
@@ -79,8 +103,12 @@
         if (voices[i].lang && voices[i].lang.replace("_", "-").indexOf(locale.slice(0, 2)) === 0) { utterance.voice = voices[i]; break; }
       }
       utterance.rate = 0.9;
+      var self = this;
       utterance.onend = finish;
-      utterance.onerror = finish;
+      utterance.onerror = function (event) {
+        if (event && event.error === "not-allowed") { self.onBlocked(true); }
+        finish();
+      };
       synth.speak(utterance);
     } catch (e) { finish(); }
   };

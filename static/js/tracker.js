@@ -7,7 +7,7 @@
   var chosen = localStorage.getItem("opd.lang");
   var lang = (chosen || root.getAttribute("data-lang")) === "hi" ? "hi" : "en";
   // The view as it was when the page was made: shown at once, WebSocket or not.
-  var view = JSON.parse(document.getElementById("initial-view").textContent);
+  var view = JSON.parse(root.getAttribute("data-view"));
   var T = {
     en: { your_token: "Your token", position: "Position", wait: "Expected wait", status: "Status",
           checkin: "I have arrived — check in", checkin_help: "When you reach the hospital, check in to join the queue.",

@@ -115,6 +115,13 @@ async def shoot_all(browser: Browser, base_url: str, pool: asyncpg.Pool, account
     await expect(board.locator("#departments .desk").first).to_be_visible(timeout=20_000)
     await expect(board.locator("[data-live-status]")).to_have_text("live")
     await board.screenshot(path=OUT / "board.png")
+    # The same board at 720p and 4K (the layout scales with the screen's height).
+    for size, name in (({"width": 1280, "height": 720}, "board-720p.png"),
+                       ({"width": 3840, "height": 2160}, "board-4k.png")):
+        await board.set_viewport_size(size)
+        await board.wait_for_timeout(500)
+        await board.screenshot(path=OUT / name)
+    await board.set_viewport_size(TV)
 
     door = await (await browser.new_context(viewport=DOOR, storage_state=await tv.storage_state())).new_page()
     await door.goto(f"{base_url}/cabin/{accounts['cabin_id']}")
@@ -127,6 +134,12 @@ async def shoot_all(browser: Browser, base_url: str, pool: asyncpg.Pool, account
         await expect(phone.locator("[data-live-status]")).to_have_text("live")
         await expect(phone.locator("#status")).not_to_have_text("…")
         await phone.screenshot(path=OUT / name)
+    # The tracker in Hindi, as a patient registered in Hindi first sees it.
+    await phone.evaluate("() => localStorage.setItem('opd.lang', 'hi')")
+    await phone.goto(f"{base_url}/t/{await tracker_code(pool, 'CHECKED_IN')}")
+    await expect(phone.locator("#status")).to_have_text("कतार में")
+    await phone.evaluate("() => document.fonts.ready")
+    await phone.screenshot(path=OUT / "tracker-hindi.png")
 
     doctor = await signed_in(browser, base_url, "doctor", DESK)
     await expect(doctor.locator("#waiting tr").first).to_be_visible()

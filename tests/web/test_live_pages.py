@@ -82,14 +82,21 @@ async def test_board_shows_reconnecting_and_recovers(
         status = board.locator("[data-live-status]")
         await expect(desk(board, doctor).locator(".next li")).to_have_text([before["token_number"]])
 
+        lost = board.locator("#connection-lost")
+        await expect(lost).to_be_hidden()
         await asyncio.to_thread(app.kill)
         await expect(status).to_have_text("reconnecting…")
-        # The last known queue stays on screen while the link is down.
+        # The last known queue stays on screen while the link is down, under a full-screen
+        # warning after a few seconds: a stale "calling" token must not pass for the truth.
         await expect(desk(board, doctor).locator(".next li")).to_have_text([before["token_number"]])
+        await expect(lost).to_be_visible()
+        await expect(lost).to_contain_text("Connection lost — numbers may be out of date")
+        await expect(lost).to_contain_text("कनेक्शन टूट गया")
 
         restarted = AppServer(database, redis_url, namespace, extra_env=env, port=port)
         await asyncio.to_thread(restarted.start)
         await expect(status).to_have_text("live", timeout=RECONNECT_TIMEOUT_MS)
+        await expect(lost).to_be_hidden()
         after = await factory.issue(pool, hospital, doctor=doctor)
         await expect(desk(board, doctor).locator(".next li")).to_have_text(
             [before["token_number"], after["token_number"]], timeout=PAIRING_TIMEOUT_MS)
