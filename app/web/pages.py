@@ -141,7 +141,7 @@ async def tracker(request: Request) -> Response:
     token = None
     if re.match(TRACKING_CODE_PATTERN, code):
         token = await request.app.state.pool.fetchrow(
-            """SELECT t.token_number, h.name AS hospital_name, p.preferred_language,
+            """SELECT t.token_number, h.name AS hospital_name, h.timezone, p.preferred_language,
                       token_public_view(t.token_id) AS view
                FROM tokens t JOIN hospitals h USING (hospital_id) JOIN patients p USING (patient_id)
                WHERE t.tracking_code = $1 AND t.visit_date >= hospital_today(t.hospital_id)""", code)
@@ -187,13 +187,14 @@ async def slip(request: Request) -> Response:
         # slip prints right after the token is issued, before the engine writes it back.
         """SELECT t.token_number, t.tracking_code, t.hospital_id, t.scheduled_time,
                   t.status, d.name AS doctor_name, c.cabin_number, dep.name AS dept_name,
-                  h.name AS hospital_name, h.timezone,
+                  h.name AS hospital_name, h.timezone, p.preferred_language,
                   to_char(t.created_at AT TIME ZONE h.timezone, 'DD Mon YYYY HH24:MI') AS issued_local,
                   to_char(COALESCE(opd_now() + make_interval(mins => q.eta_minutes), t.scheduled_time)
                           AT TIME ZONE h.timezone, 'HH24:MI') AS expected_local,
                   q.eta_low_minutes, q.eta_high_minutes, q.eta_beyond_shift
            FROM tokens t JOIN doctors d USING (doctor_id) JOIN departments dep ON dep.dept_id = t.dept_id
            JOIN hospitals h ON h.hospital_id = t.hospital_id LEFT JOIN cabins c ON c.cabin_id = t.cabin_id
+           JOIN patients p ON p.patient_id = t.patient_id
            LEFT JOIN LATERAL (SELECT * FROM doctor_queue(t.doctor_id, t.visit_date) x
                               WHERE x.token_id = t.token_id AND t.status = 'CHECKED_IN') q ON true
            WHERE t.token_id = $1""", token_id)

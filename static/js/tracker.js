@@ -82,8 +82,11 @@
     return t("around", { time: time, low: low, high: high });
   }
 
+  // The hospital's clock, whatever zone the phone is set to.
+  var timeZone = root.getAttribute("data-timezone") || undefined;
   function clockTime(ms) {
-    return new Date(ms).toLocaleTimeString(lang === "hi" ? "hi-IN" : "en-IN", { hour: "numeric", minute: "2-digit" });
+    return new Date(ms).toLocaleTimeString(lang === "hi" ? "hi-IN" : "en-IN",
+                                           { hour: "numeric", minute: "2-digit", timeZone: timeZone });
   }
 
   var lastCallKey = null;

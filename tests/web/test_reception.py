@@ -50,3 +50,23 @@ async def test_issued_slip_qr_code_opens_the_tracker(
     await expect(phone.locator("#token-number")).to_have_text(number)
     await expect(phone.locator("#status")).to_have_text("In the queue")
     await expect(phone.locator("#doctor")).to_have_text("Dr. Test 2 · Cabin C-102 · Cardiology")
+
+
+async def test_a_patient_registered_in_hindi_gets_a_bilingual_slip_and_tracker(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    page = await (await new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await sign_in(page, server.base_url, await make_staff(pool, hospital, "receptionist"))
+    form = page.locator("#issue-form")
+    await form.get_by_label("Name").fill("Ramesh Yadav")
+    await form.get_by_label("Phone").fill("9812345671")
+    await form.get_by_label("Language").select_option("hi")
+    await form.get_by_label("Doctor").select_option(str(hospital.doctors[0].doctor_id))
+    async with page.expect_navigation(url="**/reception/slip/**"):
+        await form.get_by_role("button", name="Issue token").click()
+    await expect(page.locator(".slip")).to_contain_text("अनुमानित समय लगभग")
+    await expect(page.locator(".slip")).to_contain_text("Expected around")   # staff read English
+    await expect(page.locator("#slip-qr")).to_contain_text("अपनी बारी लाइव देखने के लिए स्कैन करें")
+    phone = await (await new_context(viewport={"width": 390, "height": 844}, is_mobile=True)).new_page()
+    await phone.goto((await page.locator("#slip-url").inner_text()).strip())
+    await expect(phone.locator("#status")).to_have_text("कतार में")
