@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import os
 import sys
+import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from app.settings import Settings
@@ -139,20 +141,60 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # shares the embedded PostgreSQL this process started.
     os.environ["DATABASE_URL"] = dsn
     os.environ.setdefault("OPD_PUBLIC_URL", f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}")  # noqa: S104
+    banner = None
     if args.demo:
+        from app.db.queries import query
         from app.demo import demo_banner, load_demo
 
-        async def demo(pool: Any) -> str:
-            await load_demo(pool)
-            return await demo_banner(pool, os.environ["OPD_PUBLIC_URL"])
+        # The demo's hundreds of patient messages go to a file, not over the server's log.
+        os.environ.setdefault("OPD_NOTIFY_LOG_FILE", str(settings.var_dir / "messages.log"))
 
-        print(asyncio.run(_with_pool(Settings.from_env(), demo)), flush=True)
+        async def demo(pool: Any) -> str:
+            # Before the demo's messages are made: their tracking links need the host.
+            await pool.execute(query("publish_public_url"), os.environ["OPD_PUBLIC_URL"])
+            await load_demo(pool)
+            return await demo_banner(pool, os.environ["OPD_PUBLIC_URL"], settings.var_dir / "demo-api-key",
+                                     Path(os.environ["OPD_NOTIFY_LOG_FILE"]))
+
+        banner = asyncio.run(_with_pool(Settings.from_env(), demo))
+        print(banner, flush=True)
+        # Again once the server answers: the last thing on the screen, not scrolled away by
+        # the start-up log.
+        threading.Thread(target=_print_when_up, args=(os.environ["OPD_PUBLIC_URL"], banner), daemon=True).start()
     uvicorn.run("app.main:app", host=host, port=port, workers=workers, proxy_headers=True,
                 forwarded_allow_ips=",".join(settings.trusted_proxies) or "127.0.0.1",
                 # Compression off: it would compress each frame again for every client, undoing
                 # "serialize once per topic" (docs/performance.md).
                 ws_max_size=64 * 1024, ws_per_message_deflate=False, ws_ping_interval=settings.ws_ping_s,
                 ws_ping_timeout=settings.ws_ping_s, log_level=settings.log_level.lower())
+    if not settings.database_url:
+        print(f"\nThe embedded PostgreSQL ({settings.var_dir / 'pgdata'}) is still running, so the next start is "
+              "quick. Stop it with: python3 -m app down", flush=True)
+    return 0
+
+
+def _print_when_up(base_url: str, banner: str, timeout_s: float = 120.0) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2):  # noqa: S310 - our own URL
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        return
+    time.sleep(1.0)  # the start-up lines of the engine and the dispatcher come first
+    print(banner, flush=True)
+
+
+def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
+    """Stop the embedded PostgreSQL that `up` / `serve` started (it outlives them by design)."""
+    from app.db.embedded import stop_embedded
+
+    print(stop_embedded(settings.var_dir))
     return 0
 
 
@@ -242,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="apply sql/ to DATABASE_URL").set_defaults(func=cmd_db_upgrade)
 
     sub.add_parser("demo", help="load the demo hospital DEMO (idempotent)").set_defaults(func=cmd_demo)
+    sub.add_parser("down", help="stop the embedded PostgreSQL that `up` or `serve` started").set_defaults(
+        func=cmd_down)
 
     apikey = sub.add_parser("apikey", help="staff API keys").add_subparsers(dest="apikey_command", required=True)
     create = apikey.add_parser("create", help="print a new API key, alone on stdout")

@@ -12,6 +12,7 @@ import datetime as dt
 import random
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -268,14 +269,33 @@ async def _ensure_demo_users(conn: asyncpg.Connection, hospital_id: Any) -> None
         await create_user(conn, hospital_id, username, password, role, doctor_id)
 
 
-async def demo_banner(pool: asyncpg.Pool, base_url: str) -> str:
-    """Print-out for `serve --demo`: a fresh admin API key, the demo sign-ins and every page."""
-    from app.api.auth import create_api_key
+async def demo_key(pool: asyncpg.Pool, hospital_id: Any, key_file: Path | None) -> str:
+    """The demo's admin API key: the one kept in key_file while it still works (so every `up`
+    does not add another key), else a new one, kept there (readable by this user only)."""
+    from app.api.auth import create_api_key, principal_from_api_key
 
+    if key_file is not None and key_file.exists():
+        kept = key_file.read_text().strip()
+        principal = await principal_from_api_key(pool, kept)
+        if principal is not None and principal.hospital_id == hospital_id and principal.role == "admin":
+            return kept
+    async with pool.acquire() as conn:
+        _, key = await create_api_key(conn, hospital_id, role="admin", label="serve --demo")
+    if key_file is not None:
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
+        key_file.write_text(key + "\n")
+    return key
+
+
+async def demo_banner(pool: asyncpg.Pool, base_url: str, key_file: Path | None = None,
+                      messages_file: Path | None = None) -> str:
+    """Print-out for `serve --demo`: the admin API key, the demo sign-ins and every page."""
     async with pool.acquire() as conn:
         hospital_id = await conn.fetchval("SELECT hospital_id FROM hospitals WHERE code = $1", HOSPITAL_CODE)
         await _ensure_demo_users(conn, hospital_id)
-        _, key = await create_api_key(conn, hospital_id, role="admin", label="serve --demo")
+    key = await demo_key(pool, hospital_id, key_file)
+    async with pool.acquire() as conn:
         doctor_id = await conn.fetchval(
             "SELECT doctor_id FROM doctors WHERE hospital_id = $1 AND emp_code = 'GEN-1'", hospital_id)
         cabin_id = await conn.fetchval(
@@ -299,6 +319,9 @@ async def demo_banner(pool: asyncpg.Pool, base_url: str) -> str:
         f"  API:                  {base_url}/openapi.json   (docs/api.md)",
         f"  live updates:         ws://{base_url.split('://', 1)[1]}/ws   (docs/protocol.md)",
         f"  make it move:         .venv/bin/python -m app simulate --url {base_url} --key {key} --speed 60",
-        "",
     ]
+    if messages_file is not None:
+        lines.append(f"  patient messages:     {messages_file}   "
+                     "(no SMS/WhatsApp provider configured: docs/operations.md)")
+    lines.append("")
     return "\n".join(lines)

@@ -112,6 +112,7 @@ class Settings:
     log_level: str = "INFO"
     bus_namespace: str = "opd"
     notify_provider: tuple[str, ...] = ("log",)
+    notify_log_file: Path | None = None   # the log provider's messages go here instead of the log
     notify_webhook_url: str | None = None
     notify_webhook_secret: Secret | None = None
     notify_max_retries: int = 6
@@ -162,6 +163,7 @@ class Settings:
             log_level=os.environ.get("OPD_LOG_LEVEL", "INFO"),
             bus_namespace=os.environ.get("OPD_BUS_NAMESPACE") or "opd",
             notify_provider=tuple(p.strip().lower() for p in providers.split(",") if p.strip()),
+            notify_log_file=Path(os.environ["OPD_NOTIFY_LOG_FILE"]) if os.environ.get("OPD_NOTIFY_LOG_FILE") else None,
             notify_webhook_url=os.environ.get("OPD_NOTIFY_WEBHOOK_URL") or None,
             notify_webhook_secret=secret_or_none("OPD_NOTIFY_WEBHOOK_SECRET"),
             notify_max_retries=_int("OPD_NOTIFY_MAX_RETRIES", 6),

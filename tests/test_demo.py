@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -9,6 +11,7 @@ import pytest
 
 from app import clock
 from app.demo import HOSPITAL_CODE, demo_banner, load_demo
+from app.notify.providers import LogProvider, Message
 
 pytestmark = pytest.mark.calendar
 
@@ -41,3 +44,37 @@ async def test_demo_loads_today_on_any_clock(pool: asyncpg.Pool) -> None:
     assert "already there" in again
     banner = await demo_banner(pool, "http://127.0.0.1:8000")
     assert "/t/None" not in banner and "staff API key" in banner
+
+
+async def test_the_demo_key_is_kept_and_reused(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    await load_demo(pool)
+    key_file = tmp_path / "demo-api-key"
+    first = await demo_banner(pool, "http://127.0.0.1:8000", key_file, tmp_path / "messages.log")
+    key = key_file.read_text().strip()
+    assert key in first and "messages.log" in first
+    assert key_file.stat().st_mode & 0o077 == 0   # the key is readable by its owner only
+    keys = await pool.fetchval("SELECT count(*) FROM api_keys")
+    again = await demo_banner(pool, "http://127.0.0.1:8000", key_file)
+    assert key in again and await pool.fetchval("SELECT count(*) FROM api_keys") == keys
+    # A revoked or foreign key is replaced, not reused.
+    key_file.write_text("opd_not_a_real_key\n")
+    await demo_banner(pool, "http://127.0.0.1:8000", key_file)
+    assert key_file.read_text().strip() != "opd_not_a_real_key"
+
+
+async def test_without_a_provider_messages_can_go_to_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "messages.log"
+    message = Message(uuid.uuid4(), uuid.uuid4(), None, "SMS", "TOKEN_ISSUED", "en", "Token CARD-001 issued",
+                      "+919876543210", 0)
+    assert await LogProvider(out).send(message) is None
+    text = out.read_text()
+    assert "TOKEN_ISSUED: Token CARD-001 issued" in text and "+91" not in text
+
+
+def test_down_stops_the_embedded_postgresql(tmp_path: Path) -> None:
+    from app.db.embedded import embedded_database_url, stop_embedded
+
+    dsn = embedded_database_url(tmp_path, "downtest")
+    assert dsn.startswith("postgresql://")
+    assert "stopped the embedded PostgreSQL" in stop_embedded(tmp_path)
+    assert "no embedded PostgreSQL running" in stop_embedded(tmp_path)

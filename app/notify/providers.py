@@ -13,6 +13,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -111,12 +112,23 @@ def _json_field(response: httpx.Response, *path: str | int) -> str | None:
 
 
 class LogProvider:
+    """No provider configured (a demo, development): each message is logged, or appended to a
+    file (OPD_NOTIFY_LOG_FILE; the demo's var/messages.log, so hundreds of messages do not bury
+    the server's own log)."""
+
     name = "log"
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
 
     async def send(self, message: Message) -> str | None:
         # No phone number or device token: logs are read by more people than the outbox.
-        log.info("notification %s %s %s: %s", message.notification_id, message.channel,
-                 message.event_type, message.message)
+        line = f"notification {message.notification_id} {message.channel} {message.event_type}: {message.message}"
+        if self._path is None:
+            log.info("%s", line)
+        else:
+            with self._path.open("a", encoding="utf-8") as out:
+                out.write(line + "\n")
         return None
 
 
@@ -218,7 +230,7 @@ class ProviderRouter:
     def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
         check_settings(settings)
         enabled = set(settings.notify_provider)
-        fallback: Provider = LogProvider()
+        fallback: Provider = LogProvider(settings.notify_log_file)
         if "webhook" in enabled:
             assert settings.notify_webhook_url and settings.notify_webhook_secret
             fallback = WebhookProvider(client, settings.notify_webhook_url, settings.notify_webhook_secret)
