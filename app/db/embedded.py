@@ -42,9 +42,9 @@ def stop_embedded(var_dir: Path) -> str:
 
     pgdata = var_dir / "pgdata"
     info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
-    if info is None or not info.is_running():
+    process = info.process if info is not None and info.is_running() else None
+    if process is None:
         return f"no embedded PostgreSQL running in {pgdata}"
-    process = info.process
     process.send_signal(signal.SIGINT)
     process.wait(60)
     return f"stopped the embedded PostgreSQL in {pgdata}"
