@@ -68,6 +68,7 @@ DOCUMENTED_SETTINGS = {
     "OPD_API_KEY": "admin API key used by `python -m app simulate` when --key is not given",
     "OPD_BUS_NAMESPACE": "prefix of this deployment's Redis keys and channel (default opd)",
     "OPD_NOTIFY_PROVIDER": "message providers, comma-separated: log, webhook, twilio, whatsapp (default log)",
+    "OPD_NOTIFY_LOG_FILE": "the log provider appends messages to this file instead of the log (demo: var/messages.log)",
     "OPD_NOTIFY_WEBHOOK_URL": "where the webhook provider POSTs each message as JSON",
     "OPD_NOTIFY_WEBHOOK_SECRET": "HMAC-SHA256 key signing webhook posts and checking delivery receipts",
     "OPD_NOTIFY_MAX_RETRIES": "retries after a failed send before a message is FAILED (default 6)",

@@ -1106,6 +1106,11 @@ BEGIN
     IF z > 3 THEN
         RETURN 1 / (z + 2 / (z + 3 / (z + 4 / (z + 5 / z))));
     END IF;
+    IF z < -6 THEN
+        -- Far below the mean (hours before a shift): the tail is 1 to double precision, the
+        -- residual -z; and exp(-z^2/2) would underflow, which PostgreSQL raises as an error.
+        RETURN -z;
+    END IF;
     poly := t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
     tail := CASE WHEN z >= 0 THEN 0.5 * poly * exp(-x * x) ELSE 1 - 0.5 * poly * exp(-x * x) END;
     RETURN exp(-z * z / 2) / sqrt(2 * pi()) / tail - z;

@@ -305,3 +305,11 @@ async def test_delayed_goes_out_once_when_the_median_passes_the_quote_and_stays(
         "LIMIT 1", last["token_id"])
     # A clock time and a range, the clock time being the range's cautious end.
     assert "is delayed; now expected by " in message and " min)" in message, message
+
+
+async def test_the_lateness_residual_holds_far_from_the_mean(pool: asyncpg.Pool) -> None:
+    # Hours before a shift the lateness is tens of standard deviations away: exp() of its square
+    # would underflow, which PostgreSQL raises, and the engine could not recompute that doctor.
+    for z, expected in ((-40.0, 40.0), (-6.5, 6.5), (0.0, 0.7979), (5.0, 0.1903)):
+        value = await pool.fetchval("SELECT normal_mean_residual($1)", z)
+        assert value == pytest.approx(expected, abs=0.01), (z, value)
