@@ -308,6 +308,9 @@ class QueueEngine:
             self._full_views.add(doctor_id)
             if all_of_day:
                 self._sweep[doctor_id] = True
+            # A doctor that keeps failing must not hold a sweep slot while it waits: the other
+            # doctors' sweeps, and the hospitals' alert checks behind them, go on.
+            self._sweeping.discard(doctor_id)
             await asyncio.sleep(RETRY_AFTER_ERROR_S)  # the doctor stays in flight meanwhile
         finally:
             self._in_flight.pop(doctor_id, None)
