@@ -104,10 +104,12 @@ async def _upsert_structure(conn: asyncpg.Connection) -> uuid.UUID:
         name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
         born = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 80))
         await conn.execute(
-            """INSERT INTO patients (hospital_id, uhid, name, phone, date_of_birth, gender, preferred_language)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hospital_id, uhid) DO NOTHING""",
+            # Most demo patients agreed to SMS at the desk, half of them to WhatsApp too.
+            """INSERT INTO patients (hospital_id, uhid, name, phone, date_of_birth, gender, preferred_language,
+                                     sms_opt_in, whatsapp_opt_in)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (hospital_id, uhid) DO NOTHING""",
             hospital_id, f"DEMO-{i:04d}", name, f"9{rng.randrange(10**8, 10**9):09d}", born,
-            rng.choice(["MALE", "FEMALE"]), rng.choice(["en", "en", "hi"]))
+            rng.choice(["MALE", "FEMALE"]), rng.choice(["en", "en", "hi"]), i % 10 != 0, i % 2 == 0)
     return uuid.UUID(str(hospital_id))
 
 

@@ -14,7 +14,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.api import admin, errors, notifications, operations, patients, queues, setup, tokens, track  # noqa: F401  (registers operations)
+from app.api import (  # noqa: F401  (these imports register the operations)
+    admin,
+    errors,
+    messages,
+    notifications,
+    operations,
+    patients,
+    provider_callbacks,
+    queues,
+    setup,
+    tokens,
+    track,
+)
 from app.api.openapi import build_openapi
 from app.api.registry import api
 from app.db.migrate import upgrade

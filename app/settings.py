@@ -67,7 +67,8 @@ DOCUMENTED_SETTINGS = {
                           "(`up --clock`, `test --clock`); never set in production",
     "OPD_API_KEY": "admin API key used by `python -m app simulate` when --key is not given",
     "OPD_BUS_NAMESPACE": "prefix of this deployment's Redis keys and channel (default opd)",
-    "OPD_NOTIFY_PROVIDER": "message providers, comma-separated: log, webhook, twilio, whatsapp (default log)",
+    "OPD_NOTIFY_PROVIDER": "message providers, comma-separated: log, webhook, twilio, msg91, exotel, whatsapp "
+                           "(default log)",
     "OPD_NOTIFY_LOG_FILE": "the log provider appends messages to this file instead of the log (demo: var/messages.log)",
     "OPD_NOTIFY_WEBHOOK_URL": "where the webhook provider POSTs each message as JSON",
     "OPD_NOTIFY_WEBHOOK_SECRET": "HMAC-SHA256 key signing webhook posts and checking delivery receipts",
@@ -85,6 +86,15 @@ DOCUMENTED_SETTINGS = {
     "OPD_WHATSAPP_API_VERSION": "Graph API version in the WhatsApp URL (default v21.0)",
     "OPD_WHATSAPP_PHONE_NUMBER_ID": "the WhatsApp Business phone number id messages are sent from",
     "OPD_WHATSAPP_TOKEN": "WhatsApp Cloud API access token (sent as a Bearer token)",
+    "OPD_WHATSAPP_APP_SECRET": "Meta app secret: checks X-Hub-Signature-256 of the WhatsApp webhook",
+    "OPD_WHATSAPP_VERIFY_TOKEN": "the verify token typed in Meta's webhook set-up (answers its challenge)",
+    "OPD_MSG91_BASE_URL": "MSG91 API base URL (default https://control.msg91.com)",
+    "OPD_MSG91_AUTHKEY": "MSG91 auth key (sent as the authkey header)",
+    "OPD_EXOTEL_BASE_URL": "Exotel API base URL (default https://api.exotel.com; Mumbai: https://api.in.exotel.com)",
+    "OPD_EXOTEL_SID": "Exotel account SID",
+    "OPD_EXOTEL_API_KEY": "Exotel API key (user name of the API's basic auth)",
+    "OPD_EXOTEL_API_TOKEN": "Exotel API token (password of the API's basic auth)",
+    "OPD_NOTIFY_RECEIPT_TOKEN": "secret in the delivery-receipt URLs given to MSG91 and Exotel (they sign nothing)",
 }
 
 
@@ -130,6 +140,15 @@ class Settings:
     whatsapp_api_version: str = "v21.0"
     whatsapp_phone_number_id: str | None = None
     whatsapp_token: Secret | None = None
+    whatsapp_app_secret: Secret | None = None
+    whatsapp_verify_token: Secret | None = None
+    msg91_base_url: str = "https://control.msg91.com"
+    msg91_authkey: Secret | None = None
+    exotel_base_url: str = "https://api.exotel.com"
+    exotel_sid: str | None = None
+    exotel_api_key: str | None = None
+    exotel_api_token: Secret | None = None
+    notify_receipt_token: Secret | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -181,6 +200,15 @@ class Settings:
             whatsapp_api_version=os.environ.get("OPD_WHATSAPP_API_VERSION") or "v21.0",
             whatsapp_phone_number_id=os.environ.get("OPD_WHATSAPP_PHONE_NUMBER_ID") or None,
             whatsapp_token=secret_or_none("OPD_WHATSAPP_TOKEN"),
+            whatsapp_app_secret=secret_or_none("OPD_WHATSAPP_APP_SECRET"),
+            whatsapp_verify_token=secret_or_none("OPD_WHATSAPP_VERIFY_TOKEN"),
+            msg91_base_url=os.environ.get("OPD_MSG91_BASE_URL") or "https://control.msg91.com",
+            msg91_authkey=secret_or_none("OPD_MSG91_AUTHKEY"),
+            exotel_base_url=os.environ.get("OPD_EXOTEL_BASE_URL") or "https://api.exotel.com",
+            exotel_sid=os.environ.get("OPD_EXOTEL_SID") or None,
+            exotel_api_key=os.environ.get("OPD_EXOTEL_API_KEY") or None,
+            exotel_api_token=secret_or_none("OPD_EXOTEL_API_TOKEN"),
+            notify_receipt_token=secret_or_none("OPD_NOTIFY_RECEIPT_TOKEN"),
         )
 
     def base_url(self) -> str:

@@ -183,6 +183,161 @@ INSERT INTO notification_templates (event_type, language, body) VALUES
     ('CANCELLED', 'hi', '{hospital}: टोकन {token} रद्द कर दिया गया। कृपया रिसेप्शन से संपर्क करें।')
 ON CONFLICT (event_type, language) DO UPDATE SET body = EXCLUDED.body;
 
+-- Messages as registered (docs/operations.md, "Sending messages in India") ------------------------
+-- The {variables} a message text may use.
+CREATE OR REPLACE FUNCTION message_known_variables() RETURNS TEXT[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT ARRAY['hospital', 'token', 'doctor', 'department', 'cabin', 'time', 'link', 'code',
+                 'position', 'eta', 'low', 'high', 'by']
+$$;
+
+-- The longest value a DLT content template's {#var#} carries: longer values are cut to it, so
+-- the text still matches the registered template (a gateway would refuse the whole message).
+CREATE OR REPLACE FUNCTION sms_variable_max_chars() RETURNS INT
+LANGUAGE sql IMMUTABLE AS $$ SELECT 30 $$;
+
+-- The {variables} of a text in order of appearance: a WhatsApp template's body parameters.
+CREATE OR REPLACE FUNCTION message_variables(p_body TEXT) RETURNS TEXT[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT COALESCE(array_agg(r.m[1] ORDER BY r.n), '{}')
+    FROM regexp_matches(p_body, '\{([a-z_]+)\}', 'g') WITH ORDINALITY AS r(m, n)
+$$;
+
+-- A text with its variables filled in, and the values in order ([{name, value}]).
+CREATE OR REPLACE FUNCTION render_message(p_body TEXT, p_vars JSONB, p_max_chars INT DEFAULT NULL,
+                                          OUT text TEXT, OUT variables JSONB)
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_name TEXT;
+    v_value TEXT;
+BEGIN
+    text := p_body;
+    variables := '[]';
+    FOREACH v_name IN ARRAY message_variables(p_body) LOOP
+        v_value := COALESCE(p_vars ->> v_name, '');
+        IF p_max_chars IS NOT NULL THEN
+            v_value := left(v_value, p_max_chars);
+        END IF;
+        text := replace(text, '{' || v_name || '}', v_value);
+        variables := variables || jsonb_build_array(jsonb_build_object('name', v_name, 'value', v_value));
+    END LOOP;
+END $$;
+
+-- What is wrong with a text a hospital wants to register (empty: nothing). For SMS, what DLT
+-- checks: at least 30 % fixed text (each variable counted at its longest), and every URL in the
+-- fixed text under the hospital's public URL (the one whitelisted on the DLT portal; unlisted
+-- URLs are blocked since 1 October 2024), so a link is that URL followed by {code}.
+CREATE OR REPLACE FUNCTION message_registration_problems(p_channel TEXT, p_body TEXT, p_public_url TEXT)
+RETURNS TEXT[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_problems TEXT[] := '{}';
+    v_vars TEXT[] := message_variables(p_body);
+    v_fixed INT := length(regexp_replace(p_body, '\{[a-z_]+\}', '', 'g'));
+    v_unknown TEXT;
+    v_share DOUBLE PRECISION;
+    v_url TEXT;
+BEGIN
+    IF btrim(COALESCE(p_body, '')) = '' THEN
+        RETURN ARRAY['the text is empty'];
+    END IF;
+    SELECT string_agg(DISTINCT '{' || v || '}', ', ') INTO v_unknown
+    FROM unnest(v_vars) v WHERE v <> ALL (message_known_variables());
+    IF v_unknown IS NOT NULL THEN
+        v_problems := v_problems || format('unknown variables %s; known: {%s}', v_unknown,
+                                           array_to_string(message_known_variables(), '}, {'));
+    END IF;
+    IF p_channel = 'SMS' THEN
+        v_share := v_fixed::float8 / GREATEST(v_fixed + cardinality(v_vars) * sms_variable_max_chars(), 1);
+        IF v_share < 0.30 THEN
+            v_problems := v_problems || format(
+                'fixed text is %s%% of the message (each variable counted as %s characters); DLT needs at least 30%%',
+                round(100 * v_share), sms_variable_max_chars());
+        END IF;
+        IF 'link' = ANY (v_vars) THEN
+            v_problems := v_problems || format(
+                'an SMS cannot carry {link} (DLT blocks URLs that are not whitelisted and fixed): write %s/t/{code}',
+                COALESCE(NULLIF(p_public_url, ''), 'https://your-public-url'));
+        END IF;
+        FOR v_url IN SELECT m[1] FROM regexp_matches(p_body, '(https?://[^\s{]*)', 'g') AS m LOOP
+            IF COALESCE(p_public_url, '') = '' OR position(p_public_url IN v_url) <> 1 THEN
+                v_problems := v_problems || format(
+                    'the URL %s is not under the hospital''s public URL %s (the one whitelisted on the DLT portal)',
+                    v_url, COALESCE(NULLIF(p_public_url, ''), '(not set: OPD_PUBLIC_URL)'));
+            END IF;
+        END LOOP;
+    END IF;
+    RETURN v_problems;
+END $$;
+
+-- The answer to a patient who wrote "STATUS" on WhatsApp: each of their open tokens of the day,
+-- where it stands, as free text (they just wrote, so the 24-hour window is open). Returns the
+-- number of replies written to the outbox.
+CREATE OR REPLACE FUNCTION whatsapp_status_reply(p_phone TEXT) RETURNS INT
+LANGUAGE plpgsql AS $$
+DECLARE
+    v RECORD;
+    v_count INT := 0;
+    v_state TEXT;
+    v_link TEXT := COALESCE((SELECT value FROM app_settings WHERE key = 'public_url'), '') || '/t/';
+BEGIN
+    -- Position and range computed now (doctor_queue), not read from the last write-back.
+    FOR v IN SELECT t.token_id, t.token_number, t.status, q.queue_position, q.eta_low_minutes, q.eta_high_minutes,
+                    t.tracking_code, t.scheduled_time, p.patient_id, p.preferred_language AS lang, h.name AS hospital,
+                    h.timezone, c.cabin_number
+             FROM patients p JOIN tokens t ON t.patient_id = p.patient_id
+             JOIN hospitals h ON h.hospital_id = t.hospital_id LEFT JOIN cabins c ON c.cabin_id = t.cabin_id
+             LEFT JOIN LATERAL (SELECT x.queue_position, x.eta_low_minutes, x.eta_high_minutes
+                                FROM doctor_queue(t.doctor_id, t.visit_date) x WHERE x.token_id = t.token_id) q ON true
+             WHERE p.phone = p_phone AND p.whatsapp_opt_in AND t.visit_date = hospital_today(t.hospital_id)
+               AND t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION') LOOP
+        v_state := CASE
+            WHEN v.status = 'CHECKED_IN' AND v.lang = 'hi' THEN
+                format('कतार में %s वें, लगभग %s-%s मिनट में', v.queue_position, v.eta_low_minutes, v.eta_high_minutes)
+            WHEN v.status = 'CHECKED_IN' THEN
+                format('%s in line, expected in %s-%s min', v.queue_position, v.eta_low_minutes, v.eta_high_minutes)
+            WHEN v.status = 'WAITING' AND v.lang = 'hi' THEN format('बुलाया गया — केबिन %s में जाएँ', v.cabin_number)
+            WHEN v.status = 'WAITING' THEN format('called — please go to cabin %s', v.cabin_number)
+            WHEN v.status = 'IN_CONSULTATION' AND v.lang = 'hi' THEN 'डॉक्टर के पास'
+            WHEN v.status = 'IN_CONSULTATION' THEN 'with the doctor'
+            WHEN v.lang = 'hi' THEN format('%s के लिए बुक; पहुँचकर चेक-इन करें',
+                                           to_char(v.scheduled_time AT TIME ZONE v.timezone, 'HH24:MI'))
+            ELSE format('booked for %s; check in when you arrive',
+                        to_char(v.scheduled_time AT TIME ZONE v.timezone, 'HH24:MI')) END;
+        INSERT INTO notifications_log (patient_id, token_id, channel, event_type, language, message,
+                                       phone_number, next_attempt_at)
+        VALUES (v.patient_id, v.token_id, 'WHATSAPP', 'STATUS_REPLY', v.lang,
+                format('%s: %s %s — %s. %s', v.hospital, CASE v.lang WHEN 'hi' THEN 'टोकन' ELSE 'token' END,
+                       v.token_number, v_state, v_link || v.tracking_code),
+                p_phone, opd_now());
+        v_count := v_count + 1;
+    END LOOP;
+    RETURN v_count;
+END $$;
+
+-- Consent is recorded as it changes, whichever path changed it (reception, the API, a WhatsApp
+-- STOP): the source comes from the transaction's opd.consent_source, the actor from opd_actor().
+CREATE OR REPLACE FUNCTION patients_record_consent() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_source TEXT := COALESCE(NULLIF(current_setting('opd.consent_source', true), ''), 'staff');
+BEGIN
+    IF (TG_OP = 'INSERT' AND NEW.sms_opt_in) OR (TG_OP = 'UPDATE' AND NEW.sms_opt_in <> OLD.sms_opt_in) THEN
+        INSERT INTO consent_events (patient_id, channel, granted, source, actor, at)
+        VALUES (NEW.patient_id, 'SMS', NEW.sms_opt_in, v_source, opd_actor(), opd_now());
+    END IF;
+    IF (TG_OP = 'INSERT' AND NEW.whatsapp_opt_in)
+       OR (TG_OP = 'UPDATE' AND NEW.whatsapp_opt_in <> OLD.whatsapp_opt_in) THEN
+        INSERT INTO consent_events (patient_id, channel, granted, source, actor, at)
+        VALUES (NEW.patient_id, 'WHATSAPP', NEW.whatsapp_opt_in, v_source, opd_actor(), opd_now());
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS patients_record_consent ON patients;
+CREATE TRIGGER patients_record_consent AFTER INSERT OR UPDATE OF sms_opt_in, whatsapp_opt_in ON patients
+    FOR EACH ROW EXECUTE FUNCTION patients_record_consent();
+
 -- An ETA that moves later by more than this many minutes tells the patient (DELAYED).
 CREATE OR REPLACE FUNCTION delay_notify_minutes() RETURNS INT
 LANGUAGE sql IMMUTABLE AS $$ SELECT 20 $$;
@@ -195,16 +350,17 @@ RETURNS INT
 LANGUAGE plpgsql AS $$
 DECLARE
     v RECORD;
-    v_body TEXT;
-    v_key TEXT;
+    v_default TEXT;
     v_vars JSONB;
     v_count INT := 0;
     v_channel TEXT;
+    v_registered message_registrations;
+    v_rendered RECORD;
 BEGIN
-    SELECT t.token_id, t.token_number, t.tracking_code, t.scheduled_time, p.patient_id, p.phone,
+    SELECT t.token_id, t.token_number, t.tracking_code, t.scheduled_time, t.hospital_id, p.patient_id, p.phone,
            p.preferred_language, p.sms_opt_in, p.whatsapp_opt_in, p.fcm_token,
-           h.name AS hospital, h.timezone, d.name AS doctor, dep.name AS department,
-           c.cabin_number
+           h.name AS hospital, h.timezone, h.dlt_pe_id, h.sms_service_implicit, d.name AS doctor,
+           dep.name AS department, c.cabin_number
     INTO v
     FROM tokens t JOIN patients p ON p.patient_id = t.patient_id
     JOIN hospitals h ON h.hospital_id = t.hospital_id JOIN doctors d ON d.doctor_id = t.doctor_id
@@ -213,28 +369,45 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 0;
     END IF;
-    SELECT body INTO v_body FROM notification_templates
+    SELECT body INTO v_default FROM notification_templates
     WHERE event_type = p_event AND language = v.preferred_language;
     v_vars := jsonb_build_object(
         'hospital', v.hospital, 'token', v.token_number, 'doctor', v.doctor,
         'department', v.department, 'cabin', COALESCE(v.cabin_number, '-'),
         'time', to_char(v.scheduled_time AT TIME ZONE v.timezone, 'DD Mon HH24:MI'),
+        'code', v.tracking_code,
         'link', COALESCE((SELECT value FROM app_settings WHERE key = 'public_url'), '') || '/t/' || v.tracking_code
     ) || p_vars;
-    FOR v_key IN SELECT jsonb_object_keys(v_vars) LOOP
-        v_body := replace(v_body, '{' || v_key || '}', v_vars ->> v_key);
-    END LOOP;
     FOREACH v_channel IN ARRAY ARRAY['SMS', 'WHATSAPP', 'PUSH'] LOOP
-        CONTINUE WHEN v_channel = 'SMS' AND NOT v.sms_opt_in;
+        -- Consent: nothing on a channel the patient did not agree to; SMS also when the
+        -- hospital's DLT registration is "service implicit" (docs/operations.md).
+        CONTINUE WHEN v_channel = 'SMS' AND NOT (v.sms_opt_in OR v.sms_service_implicit);
         CONTINUE WHEN v_channel = 'WHATSAPP' AND NOT v.whatsapp_opt_in;
         CONTINUE WHEN v_channel = 'PUSH' AND v.fcm_token IS NULL;
+        -- The hospital's registered text for this event, language and channel when there is
+        -- one (an SMS's variables cut to what a DLT template carries), else the default text.
+        SELECT * INTO v_registered FROM message_registrations r
+        WHERE r.hospital_id = v.hospital_id AND r.event_type = p_event AND r.language = v.preferred_language
+          AND r.channel = v_channel;
+        IF FOUND THEN
+            SELECT * INTO v_rendered FROM render_message(
+                v_registered.body, v_vars, CASE WHEN v_channel = 'SMS' THEN sms_variable_max_chars() END);
+        ELSE
+            SELECT * INTO v_rendered FROM render_message(v_default, v_vars);
+        END IF;
         INSERT INTO notifications_log (patient_id, token_id, channel, event_type, language, message,
-                                       phone_number, next_attempt_at)
-        VALUES (v.patient_id, v.token_id, v_channel, p_event, v.preferred_language, v_body,
-                CASE WHEN v_channel <> 'PUSH' THEN v.phone END, opd_now())
+                                       phone_number, next_attempt_at, variables, registration)
+        VALUES (v.patient_id, v.token_id, v_channel, p_event, v.preferred_language, v_rendered.text,
+                CASE WHEN v_channel <> 'PUSH' THEN v.phone END, opd_now(), v_rendered.variables,
+                CASE WHEN v_registered.hospital_id IS NOT NULL THEN jsonb_build_object(
+                    'body', v_registered.body, 'dlt_template_id', v_registered.dlt_template_id,
+                    'sms_header', v_registered.sms_header, 'pe_id', v.dlt_pe_id,
+                    'gateway_template_id', v_registered.gateway_template_id,
+                    'wa_template_name', v_registered.wa_template_name, 'wa_language', v_registered.wa_language) END)
         ON CONFLICT (token_id, event_type, channel)
             WHERE event_type IN ('TOKEN_CREATED', 'T_MINUS_3', 'RESCHEDULED', 'CANCELLED')
         DO NOTHING;
+        v_registered := NULL;
         v_count := v_count + 1;
     END LOOP;
     RETURN v_count;

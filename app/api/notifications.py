@@ -41,12 +41,18 @@ def _check_signature(call: Call, raw: bytes) -> None:
         summary="A provider reports a message DELIVERED or FAILED (HMAC-signed, no staff key)")
 async def record_delivery_receipt(call: Call) -> dict[str, Any]:
     _check_signature(call, await call.request.body())  # the body is cached: these are the signed bytes
-    status, reason = call.body["status"], call.body.get("reason")  # reason is kept for FAILED only
-    async with call.pool.acquire() as conn, conn.transaction():
-        if call.body.get("notification_id") is not None:
-            rows = await conn.fetch(query("lock_notification_by_id"), call.body["notification_id"])
+    return await apply_receipt(call.pool, call.body.get("notification_id"), call.body.get("external_id"),
+                               call.body["status"], call.body.get("reason"))
+
+
+async def apply_receipt(pool: Any, notification_id: Any, external_id: str | None, status: str,
+                        reason: str | None) -> dict[str, Any]:
+    """Record DELIVERED or FAILED for the message with that id (ours, or the provider's)."""
+    async with pool.acquire() as conn, conn.transaction():
+        if notification_id is not None:
+            rows = await conn.fetch(query("lock_notification_by_id"), notification_id)
         else:
-            rows = await conn.fetch(query("lock_notifications_by_external_id"), call.body["external_id"])
+            rows = await conn.fetch(query("lock_notifications_by_external_id"), external_id)
         if not rows:
             raise ApiError(404, "no notification with that id", code="not_found")
         if len(rows) > 1:

@@ -115,7 +115,27 @@ HOSPITAL_PATCH = obj({
                                 "description": "minutes after a call before the console prompts and an alert opens"},
     "auto_absent_minutes": {"type": ["integer", "null"], "minimum": 2, "maximum": 240,
                             "description": "mark a called, unseen patient absent after this long (null: never)"},
+    "dlt_pe_id": {"type": ["string", "null"], "pattern": "^[0-9]{10,30}$",
+                  "description": "the hospital's DLT principal entity ID, sent with every SMS"},
+    "sms_service_implicit": {
+        "type": "boolean", "description": "SMS registered as DLT 'service implicit': sent without an explicit opt-in"},
 })
+
+MESSAGE_EVENTS = ["TOKEN_CREATED", "T_MINUS_3", "CALL_NOW", "DELAYED", "RESCHEDULED", "CANCELLED"]
+MESSAGE_REGISTRATION = obj({
+    "body": {"type": "string", "minLength": 1, "maxLength": 2000,
+             "description": "the text exactly as registered, with {variables} where the template has {#var#}"},
+    "dlt_template_id": {"type": ["string", "null"], "pattern": "^[0-9]{10,30}$",
+                        "description": "SMS: the DLT content template ID"},
+    "sms_header": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9]{3,11}$",
+                   "description": "SMS: the registered header (sender ID)"},
+    "gateway_template_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 64,
+                            "description": "SMS: the gateway's own template ID (MSG91)"},
+    "wa_template_name": {"type": ["string", "null"], "pattern": "^[a-z0-9_]+$", "maxLength": 512,
+                         "description": "WhatsApp: the approved template's name"},
+    "wa_language": {"type": ["string", "null"], "pattern": "^[a-z]{2}(_[A-Z]{2})?$",
+                    "description": "WhatsApp: the approved template's language code (en, hi, en_US)"},
+}, ["body"])
 
 
 def partial(schema: dict[str, Any]) -> dict[str, Any]:

@@ -71,7 +71,7 @@ async def get_hospital(call: Call) -> dict[str, Any]:
     row = await call.pool.fetchrow(
         """SELECT hospital_id, code, name, address, latitude, longitude, geofence_radius, timezone,
                   operating_hours, board_shows_names, announcement_languages, status,
-                  called_not_seen_minutes, auto_absent_minutes,
+                  called_not_seen_minutes, auto_absent_minutes, dlt_pe_id, sms_service_implicit,
                   hospital_today(hospital_id) AS today
            FROM hospitals WHERE hospital_id = $1""", call.staff.hospital_id)
     return dict(row.items())

@@ -126,3 +126,8 @@ async def prepare_dispatcher(pool: asyncpg.Pool, settings: Settings) -> None:
     misconfiguration stops start-up here, before anything runs."""
     check_settings(settings)
     await pool.execute(query("publish_public_url"), settings.base_url())
+    # Registered texts that no longer pass (the public URL changed, say) are said at start-up;
+    # their messages fail with the reason rather than be refused by a gateway.
+    for row in await pool.fetch(query("registration_problems")):
+        log.warning("message registration %s %s %s of hospital %s: %s", row["event_type"], row["language"],
+                    row["channel"], row["code"], "; ".join(row["problems"]))

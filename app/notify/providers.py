@@ -23,7 +23,8 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-OPD-Signature"
-KNOWN_PROVIDERS = ("log", "webhook", "twilio", "whatsapp")
+KNOWN_PROVIDERS = ("log", "webhook", "twilio", "msg91", "exotel", "whatsapp")
+SMS_PROVIDERS = ("twilio", "msg91", "exotel")  # at most one of them carries the SMS
 _ERROR_TEXT_CHARS = 300  # of a provider's error body kept in failed_reason
 
 
@@ -51,6 +52,9 @@ class Message:
     phone_number: str | None
     retry_count: int
     push_token: str | None = None
+    variables: list[dict[str, str]] | None = None   # [{name, value}] in the text's order
+    registration: dict[str, Any] | None = None      # the hospital's registered identifiers, if any
+    window_open: bool = False                       # WhatsApp: the patient wrote within 24 h
 
     @property
     def idempotency_key(self) -> str:
@@ -177,7 +181,10 @@ class TwilioProvider:
 
 
 class WhatsAppProvider:
-    """Text messages through Meta's WhatsApp Cloud API (JSON, Bearer token)."""
+    """Meta's WhatsApp Cloud API (JSON, Bearer token). A message the business starts must be an
+    approved template (name, language, body parameters: the registered text's variables in
+    order); free text only within 24 hours of the patient's own last message (the customer
+    service window, Message.window_open), e.g. the reply to STATUS."""
 
     name = "whatsapp"
 
@@ -191,8 +198,20 @@ class WhatsAppProvider:
 
     async def send(self, message: Message) -> str | None:
         to = e164(_need_phone(message), self._country_code).lstrip("+")  # the API wants digits only
-        payload = {"messaging_product": "whatsapp", "to": to, "type": "text",
-                   "text": {"body": message.message}}
+        registration = message.registration or {}
+        payload: dict[str, Any]
+        if registration.get("wa_template_name") and not message.window_open:
+            payload = {"messaging_product": "whatsapp", "to": to, "type": "template", "template": {
+                "name": registration["wa_template_name"], "language": {"code": registration["wa_language"]},
+                "components": [{"type": "body", "parameters": [
+                    {"type": "text", "text": v["value"]} for v in message.variables or []]}]}}
+        elif message.window_open:
+            payload = {"messaging_product": "whatsapp", "to": to, "type": "text",
+                       "text": {"body": message.message}}
+        else:
+            raise PermanentFailure(
+                f"no approved WhatsApp template registered for {message.event_type} ({message.language}), "
+                "and free text is allowed only within 24 h of the patient's own message")
         response = await _post(self._client, self._url, message, json=payload, headers=self._headers)
         return _json_field(response, "messages", 0, "id")
 
@@ -205,6 +224,9 @@ _REQUIRED = {
                "OPD_TWILIO_AUTH_TOKEN": "twilio_auth_token", "OPD_TWILIO_FROM": "twilio_from"},
     "whatsapp": {"OPD_WHATSAPP_PHONE_NUMBER_ID": "whatsapp_phone_number_id",
                  "OPD_WHATSAPP_TOKEN": "whatsapp_token"},
+    "msg91": {"OPD_MSG91_AUTHKEY": "msg91_authkey"},
+    "exotel": {"OPD_EXOTEL_SID": "exotel_sid", "OPD_EXOTEL_API_KEY": "exotel_api_key",
+               "OPD_EXOTEL_API_TOKEN": "exotel_api_token"},
 }
 
 
@@ -218,6 +240,9 @@ def check_settings(settings: Settings) -> None:
         missing = [env for env, attr in _REQUIRED.get(provider, {}).items() if not getattr(settings, attr)]
         if missing:
             raise NotifyConfigError(f"the {provider} provider needs {', '.join(missing)}")
+    sms_providers = [name for name in settings.notify_provider if name in SMS_PROVIDERS]
+    if len(sms_providers) > 1:
+        raise NotifyConfigError(f"OPD_NOTIFY_PROVIDER: one SMS provider at a time, not {', '.join(sms_providers)}")
     if settings.notify_lease_s <= settings.notify_timeout_s:
         # A lease that ends while a send is still waiting would let a second process send it too.
         raise NotifyConfigError("OPD_NOTIFY_LEASE_S must be longer than OPD_NOTIFY_TIMEOUT_S")
@@ -234,8 +259,17 @@ class ProviderRouter:
         if "webhook" in enabled:
             assert settings.notify_webhook_url and settings.notify_webhook_secret
             fallback = WebhookProvider(client, settings.notify_webhook_url, settings.notify_webhook_secret)
+        from app.notify.india_sms import ExotelProvider, Msg91Provider
+
+        sms: Provider = fallback
+        if "twilio" in enabled:
+            sms = TwilioProvider(client, settings)
+        elif "msg91" in enabled:
+            sms = Msg91Provider(client, settings)
+        elif "exotel" in enabled:
+            sms = ExotelProvider(client, settings)
         self._by_channel: dict[str, Provider] = {
-            "SMS": TwilioProvider(client, settings) if "twilio" in enabled else fallback,
+            "SMS": sms,
             "WHATSAPP": WhatsAppProvider(client, settings) if "whatsapp" in enabled else fallback,
         }
         self._fallback = fallback

@@ -18,7 +18,12 @@ FROM due, patients p
 WHERE n.notification_id = due.notification_id AND p.patient_id = n.patient_id
 RETURNING n.notification_id, n.patient_id, n.token_id, n.channel, n.event_type, n.language,
           n.message, n.phone_number, n.retry_count,
-          CASE WHEN n.channel = 'PUSH' THEN p.fcm_token END AS push_token;
+          CASE WHEN n.channel = 'PUSH' THEN p.fcm_token END AS push_token,
+          n.variables, n.registration,
+          -- WhatsApp free text is allowed within 24 h of the patient's own last message.
+          n.channel = 'WHATSAPP' AND EXISTS (
+              SELECT 1 FROM whatsapp_inbound w
+              WHERE w.phone = n.phone_number AND w.received_at > now() - interval '24 hours') AS window_open;
 
 -- name: record_notification_results
 -- One statement for a whole claimed batch: $1 ids, $2 results (SENT, RETRY, FAILED), $3 the
@@ -64,3 +69,11 @@ RETURNING notification_id, delivery_status;
 INSERT INTO app_settings (key, value) VALUES ('public_url', $1)
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
 WHERE app_settings.value IS DISTINCT FROM EXCLUDED.value;
+
+-- name: registration_problems
+-- Every hospital's registered message texts that would not pass their checks now.
+SELECT h.code, r.event_type, r.language, r.channel, p.problems
+FROM message_registrations r JOIN hospitals h USING (hospital_id),
+     LATERAL (SELECT message_registration_problems(r.channel, r.body,
+                  (SELECT value FROM app_settings WHERE key = 'public_url')) AS problems) p
+WHERE cardinality(p.problems) > 0;

@@ -50,8 +50,11 @@ class ProviderServer:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 status = owner._answer(seen)
+                # Each provider's success shape: webhook, Twilio, WhatsApp, MSG91, Exotel.
                 reply = json.dumps({"id": f"ext-{seen.key}", "sid": f"SM-{seen.key}",
-                                    "messages": [{"id": f"wamid-{seen.key}"}]}).encode()
+                                    "messages": [{"id": f"wamid-{seen.key}"}],
+                                    "type": "success", "message": f"req-{seen.key}",
+                                    "SMSMessage": {"Sid": f"exo-{seen.key}", "Status": "queued"}}).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

@@ -55,7 +55,13 @@ async def test_sms_goes_out_in_twilio_format(
 
 async def test_whatsapp_goes_out_in_cloud_api_format(
         outbox_pool: asyncpg.Pool, outbox_hospital: factory.Hospital, provider: ProviderServer) -> None:
+    # No template registered: free text, allowed because the patient wrote within 24 hours
+    # (tests/notify/test_india.py covers templates and the closed window).
     token = await issue(outbox_pool, outbox_hospital, sms=False, whatsapp=True)
+    phone = await outbox_pool.fetchval("SELECT phone_number FROM notifications_log WHERE token_id = $1",
+                                       token["token_id"])
+    await outbox_pool.execute("INSERT INTO whatsapp_inbound (message_id, phone, body, received_at) "
+                              "VALUES ($1, $2, 'hello', now() - interval '1 hour')", f"wamid.in-{phone}", phone)
     settings = notify_settings(provider.url, notify_provider=("whatsapp", "webhook"))
     async with dispatcher(outbox_pool, settings) as d:
         await d.run_batch()

@@ -69,7 +69,8 @@ async def test_token_issued_over_the_api_reaches_the_webhook(
             "Authorization": f"Bearer {outbox_hospital.keys['receptionist']}"}) as staff:
         response = await staff.post("/api/v1/tokens", json={
             "doctor_id": str(outbox_hospital.doctor.doctor_id),
-            "patient": {"name": "Ravi Shankar", "phone": "9876543210", "whatsapp_opt_in": False}})
+            "patient": {"name": "Ravi Shankar", "phone": "9876543210", "sms_opt_in": True,
+                        "whatsapp_opt_in": False}})
     assert response.status_code == 201, response.text
     token = response.json()
 

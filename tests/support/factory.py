@@ -88,9 +88,10 @@ async def make_patient(pool: asyncpg.Pool, hospital: Hospital, name: str = "Asha
     _patient_counter += 1
     phone = phone or f"98{secrets.randbelow(10**8):08d}"
     patient_id: uuid.UUID = await pool.fetchval(
-        """INSERT INTO patients (hospital_id, uhid, name, phone) VALUES ($1, $2, $3, $4)
-           RETURNING patient_id""", hospital.hospital_id, f"U{_patient_counter:05d}{secrets.token_hex(2)}",
-        name, phone)
+        # A patient who agreed to SMS and WhatsApp at the desk (nothing is sent otherwise).
+        """INSERT INTO patients (hospital_id, uhid, name, phone, sms_opt_in, whatsapp_opt_in)
+           VALUES ($1, $2, $3, $4, true, true) RETURNING patient_id""",
+        hospital.hospital_id, f"U{_patient_counter:05d}{secrets.token_hex(2)}", name, phone)
     return patient_id
 
 
