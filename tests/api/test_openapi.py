@@ -68,8 +68,10 @@ async def test_openapi_lists_every_operation(anonymous: httpx.AsyncClient) -> No
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             assert op["summary"], (method, path)
-            # Public: the patient's own endpoints, and provider callbacks signed with HMAC instead.
-            public = path.startswith(("/api/v1/track/", "/api/v1/notifications/receipts"))
+            # Public: the patient's own endpoints, and provider callbacks that prove themselves
+            # otherwise (an HMAC signature, Meta's verify token, a secret in the URL).
+            public = path.startswith(("/api/v1/track/", "/api/v1/notifications/receipts",
+                                      "/api/v1/notifications/whatsapp"))
             assert ("security" in op) is not public, (method, path)
 
 
