@@ -270,6 +270,34 @@ BEGIN
     RETURN v_problems;
 END $$;
 
+-- The patient says, from the tracker, that they will be late: written to the token's history
+-- (metadata running_late_minutes, until) for the reception desk to see. Their place is kept:
+-- staff decide whether to call somebody else first. Only before the call.
+CREATE OR REPLACE FUNCTION patient_running_late(p_token_id UUID, p_minutes INT) RETURNS TIMESTAMPTZ
+LANGUAGE plpgsql AS $$
+DECLARE
+    v tokens := token_for_update(p_token_id);
+    v_until TIMESTAMPTZ := opd_now() + make_interval(mins => p_minutes);
+BEGIN
+    IF v.status NOT IN ('BOOKED', 'CHECKED_IN') THEN
+        RAISE EXCEPTION 'token % is %: it can no longer wait for you', v.token_number,
+            replace(lower(v.status), '_', ' ') USING ERRCODE = 'OPD10';
+    END IF;
+    INSERT INTO token_history (token_id, visit_date, previous_status, new_status, change_reason, metadata, changed_at)
+    VALUES (v.token_id, v.visit_date, v.status, v.status, format('patient: running late, about %s min', p_minutes),
+            jsonb_build_object('running_late_minutes', p_minutes, 'until', v_until, 'source', 'tracker'), opd_now());
+    RETURN v_until;
+END $$;
+
+-- Until when the patient said they would be late, if they said so and that is still ahead.
+CREATE OR REPLACE FUNCTION token_running_late_until(p_token_id UUID) RETURNS TIMESTAMPTZ
+LANGUAGE sql STABLE AS $$
+    SELECT (h.metadata ->> 'until')::timestamptz FROM token_history h
+    WHERE h.token_id = p_token_id AND h.metadata ? 'running_late_minutes'
+      AND (h.metadata ->> 'until')::timestamptz > opd_now()
+    ORDER BY h.changed_at DESC LIMIT 1
+$$;
+
 -- The answer to a patient who wrote "STATUS" on WhatsApp: each of their open tokens of the day,
 -- where it stands, as free text (they just wrote, so the 24-hour window is open). Returns the
 -- number of replies written to the outbox.

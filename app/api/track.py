@@ -46,3 +46,26 @@ async def track_check_in(call: Call) -> dict[str, Any]:
                             call.body["latitude"], call.body["longitude"])
     view: dict[str, Any] = await call.pool.fetchval("SELECT token_public_view($1)", token_id)
     return view
+
+
+@api.op("POST", "/track/{code}/cancel", tag=TAG, auth=False, body=schemas.EMPTY,
+        responses={409: "already called, seen or closed"},
+        summary="The patient cancels their own token from the tracker (audited; rate-limited)")
+async def track_cancel(call: Call) -> dict[str, Any]:
+    token_id = await token_id_for_code(call, call.request.path_params["code"])
+    # Only before the call: a called patient is at the cabin door, where staff can cancel.
+    await call.pool.execute("SELECT 1 FROM set_token_status($1, 'CANCELLED', NULL, $2, $3)", token_id,
+                            "cancelled by the patient (tracker)", ["BOOKED", "CHECKED_IN"])
+    view: dict[str, Any] = await call.pool.fetchval("SELECT token_public_view($1)", token_id)
+    return view
+
+
+@api.op("POST", "/track/{code}/late", tag=TAG, auth=False, body=schemas.obj(
+            {"minutes": {"type": "integer", "minimum": 5, "maximum": 120,
+                         "description": "about how late the patient will be"}}, ["minutes"]),
+        responses={409: "already called, seen or closed"},
+        summary="The patient says they will be late (noted for reception; their place is kept)")
+async def track_late(call: Call) -> dict[str, Any]:
+    token_id = await token_id_for_code(call, call.request.path_params["code"])
+    until = await call.pool.fetchval("SELECT patient_running_late($1, $2)", token_id, call.body["minutes"])
+    return {"running_late_until": until}

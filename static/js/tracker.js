@@ -20,7 +20,11 @@
           denied: "Location permission was refused. Allow location for this page, or check in at reception.",
           checked_in: "You are checked in.", toggle: "हिन्दी", next_turn: "You are next",
           called_at: "Called at {time} — go to the cabin", updated: "updated {s} s ago",
-          booked_for: "Booked for {time}" },
+          booked_for: "Booked for {time}", late: "I'll be late", cancel: "Cancel my token",
+          late_how: "About how late?", cancel_sure: "Cancel your token? You will lose your place.",
+          cancel_yes: "Yes, cancel", cancel_no: "No, keep it",
+          late_noted: "Thank you — reception knows you will be about {m} min late. Your place is kept; if you are called before you are back, ask at reception.",
+          failed: "That did not work: {why}" },
     hi: { your_token: "आपका टोकन", position: "क्रम", wait: "अनुमानित प्रतीक्षा", status: "स्थिति",
           checkin: "मैं पहुँच गया/गई — चेक-इन करें", checkin_help: "अस्पताल पहुँचकर कतार में शामिल होने के लिए चेक-इन करें।",
           go_now: "कृपया अभी केबिन {cabin} में जाएँ", min: "मिनट", now_serving: "अभी: {token}",
@@ -32,7 +36,11 @@
           denied: "लोकेशन की अनुमति नहीं मिली। अनुमति दें या रिसेप्शन पर चेक-इन करें।",
           checked_in: "आपका चेक-इन हो गया।", toggle: "English", next_turn: "अगला नंबर आपका है",
           called_at: "{time} पर बुलाया गया — केबिन में जाएँ", updated: "{s} सेकंड पहले अपडेट",
-          booked_for: "{time} के लिए बुक" }
+          booked_for: "{time} के लिए बुक", late: "मुझे देर होगी", cancel: "टोकन रद्द करें",
+          late_how: "लगभग कितनी देर?", cancel_sure: "टोकन रद्द करें? आपकी जगह चली जाएगी।",
+          cancel_yes: "हाँ, रद्द करें", cancel_no: "नहीं, रखें",
+          late_noted: "धन्यवाद — रिसेप्शन को पता है कि आपको लगभग {m} मिनट की देर होगी। आपकी जगह बनी रहेगी; लौटने से पहले बुलाया जाए तो रिसेप्शन पर पूछें।",
+          failed: "नहीं हो पाया: {why}" }
   };
   function t(key, values) {
     var text = T[lang][key] || key;
@@ -63,6 +71,7 @@
     // A non-breaking hyphen keeps "D-602" on one line in the big call banner.
     if (called) { $("call-now").textContent = t("go_now", { cabin: (view.cabin_number || "").replace(/-/g, "\u2011") }); }
     $("check-in").hidden = view.status !== "BOOKED";
+    $("self-service").hidden = view.status !== "BOOKED" && view.status !== "CHECKED_IN";
     root.className = "status-" + view.status.toLowerCase();
   }
 
@@ -140,6 +149,33 @@
     lang = lang === "en" ? "hi" : "en";
     localStorage.setItem("opd.lang", lang);
     render();
+  });
+
+  // The patient's own actions, each with a second step: cancel (asks first) and "I'll be late"
+  // (how late?). Both are recorded in the token's history; reception sees the second.
+  function post(path, body) {
+    return fetch("/api/v1/track/" + encodeURIComponent(code) + path, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {})
+    }).then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); });
+  }
+  function said(text) { window.opdText($("self-message"), text); }
+  $("late-button").addEventListener("click", function () { $("late-pick").hidden = false; $("cancel-confirm").hidden = true; });
+  $("cancel-button").addEventListener("click", function () { $("cancel-confirm").hidden = false; $("late-pick").hidden = true; });
+  $("cancel-no").addEventListener("click", function () { $("cancel-confirm").hidden = true; });
+  $("cancel-yes").addEventListener("click", function () {
+    post("/cancel").then(function (res) {
+      $("cancel-confirm").hidden = true;
+      if (res.ok) { accept(res.body); said(""); } else { said(t("failed", { why: (res.body.error || {}).message || "" })); }
+    }).catch(function (e) { said(t("failed", { why: e.message })); });
+  });
+  Array.prototype.forEach.call($("late-pick").querySelectorAll("button[data-minutes]"), function (button) {
+    button.addEventListener("click", function () {
+      var minutes = Number(button.getAttribute("data-minutes"));
+      post("/late", { minutes: minutes }).then(function (res) {
+        $("late-pick").hidden = true;
+        said(res.ok ? t("late_noted", { m: minutes }) : t("failed", { why: (res.body.error || {}).message || "" }));
+      }).catch(function (e) { said(t("failed", { why: e.message })); });
+    });
   });
 
   $("check-in-button").addEventListener("click", function () {

@@ -97,3 +97,18 @@ async def test_security_headers(anon: httpx.AsyncClient, pool: asyncpg.Pool, hos
     page = (await anon.get(f"/t/{code}")).text
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)
     assert not re.search(r"<[^>]+\son[a-z]+\s*=", page), "inline event handler"
+
+
+async def test_a_patient_cannot_cancel_or_be_late_once_called(server: AppServer, pool: asyncpg.Pool,
+                                                             hospital: factory.Hospital) -> None:
+    token = await factory.issue(pool, hospital)
+    code = await pool.fetchval("SELECT tracking_code FROM tokens WHERE token_id = $1", token["token_id"])
+    await pool.execute("SELECT * FROM call_next_token($1, NULL)", hospital.doctor.doctor_id)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=15) as anon:
+        for path, body in (("cancel", {}), ("late", {"minutes": 30})):
+            response = await anon.post(f"/api/v1/track/{code}/{path}", json=body)
+            assert response.status_code == 409, response.text
+        bad = await anon.post(f"/api/v1/track/{code}/late", json={"minutes": 500})
+        assert bad.status_code == 422 and "minutes" in bad.text
+        assert (await anon.post("/api/v1/track/" + "A" * 24 + "/cancel", json={})).status_code == 404
+    assert await pool.fetchval("SELECT status FROM tokens WHERE token_id = $1", token["token_id"]) == "WAITING"

@@ -167,3 +167,30 @@ async def test_tracker_opens_in_the_patients_language_with_our_devanagari_font(
     }""")
     assert "loaded" in fonts["status"], fonts
     assert fonts["conjunct"] < fonts["apart"], fonts
+
+
+async def test_the_patient_says_they_will_be_late_then_cancels(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    token = await factory.issue(pool, hospital)
+    page = await (await new_context(**PHONE)).new_page()
+    await page.goto(f"{server.base_url}/t/{await tracking_code(pool, token['token_id'])}")
+    await page.get_by_role("button", name="I'll be late").click()
+    await page.locator("#late-pick button[data-minutes='30']").click()
+    await expect(page.locator("#self-message")).to_contain_text("about 30 min late")
+    late = await pool.fetchrow("""SELECT change_reason, metadata FROM token_history WHERE token_id = $1
+                                  AND metadata ? 'running_late_minutes'""", token["token_id"])
+    assert late["change_reason"] == "patient: running late, about 30 min"
+    assert await pool.fetchval("SELECT token_running_late_until($1) > opd_now()", token["token_id"])
+    # Cancelling asks first; "No" keeps the token.
+    await page.get_by_role("button", name="Cancel my token").click()
+    await page.get_by_role("button", name="No, keep it").click()
+    assert await token_status(pool, token["token_id"]) == "CHECKED_IN"
+    await page.get_by_role("button", name="Cancel my token").click()
+    await page.get_by_role("button", name="Yes, cancel").click()
+    await expect(page.locator("#status")).to_have_text("Cancelled")
+    await expect(page.locator("#self-service")).to_be_hidden()
+    assert await token_status(pool, token["token_id"]) == "CANCELLED"
+    reason = await pool.fetchval("""SELECT change_reason FROM token_history WHERE token_id = $1
+                                    AND new_status = 'CANCELLED'""", token["token_id"])
+    assert reason == "cancelled by the patient (tracker)"
