@@ -18,7 +18,13 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
-DELAY_S = 3.0  # positions and ETAs reach the tokens table about this late at most ...
+# Positions and ETAs reach the tokens table about this late at most ... Screens never wait for
+# it (they get the engine's computed queue); what reads the columns — T_MINUS_3 and DELAYED
+# messages, the desk list, the accuracy record (once a minute per token) — can be 10 s late. A
+# busy doctor recomputed every 2 s is written once per 10 s instead of once per 3 s: the
+# write-back was the largest database cost per change once it carried the ETA range
+# (docs/performance.md, 2026-12-05).
+DELAY_S = 10.0
 ROUND_S = 0.2  # ... in rounds this often (small and steady, not a burst per interval)
 CHUNK = 16  # doctors per round trip (each a short transaction)
 
