@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from app.live.write_back import DELAY_S as WRITE_BACK_DELAY_S
+
 API = "/api/v1"
 
 
@@ -121,7 +123,7 @@ async def db_positions(pool: asyncpg.Pool, doctor_id: uuid.UUID) -> list[tuple[s
 
 
 async def wait_for_db(pool: asyncpg.Pool, doctor_id: uuid.UUID,
-                      expected: list[tuple[str, int, int]], timeout: float = 10.0,
+                      expected: list[tuple[str, int, int]], timeout: float = WRITE_BACK_DELAY_S + 10.0,
                       eta_slack: int = 1) -> None:
     """Wait (bounded) until the engine's write-back matches expected (ETAs within eta_slack
     minutes: the write-back computes the queue again a moment later)."""
