@@ -213,17 +213,24 @@ async def admin_page(request: Request) -> Response:
     hospital = await pool.fetchrow(
         """SELECT hospital_id, code, name, timezone, geofence_radius, board_shows_names, called_not_seen_minutes,
                   auto_absent_minutes FROM hospitals WHERE hospital_id = $1""", staff.hospital_id)
-    doctors = await pool.fetch("SELECT doctor_id, name FROM doctors WHERE hospital_id = $1 ORDER BY name",
-                               staff.hospital_id)
+    doctors = await pool.fetch(
+        """SELECT doctor_id, name, phone, primary_dept_id, status FROM doctors WHERE hospital_id = $1
+           ORDER BY name""", staff.hospital_id)
     cabins = await pool.fetch(
-        """SELECT c.cabin_id, c.cabin_number, d.code FROM cabins c JOIN departments d USING (dept_id)
+        """SELECT c.cabin_id, c.cabin_number, c.floor_number, c.status, d.code FROM cabins c
+           JOIN departments d USING (dept_id)
            WHERE d.hospital_id = $1 ORDER BY d.code, c.cabin_number""", staff.hospital_id)
+    # Every department, closed ones too, for the "change or close" forms.
+    all_departments = await pool.fetch(
+        """SELECT dept_id, code, name, avg_consultation_time, buffer_time, status FROM departments
+           WHERE hospital_id = $1 ORDER BY code""", staff.hospital_id)
     today = await pool.fetchval("SELECT hospital_today($1)", staff.hospital_id)
     departments = await pool.fetch(
         "SELECT dept_id, code, name FROM departments WHERE hospital_id = $1 AND status = 'ACTIVE' ORDER BY code",
         staff.hospital_id)
     return render(request, "admin.html", {"hospital": hospital, "doctors": doctors, "cabins": cabins,
                                           "today": today, "departments": departments,
+                                          "all_departments": all_departments,
                                           "timedelta": dt.timedelta}, principal=staff)
 
 

@@ -145,4 +145,35 @@
     api.call("POST", button.getAttribute("data-revoke"), {}).then(function () { refresh(button.getAttribute("data-list")); })
       .catch(function () { /* shown as a toast */ });
   });
+  // "Change or close": choosing an item fills the form with its values; saving PATCHes only
+  // what the form holds (numbers as numbers, an empty floor as none), then reloads.
+  ["department-edit-form", "cabin-edit-form", "doctor-edit-form"].forEach(function (formId) {
+    var form = document.getElementById(formId);
+    if (!form) { return; }
+    var picker = form.querySelector("select[data-prefill]");
+    function prefill() {
+      var option = picker.options[picker.selectedIndex];
+      if (!option) { return; }
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (!el.name || el === picker) { return; }
+        var value = option.getAttribute("data-" + el.name);
+        if (value !== null) { el.value = value; }
+      });
+    }
+    picker.addEventListener("change", prefill);
+    prefill();
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var body = {};
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (!el.name || el === picker) { return; }
+        if (el.type === "number") { body[el.name] = el.value === "" ? null : parseInt(el.value, 10); }
+        else { body[el.name] = el.value.trim(); }
+      });
+      api.call("PATCH", form.getAttribute("data-path") + picker.value, body).then(function () {
+        api.toast("Saved. Reloading…", "info");
+        setTimeout(function () { window.location.reload(); }, 800);
+      }).catch(function () { /* shown as a toast */ });
+    });
+  });
 })();
