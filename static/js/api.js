@@ -14,7 +14,8 @@
     el._timer = setTimeout(function () { el.hidden = true; }, 5000);
   }
 
-  function call(method, path, body) {
+  // options.quiet: a refusal is not shown as a toast (the caller deals with it).
+  function call(method, path, body, options) {
     return fetch(path, {
       method: method,
       credentials: "same-origin",
@@ -24,7 +25,7 @@
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
           var message = (data && data.error && data.error.message) || ("request failed (" + response.status + ")");
-          toast(message, "error");
+          if (!(options && options.quiet)) { toast(message, "error"); }
           var err = new Error(message); err.status = response.status; err.data = data;
           throw err;
         }

@@ -70,3 +70,28 @@ async def test_a_patient_registered_in_hindi_gets_a_bilingual_slip_and_tracker(
     phone = await (await new_context(viewport={"width": 390, "height": 844}, is_mobile=True)).new_page()
     await phone.goto((await page.locator("#slip-url").inner_text()).strip())
     await expect(phone.locator("#status")).to_have_text("कतार में")
+
+
+async def test_a_phone_already_registered_is_said_before_a_second_record_is_made(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    existing = await factory.make_patient(pool, hospital, name="Kamla Devi", phone="+919812300001")
+    page = await (await new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await sign_in(page, server.base_url, await make_staff(pool, hospital, "receptionist"))
+    form = page.locator("#issue-form")
+    await form.get_by_label("Name").fill("Kamala Devi")     # the same woman, spelt otherwise
+    await form.get_by_label("Phone").fill("98123 00001")
+    await form.get_by_label("Phone").press("Tab")
+    warning = page.locator("#same-phone")
+    await expect(warning).to_contain_text("Already registered with this phone")
+    await expect(warning.get_by_role("button", name="Use Kamla Devi", exact=False)).to_be_visible()
+    # Issuing without choosing asks once first; nothing is made.
+    await form.get_by_role("button", name="Issue token").click()
+    await expect(page.locator("#issue-result")).to_contain_text("press Issue token again")
+    assert await pool.fetchval("SELECT count(*) FROM patients WHERE hospital_id = $1 AND name LIKE 'Kam%'",
+                               hospital.hospital_id) == 1
+    # Choosing her issues the token to the existing record.
+    await warning.get_by_role("button", name="Use Kamla Devi", exact=False).click()
+    async with page.expect_navigation(url="**/reception/slip/**"):
+        await form.get_by_role("button", name="Issue token").click()
+    assert await pool.fetchval("SELECT count(*) FROM tokens WHERE patient_id = $1", existing) == 1
