@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from app.api.auth import Principal, optional_principal
 from app.api.errors import ApiError
 from app.api.phones import phone_digits
+from app.api.schemas import MESSAGE_EVENTS
 from app.api.track import TRACKING_CODE_PATTERN
 from app.web.desk_filters import STATUSES
 from app.web.displays import pairing_page
@@ -212,7 +213,9 @@ async def admin_page(request: Request) -> Response:
     pool = request.app.state.pool
     hospital = await pool.fetchrow(
         """SELECT hospital_id, code, name, timezone, geofence_radius, board_shows_names, called_not_seen_minutes,
-                  auto_absent_minutes FROM hospitals WHERE hospital_id = $1""", staff.hospital_id)
+                  auto_absent_minutes, dlt_pe_id, sms_service_implicit,
+                  (SELECT value FROM app_settings WHERE key = 'public_url') AS public_url
+           FROM hospitals WHERE hospital_id = $1""", staff.hospital_id)
     doctors = await pool.fetch(
         """SELECT doctor_id, name, phone, primary_dept_id, status FROM doctors WHERE hospital_id = $1
            ORDER BY name""", staff.hospital_id)
@@ -231,6 +234,7 @@ async def admin_page(request: Request) -> Response:
     return render(request, "admin.html", {"hospital": hospital, "doctors": doctors, "cabins": cabins,
                                           "today": today, "departments": departments,
                                           "all_departments": all_departments,
+                                          "message_events": MESSAGE_EVENTS,
                                           "timedelta": dt.timedelta}, principal=staff)
 
 
@@ -284,6 +288,12 @@ _ADMIN_LISTS = {
                 ORDER BY pending DESC, e.start_datetime LIMIT 50""",
     "keys": """SELECT key_id, key_prefix, role, label, revoked_at FROM api_keys
                WHERE hospital_id = $1 ORDER BY created_at DESC""",
+    # Registered message texts, each with what would stop it now (docs/operations.md).
+    "messages": """SELECT r.event_type, r.language, r.channel, r.body, r.dlt_template_id, r.wa_template_name,
+                          message_registration_problems(r.channel, r.body,
+                              (SELECT value FROM app_settings WHERE key = 'public_url')) AS problems
+                   FROM message_registrations r WHERE r.hospital_id = $1
+                   ORDER BY r.event_type, r.language, r.channel""",
 }
 
 

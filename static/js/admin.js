@@ -176,4 +176,33 @@
       }).catch(function () { /* shown as a toast */ });
     });
   });
+  // Messages in India: the hospital's DLT entity, and each registered text (PUT, checked by the
+  // server: what DLT would refuse comes back as the toast).
+  var dltForm = document.getElementById("dlt-form");
+  dltForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    api.call("PATCH", "/api/v1/hospital", {
+      dlt_pe_id: dltForm.elements.dlt_pe_id.value.trim() || null,
+      sms_service_implicit: dltForm.elements.sms_service_implicit.checked
+    }).then(function () { api.toast("Saved.", "info"); }).catch(function () { /* shown as a toast */ });
+  });
+  var messageForm = document.getElementById("message-form");
+  messageForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var f = messageForm.elements, body = { body: f.body.value.trim() };
+    ["dlt_template_id", "sms_header", "gateway_template_id", "wa_template_name", "wa_language"].forEach(function (name) {
+      body[name] = f[name].value.trim() || null;
+    });
+    var path = "/api/v1/message-registrations/" + f.event_type.value + "/" + f.language.value + "/" + f.channel.value;
+    api.call("PUT", path, body).then(function () {
+      api.toast("Registered.", "info");
+      refresh("messages");
+    }).catch(function () { /* what DLT would refuse is shown as a toast */ });
+  });
+  document.getElementById("messages").addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-message-delete]");
+    if (!button) { return; }
+    api.call("DELETE", "/api/v1/message-registrations/" + button.getAttribute("data-message-delete"))
+      .then(function () { refresh("messages"); }).catch(function () { /* shown as a toast */ });
+  });
 })();

@@ -163,3 +163,28 @@ async def test_admin_changes_and_closes_a_department_a_cabin_and_a_doctor(
     await expect(page.locator("#toast")).to_contain_text("Saved")
     row = await pool.fetchrow("SELECT name, status FROM doctors WHERE doctor_id = $1", hospital.doctors[1].doctor_id)
     assert (row["name"], row["status"]) == ("Dr. Test Two", "INACTIVE")
+
+
+async def test_admin_registers_a_dlt_message_and_sees_what_would_be_refused(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    page = await (await new_context(viewport={"width": 1366, "height": 900})).new_page()
+    await sign_in(page, server.base_url, await make_staff(pool, hospital, "admin"), then="/admin")
+    card = page.locator("#messages-card")
+    await card.get_by_label("DLT principal entity ID").fill("1101234567890123456")
+    await card.locator("#dlt-form").get_by_role("button", name="Save").click()
+    await expect(page.locator("#toast")).to_have_text("Saved.")
+    assert await pool.fetchval("SELECT dlt_pe_id FROM hospitals WHERE hospital_id = $1",
+                               hospital.hospital_id) == "1101234567890123456"
+    form = card.locator("#message-form")
+    await form.get_by_label("Text as registered").fill("{token} {doctor} {cabin} {hospital}")
+    await form.get_by_label("DLT template ID").fill("1107161234567890123")
+    await form.get_by_role("button", name="Register message").click()
+    await expect(page.locator("#toast")).to_contain_text("DLT needs at least 30%")
+    await form.get_by_label("Text as registered").fill(
+        "{hospital}: token {token}, please go to cabin {cabin} now. Thank you for waiting.")
+    await form.get_by_label("Event").select_option("CALL_NOW")
+    await form.get_by_role("button", name="Register message").click()
+    await expect(card.locator("#messages li")).to_contain_text("CALL_NOW · en · SMS · 1107161234567890123")
+    assert await pool.fetchval("SELECT count(*) FROM message_registrations WHERE hospital_id = $1",
+                               hospital.hospital_id) == 1
