@@ -12,13 +12,13 @@
     en: { your_token: "Your token", position: "Position", wait: "Expected wait", status: "Status",
           checkin: "I have arrived — check in", checkin_help: "When you reach the hospital, check in to join the queue.",
           go_now: "Please go to cabin {cabin} now", min: "min", now_serving: "Now serving: {token}",
-          around: "around {time} · {low}–{high} min", not_today: "Likely not today — please ask at reception",
+          around: "around {time}", range: "in {low}–{high} min", not_today: "Likely not today — please ask at reception",
           BOOKED: "Booked — check in when you arrive", CHECKED_IN: "In the queue", WAITING: "Called — go to the cabin",
           IN_CONSULTATION: "With the doctor", COMPLETED: "Visit complete", NO_SHOW: "Marked absent — please see reception",
           CANCELLED: "Cancelled", RESCHEDULED: "Moved to another time", locating: "Finding your location…",
           outside: "You are {distance} m away. Check-in works within {radius} m of the hospital. Come closer, or ask at reception.",
           denied: "Location permission was refused. Allow location for this page, or check in at reception.",
-          checked_in: "You are checked in.", toggle: "हिन्दी", next_turn: "You are next",
+          checked_in: "You are checked in.", toggle: "हिन्दी · Hindi", next_turn: "You are next",
           called_at: "Called at {time} — go to the cabin", updated: "updated {s} s ago",
           booked_for: "Booked for {time}", late: "I'll be late", cancel: "Cancel my token",
           late_how: "About how late?", cancel_sure: "Cancel your token? You will lose your place.",
@@ -28,7 +28,7 @@
     hi: { your_token: "आपका टोकन", position: "क्रम", wait: "अनुमानित प्रतीक्षा", status: "स्थिति",
           checkin: "मैं पहुँच गया/गई — चेक-इन करें", checkin_help: "अस्पताल पहुँचकर कतार में शामिल होने के लिए चेक-इन करें।",
           go_now: "कृपया अभी केबिन {cabin} में जाएँ", min: "मिनट", now_serving: "अभी: {token}",
-          around: "लगभग {time} · {low}–{high} मिनट", not_today: "शायद आज नहीं — कृपया रिसेप्शन पर पूछें",
+          around: "लगभग {time}", range: "{low}–{high} मिनट में", not_today: "शायद आज नहीं — कृपया रिसेप्शन पर पूछें",
           BOOKED: "बुक — पहुँचकर चेक-इन करें", CHECKED_IN: "कतार में", WAITING: "बुलाया गया — केबिन में जाएँ",
           IN_CONSULTATION: "डॉक्टर के पास", COMPLETED: "परामर्श पूरा", NO_SHOW: "अनुपस्थित — रिसेप्शन पर संपर्क करें",
           CANCELLED: "रद्द", RESCHEDULED: "दूसरे समय पर", locating: "आपकी लोकेशन देखी जा रही है…",
@@ -57,7 +57,9 @@
     window.opdText($("token-number"), view.token_number);
     window.opdText($("doctor"), view.doctor_name + (view.cabin_number ? " · Cabin " + view.cabin_number : "") + " · " + view.dept_name);
     window.opdText($("position"), view.position ? (view.position === 1 ? "1 · " + t("next_turn") : view.position) : "–");
-    window.opdText($("eta"), etaText());
+    var eta = etaText();
+    window.opdText($("eta"), eta.time);
+    window.opdText($("eta-range"), eta.range);
     // A called patient sees when: a phone that was off the network during the call still knows
     // it came, and how long ago.
     window.opdText($("status"), view.status === "WAITING" && view.called_time
@@ -80,15 +82,17 @@
   // make it flicker between neighbouring minutes.
   var shownAt = null;
   var SHOWN_MOVES_AT_MS = 3 * 60 * 1000;
+  // Two lines: the clock time large, the range under it smaller, so "around 10:04 am" is read
+  // at a glance on a 360 px phone and the range never breaks it apart.
   function etaText() {
-    if (!view || view.status !== "CHECKED_IN" || view.eta_minutes == null) { shownAt = null; return "–"; }
-    if (view.eta_beyond_shift) { return t("not_today"); }
+    if (!view || view.status !== "CHECKED_IN" || view.eta_minutes == null) { shownAt = null; return { time: "–", range: "" }; }
+    if (view.eta_beyond_shift) { return { time: "", range: t("not_today") }; }
     var expected = Date.now() + view.eta_minutes * 60000;
     if (shownAt === null || Math.abs(expected - shownAt) >= SHOWN_MOVES_AT_MS) { shownAt = expected; }
     var time = clockTime(shownAt);
     var low = view.eta_low_minutes != null ? view.eta_low_minutes : view.eta_minutes;
     var high = view.eta_high_minutes != null ? view.eta_high_minutes : view.eta_minutes;
-    return t("around", { time: time, low: low, high: high });
+    return { time: t("around", { time: time }), range: t("range", { low: low, high: high }) };
   }
 
   // The hospital's clock, whatever zone the phone is set to.

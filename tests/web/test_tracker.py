@@ -134,7 +134,7 @@ async def test_tracker_shows_position_and_eta_without_websockets(
     await page.goto(f"{server.base_url}/t/{await tracking_code(pool, tokens[2]['token_id'])}")
     # In the page as served: no socket needed.
     await expect(page.locator("#position")).to_have_text("3")
-    await expect(page.locator("#eta")).to_contain_text("min")
+    await expect(page.locator("#eta-range")).to_contain_text("min")
     await expect(page.locator("#status")).to_have_text("In the queue")
     # The doctor calls the first patient: the page learns it by asking the API itself.
     await pool.execute("SELECT * FROM call_next_token($1, NULL)", hospital.doctor.doctor_id)
