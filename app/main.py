@@ -18,6 +18,7 @@ from app.api import (  # noqa: F401  (these imports register the operations)
     admin,
     errors,
     messages,
+    notices,
     notifications,
     operations,
     patients,

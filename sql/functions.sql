@@ -1940,6 +1940,70 @@ BEGIN
 END $$;
 
 -- What the engine needs to lay out boards: per hospital its departments, doctors and cabins.
+-- Board notices (migration 007): posted by staff, shown on the hospital's boards and doors
+-- until they end or are removed. The boards also hide one whose end has passed by their own
+-- clock, so it goes at its time even between two refreshes of the layout.
+CREATE OR REPLACE FUNCTION live_board_notices(p_hospital_id UUID) RETURNS JSONB
+LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(jsonb_agg(jsonb_build_object(
+               'notice_id', n.notice_id, 'dept_id', n.dept_id, 'text_en', n.text_en, 'text_hi', n.text_hi,
+               'starts_at', n.starts_at, 'ends_at', n.ends_at) ORDER BY n.starts_at, n.notice_id), '[]')
+    FROM board_notices n
+    WHERE n.hospital_id = p_hospital_id AND n.removed_at IS NULL AND n.ends_at > opd_now()
+$$;
+
+CREATE OR REPLACE FUNCTION post_board_notice(p_hospital_id UUID, p_dept_id UUID, p_text_en TEXT, p_text_hi TEXT,
+                                             p_starts TIMESTAMPTZ, p_ends TIMESTAMPTZ, p_actor UUID)
+RETURNS board_notices
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_notice board_notices;
+BEGIN
+    IF p_dept_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM departments WHERE dept_id = p_dept_id AND hospital_id = p_hospital_id) THEN
+        RAISE EXCEPTION 'department % does not exist in this hospital', p_dept_id USING ERRCODE = 'OPD15';
+    END IF;
+    INSERT INTO board_notices (hospital_id, dept_id, text_en, text_hi, starts_at, ends_at, posted_by)
+    VALUES (p_hospital_id, p_dept_id, btrim(p_text_en), NULLIF(btrim(p_text_hi), ''),
+            COALESCE(p_starts, opd_now()), p_ends, p_actor)
+    RETURNING * INTO v_notice;
+    RETURN v_notice;
+END $$;
+
+-- A change of what the boards show that is not a doctor's: the engine reloads the hospital's
+-- layout and republishes its boards at once (not at the next safety refresh).
+CREATE OR REPLACE FUNCTION notify_hospital_layout(p_hospital_id UUID) RETURNS VOID
+LANGUAGE sql AS $$
+    SELECT pg_notify('opd_changes', json_build_object(
+        'kind', 'hospital', 'hospital_id', p_hospital_id, 'at', extract(epoch FROM clock_timestamp()))::text)
+$$;
+
+CREATE OR REPLACE FUNCTION board_notices_after_write() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM notify_hospital_layout(NEW.hospital_id);
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS board_notices_after_write ON board_notices;
+CREATE TRIGGER board_notices_after_write AFTER INSERT OR UPDATE ON board_notices
+    FOR EACH ROW EXECUTE FUNCTION board_notices_after_write();
+
+CREATE OR REPLACE FUNCTION hospitals_after_update() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM notify_hospital_layout(NEW.hospital_id);
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS hospitals_after_update ON hospitals;
+CREATE TRIGGER hospitals_after_update AFTER UPDATE ON hospitals
+    FOR EACH ROW
+    WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.board_shows_names IS DISTINCT FROM NEW.board_shows_names
+          OR OLD.announcement_languages IS DISTINCT FROM NEW.announcement_languages
+          OR OLD.timezone IS DISTINCT FROM NEW.timezone)
+    EXECUTE FUNCTION hospitals_after_update();
+
 CREATE OR REPLACE FUNCTION hospital_layout(p_hospital_id UUID) RETURNS JSONB
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
@@ -1947,6 +2011,7 @@ LANGUAGE sql STABLE AS $$
         'board_shows_names', h.board_shows_names, 'timezone', h.timezone,
         'latitude', h.latitude, 'longitude', h.longitude, 'geofence_radius', h.geofence_radius,
         'announcement_languages', h.announcement_languages,
+        'notices', live_board_notices(h.hospital_id),
         'departments', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                 'dept_id', d.dept_id, 'code', d.code, 'name', d.name, 'color_code', d.color_code,
                 'doctor_ids', COALESCE((SELECT jsonb_agg(doc.doctor_id ORDER BY doc.name) FROM doctors doc
@@ -2097,6 +2162,53 @@ BEGIN
         'kind', 'doctor', 'doctor_id', v_doctor.doctor_id, 'dept_id', v_doctor.primary_dept_id,
         'hospital_id', v_doctor.hospital_id, 'at', extract(epoch FROM clock_timestamp()))::text);
     RETURN v_exception;
+END $$;
+
+-- What approving a leave would do, without doing it: apply_schedule_exception itself runs in a
+-- subtransaction that is then rolled back (its token changes, messages, history and NOTIFYs go
+-- with it), so the preview and the approval can never disagree on who goes where. One row per
+-- token: MOVED (to_doctor), RESCHEDULED (to_time, the doctor's next session) or CANCELLED.
+CREATE OR REPLACE FUNCTION preview_schedule_exception(p_exception_id UUID)
+RETURNS TABLE (token_id UUID, token_number TEXT, visit_date DATE, status TEXT, outcome TEXT,
+               to_doctor_id UUID, to_doctor_name TEXT, to_time TIMESTAMPTZ)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_exception schedule_exceptions;
+    v_before JSONB;
+    v_plan JSONB := '[]';
+BEGIN
+    SELECT * INTO v_exception FROM schedule_exceptions e WHERE e.exception_id = p_exception_id;
+    IF NOT FOUND OR NOT v_exception.needs_approval OR v_exception.approved_at IS NOT NULL THEN
+        RAISE EXCEPTION 'no leave waiting for approval with id %', p_exception_id USING ERRCODE = 'OPD10';
+    END IF;
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('token_id', t.token_id, 'token_number', t.token_number,
+                                                 'visit_date', t.visit_date, 'status', t.status)), '[]')
+    INTO v_before FROM tokens t
+    WHERE t.doctor_id = v_exception.doctor_id AND t.status IN ('BOOKED', 'CHECKED_IN');
+    BEGIN
+        PERFORM apply_schedule_exception(p_exception_id, NULL);
+        SELECT COALESCE(jsonb_agg(jsonb_build_object(
+                   'token_id', t.token_id, 'token_number', b->>'token_number', 'visit_date', t.visit_date,
+                   'status', b->>'status',
+                   'outcome', CASE WHEN t.status IN ('RESCHEDULED', 'CANCELLED') THEN t.status ELSE 'MOVED' END,
+                   'to_doctor_id', CASE WHEN t.status NOT IN ('RESCHEDULED', 'CANCELLED') THEN t.doctor_id END,
+                   'to_doctor_name', CASE WHEN t.status NOT IN ('RESCHEDULED', 'CANCELLED') THEN d.name END,
+                   'to_time', n.scheduled_time)
+                 ORDER BY t.visit_date, t.priority DESC, COALESCE(t.queue_joined_at, t.scheduled_time), t.serial), '[]')
+        INTO v_plan
+        FROM jsonb_array_elements(v_before) b
+        JOIN tokens t ON t.token_id = (b->>'token_id')::uuid AND t.visit_date = (b->>'visit_date')::date
+        JOIN doctors d ON d.doctor_id = t.doctor_id
+        LEFT JOIN tokens n ON n.rescheduled_from_token_id = t.token_id AND t.status = 'RESCHEDULED'
+        WHERE t.doctor_id <> v_exception.doctor_id OR t.status IS DISTINCT FROM b->>'status';
+        RAISE EXCEPTION USING ERRCODE = 'OPD99', MESSAGE = 'preview only: roll back';
+    EXCEPTION WHEN SQLSTATE 'OPD99' THEN
+        NULL;   -- every change of the apply is undone; v_plan keeps what it would have been
+    END;
+    RETURN QUERY
+    SELECT (p->>'token_id')::uuid, p->>'token_number', (p->>'visit_date')::date, p->>'status', p->>'outcome',
+           (p->>'to_doctor_id')::uuid, p->>'to_doctor_name', (p->>'to_time')::timestamptz
+    FROM jsonb_array_elements(v_plan) p;
 END $$;
 
 -- Operations: bottleneck alerts ---------------------------------------------------------------

@@ -70,6 +70,19 @@ async def approve_leave(call: Call) -> dict[str, Any]:
     return dict(row.items())
 
 
+@api.op("GET", "/leave/{exception_id}/preview", tag=TAG,
+        summary="Who approving a leave would move, and to whom (nothing is changed)")
+async def preview_leave(call: Call) -> list[dict[str, Any]]:
+    call.staff.require_role("admin")
+    exception_id = call.path_id("exception_id", "leave")
+    owner = await call.pool.fetchval(
+        """SELECT d.hospital_id FROM schedule_exceptions e JOIN doctors d USING (doctor_id)
+           WHERE e.exception_id = $1""", exception_id)
+    call.staff.require_hospital(owner, "leave")
+    rows = await call.pool.fetch("SELECT * FROM preview_schedule_exception($1)", exception_id)
+    return [dict(r.items()) for r in rows]
+
+
 @api.op("GET", "/alerts", summary="Open alerts (or all of a day with ?all=true)", tag=TAG,
         query=[query_param("all", "include resolved alerts: true/false")])
 async def list_alerts(call: Call) -> list[dict[str, Any]]:

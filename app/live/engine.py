@@ -103,6 +103,7 @@ class QueueEngine:
         self._doctor_departments: dict[str, list[dict[str, Any]]] = {}  # doctor_id -> departments
         self._cabin_department: dict[str, dict[str, Any]] = {}  # cabin_id -> its department
         self._doctor_hospital: dict[str, str] = {}
+        self._layout_changes: dict[str, float | None] = {}  # hospital_id -> when its layout changed
         self._operations_pace = PerKeyInterval(OPERATIONS_INTERVAL_S)
         self._operations_late: dict[str, float | None] = {}  # hospitals whose dashboard update waits
         self._operations_read: dict[str, tuple[float, Any]] = {}  # hospital_id -> (when, hospital_operations)
@@ -113,6 +114,12 @@ class QueueEngine:
         """A NOTIFY from the database (sql/functions.sql, tokens_after_write and friends)."""
         self.stats["changes"] += 1
         at = payload.get("at")
+        if payload.get("kind") == "hospital" and payload.get("hospital_id"):
+            # Its name, settings or notices changed: reload the layout, republish its boards.
+            self._layout_changes[payload["hospital_id"]] = at
+            self._layouts_stale = True
+            self._wake.set()
+            return
         doctor_id = payload.get("doctor_id")
         if not doctor_id:
             return
@@ -238,6 +245,7 @@ class QueueEngine:
             self._everything = max(self._everything, everything)
             raise
         self._start_recomputes()
+        await self._publish_changed_layouts()
         await self._publish_due_boards()
         if self._sweep_hospitals and time.monotonic() >= self._next_hospital_sweep:
             # Alerts and full boards, a few hospitals at a time, beside the doctors' recomputes;
@@ -331,6 +339,15 @@ class QueueEngine:
             changed_at = self._boards_due.pop(hospital_id, None)
             if hospital_id in self.layouts:
                 await self._publish_boards(hospital_id, False, changed_at)
+
+    async def _publish_changed_layouts(self) -> None:
+        """The boards of hospitals whose layout changed (loaded above), rebuilt in full."""
+        if self._layouts_stale:
+            return
+        changes, self._layout_changes = self._layout_changes, {}
+        for hospital_id, changed_at in changes.items():
+            if hospital_id in self.layouts:
+                await self._publish_boards(hospital_id, True, changed_at)
 
     async def _plan_sweep(self, everything: int) -> None:
         """Queue the doctors a REBUILD (all, with every token of the day) or a REFRESH (those

@@ -64,7 +64,13 @@ def department_view(layout: dict[str, Any], dept: dict[str, Any],
         "dept_id": dept["dept_id"], "code": dept["code"], "name": dept["name"],
         "color_code": dept["color_code"], "hospital_id": layout["hospital_id"],
         "desks": desks, "waiting_count": sum(d["waiting_count"] for d in desks),
+        "notices": notices_for(layout, dept["dept_id"]),
     }
+
+
+def notices_for(layout: dict[str, Any], dept_id: str) -> list[dict[str, Any]]:
+    """The notices a department's board and doors show: the hospital's and its own."""
+    return [n for n in layout.get("notices", []) if n["dept_id"] in (None, dept_id)]
 
 
 def hospital_view(layout: dict[str, Any], departments: list[dict[str, Any]]) -> dict[str, Any]:
@@ -84,6 +90,7 @@ def cabin_view(layout: dict[str, Any], dept: dict[str, Any], cabin: dict[str, An
         "cabin_id": cabin["cabin_id"], "cabin_number": cabin["cabin_number"],
         "dept_code": dept["code"], "dept_name": dept["name"], "color_code": dept["color_code"],
         "hospital_id": layout["hospital_id"], "desks": desks,
+        "notices": notices_for(layout, dept["dept_id"]),
     }
 
 

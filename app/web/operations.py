@@ -17,7 +17,7 @@ async def operations_page(request: Request) -> Response:
     if isinstance(staff, Response):
         return staff
     pool = request.app.state.pool
-    hospital = await pool.fetchrow("SELECT hospital_id, code, name, hospital_today(hospital_id) AS today "
+    hospital = await pool.fetchrow("SELECT hospital_id, code, name, timezone, hospital_today(hospital_id) AS today "
                                    "FROM hospitals WHERE hospital_id = $1", staff.hospital_id)
     metrics = await pool.fetch(
         """SELECT m.metric_date, d.name AS doctor_name, dep.code AS dept_code, m.tokens_completed,
@@ -30,9 +30,16 @@ async def operations_page(request: Request) -> Response:
     # (docs/eta.md; `python -m app eta-report` has the full breakdown).
     accuracy = await pool.fetch("SELECT * FROM eta_accuracy_by_department($1, $2::date - 6, $2::date)",
                                 staff.hospital_id, hospital["today"])
+    # The notice form: departments to choose from, and "until" two hours from now, hospital time.
+    departments = await pool.fetch("SELECT dept_id, code, name FROM departments WHERE hospital_id = $1 "
+                                   "AND status = 'ACTIVE' ORDER BY code", staff.hospital_id)
+    notice_until = await pool.fetchval(
+        "SELECT to_char((opd_now() + interval '2 hours') AT TIME ZONE timezone, 'YYYY-MM-DD\"T\"HH24:MI') "
+        "FROM hospitals WHERE hospital_id = $1", staff.hospital_id)
     return render(request, "operations.html", {"hospital": hospital, "topic": f"operations:{staff.hospital_id}",
                                                "charts": charts(metrics, hospital["today"]),
-                                               "accuracy": accuracy}, principal=staff)
+                                               "accuracy": accuracy, "departments": departments,
+                                               "notice_until": notice_until}, principal=staff)
 
 
 def charts(metrics: list[Any], today: Any) -> dict[str, Any]:

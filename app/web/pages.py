@@ -274,15 +274,11 @@ _ADMIN_LISTS = {
                  FROM cabin_doctors a JOIN doctors d USING (doctor_id) JOIN cabins c USING (cabin_id)
                  WHERE d.hospital_id = $1 AND a.shift_date BETWEEN hospital_today($1) AND hospital_today($1) + 7
                  ORDER BY a.shift_date, c.cabin_number, a.shift_start_time""",
-    # Leave awaiting approval or still to come, with how many patients approving would move now.
+    # Leave awaiting approval or still to come (what approving would do: _LEAVE_PLAN).
     "leave": """SELECT e.exception_id, e.exception_type, e.reason, d.name AS doctor_name,
                        e.needs_approval AND e.approved_at IS NULL AS pending,
                        to_char(e.start_datetime AT TIME ZONE h.timezone, 'DD Mon HH24:MI') AS start_local,
-                       to_char(e.end_datetime AT TIME ZONE h.timezone, 'DD Mon HH24:MI') AS end_local,
-                       (SELECT count(*) FROM tokens t WHERE t.doctor_id = e.doctor_id
-                          AND t.status IN ('BOOKED', 'CHECKED_IN')
-                          AND t.visit_date BETWEEN (e.start_datetime AT TIME ZONE h.timezone)::date
-                                               AND (e.end_datetime AT TIME ZONE h.timezone)::date) AS affected
+                       to_char(e.end_datetime AT TIME ZONE h.timezone, 'DD Mon HH24:MI') AS end_local
                 FROM schedule_exceptions e JOIN doctors d USING (doctor_id) JOIN hospitals h USING (hospital_id)
                 WHERE d.hospital_id = $1 AND e.end_datetime > opd_now()
                 ORDER BY pending DESC, e.start_datetime LIMIT 50""",
@@ -305,6 +301,17 @@ async def admin_list(request: Request) -> Response:
     which = request.path_params["which"]
     if which not in _ADMIN_LISTS:
         return Response(status_code=404)
-    rows = await request.app.state.pool.fetch(_ADMIN_LISTS[which], staff.hospital_id)
-    return render(request, "_admin_lists.html", {"which": which, "rows": rows}, principal=staff)
+    pool = request.app.state.pool
+    rows = await pool.fetch(_ADMIN_LISTS[which], staff.hospital_id)
+    plans = {}
+    if which == "leave":   # pending leave: who approving would move, and to whom
+        plans = {row["exception_id"]: await pool.fetch(_LEAVE_PLAN, row["exception_id"], staff.hospital_id)
+                 for row in rows if row["pending"]}
+    return render(request, "_admin_lists.html", {"which": which, "rows": rows, "plans": plans},
+                  principal=staff)
+
+
+_LEAVE_PLAN = """SELECT p.token_number, p.outcome, p.to_doctor_name, to_char(p.visit_date, 'Dy DD Mon') AS day,
+                        to_char(p.to_time AT TIME ZONE h.timezone, 'Dy DD Mon HH24:MI') AS to_local
+                 FROM preview_schedule_exception($1) p, hospitals h WHERE h.hospital_id = $2"""
 

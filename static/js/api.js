@@ -14,8 +14,40 @@
     el._timer = setTimeout(function () { el.hidden = true; }, 5000);
   }
 
+  // The form being submitted, so a refusal that names a field ("patient.phone") can point at the
+  // box the receptionist typed in: captured before any page handler runs.
+  var submitting = null;
+  document.addEventListener("submit", function (event) { submitting = event.target; }, true);
+
+  // The words of the label around a control, without the options of a select inside it.
+  function labelText(control) {
+    var label = control.labels && control.labels[0];
+    if (!label) { return control.getAttribute("aria-label") || control.name; }
+    var copy = label.cloneNode(true);
+    copy.querySelectorAll("input, select, textarea").forEach(function (el) { el.remove(); });
+    return copy.textContent.replace(/\s+/g, " ").trim();
+  }
+
+  // "patient.phone: '123' is not…" → "Phone: '123' is not…", the box outlined and focused.
+  function pointAtField(form, error) {
+    if (!form || !error || !error.field) { return null; }
+    var last = error.field.split(".").pop().replace(/\[\d+\]$/, "");
+    var control = form.querySelector('[data-field="' + error.field + '"]') ||
+                  (form.elements && form.elements.namedItem(last));
+    if (!control || !control.labels) { return null; }
+    control.setAttribute("aria-invalid", "true");
+    control.addEventListener("input", function clear() {
+      control.removeAttribute("aria-invalid"); control.removeEventListener("input", clear);
+    });
+    control.focus();
+    var rest = error.message.indexOf(error.field) === 0 ? error.message.slice(error.field.length) : " " + error.message;
+    return labelText(control) + ": " + rest.replace(/^[:\s]+/, "");
+  }
+
   // options.quiet: a refusal is not shown as a toast (the caller deals with it).
   function call(method, path, body, options) {
+    var form = submitting;
+    submitting = null;
     return fetch(path, {
       method: method,
       credentials: "same-origin",
@@ -25,6 +57,7 @@
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
           var message = (data && data.error && data.error.message) || ("request failed (" + response.status + ")");
+          message = pointAtField(form, data && data.error) || message;
           if (!(options && options.quiet)) { toast(message, "error"); }
           var err = new Error(message); err.status = response.status; err.data = data;
           throw err;

@@ -11,6 +11,7 @@
   var languages = (root.getAttribute("data-languages") || "en").split(",").filter(Boolean);
   var container = document.getElementById("departments");
   var banner = document.getElementById("announcement");
+  var notices = new window.OpdNotices(document.getElementById("notices"), languages.indexOf("hi") >= 0);
   var departments = {};     // dept_id -> latest department view
   var lastCall = {};        // doctor_id -> "token|call_count" last seen, to spot new calls
   var primed = false;       // the first snapshot shows state; it does not announce old calls
@@ -184,6 +185,8 @@
     var list = topic.indexOf("hospital:") === 0 ? data.departments : [data];
     list.forEach(function (dept) { noticeCalls(dept); departments[dept.dept_id] = dept; });
     primed = true;
+    // The notice strip first: the pages are measured in the height it leaves.
+    notices.show([].concat.apply([], Object.keys(departments).map(function (id) { return departments[id].notices || []; })));
     render();
   }, { onState: onState });
 })();

@@ -3,6 +3,7 @@
   "use strict";
   var root = document.getElementById("door");
   var target = document.getElementById("door-desks");
+  var notices = new window.OpdNotices(document.getElementById("notices"), true);
   new window.OpdLive([root.getAttribute("data-topic")], function (topic, data) {
     var fragment = document.createDocumentFragment();
     if (!data.desks.length) {
@@ -21,5 +22,6 @@
       fragment.appendChild(box);
     });
     target.replaceChildren(fragment);
+    notices.show(data.notices);
   });
 })();

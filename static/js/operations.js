@@ -71,4 +71,42 @@
 
   new window.OpdLive([root.getAttribute("data-topic")], function (topic, data) { render(data); },
     { onError: function (msg) { api.toast(msg.message); } });
+
+  // Notices on the boards: post one, list those not ended, take one off.
+  var noticeForm = document.getElementById("notice-form");
+  var noticeList = document.getElementById("notices");
+  function loadNotices() {
+    api.call("GET", "/api/v1/board-notices").then(function (rows) {
+      var items = document.createDocumentFragment();
+      rows.forEach(function (n) {
+        var li = document.createElement("li");
+        li.textContent = (n.dept_code || "All boards") + " · until " +
+          new Date(n.ends_at).toLocaleString("en-IN", { timeZone: noticeForm.getAttribute("data-timezone"),
+                                                        day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit" }) +
+          " · " + n.text_en + (n.text_hi ? " · " + n.text_hi : "") + " ";
+        li.appendChild(button("Remove", function () {
+          api.call("POST", "/api/v1/board-notices/" + n.notice_id + "/remove", {}).then(loadNotices).catch(function () {});
+        }));
+        items.appendChild(li);
+      });
+      if (!rows.length) {
+        var none = document.createElement("li"); none.className = "muted"; none.textContent = "No notice on the boards.";
+        items.appendChild(none);
+      }
+      noticeList.replaceChildren(items);
+    }).catch(function () {});
+  }
+  noticeForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var f = noticeForm.elements;
+    api.call("POST", "/api/v1/board-notices", {
+      text_en: f.text_en.value.trim(), text_hi: f.text_hi.value.trim() || null, dept_id: f.dept_id.value || null,
+      ends_at: api.localToIso(f.ends_at.value, noticeForm.getAttribute("data-timezone"))
+    }).then(function () {
+      api.toast("On the boards now.", "info");
+      f.text_en.value = ""; f.text_hi.value = "";
+      loadNotices();
+    }).catch(function () { /* shown as a toast, the field outlined */ });
+  });
+  loadNotices();
 })();

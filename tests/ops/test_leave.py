@@ -212,6 +212,19 @@ async def test_planned_leave_waits_for_an_admins_approval(pool: asyncpg.Pool, st
         assert await pool.fetchval("SELECT approved_at FROM schedule_exceptions WHERE exception_id = $1",
                                    uuid.UUID(leave["exception_id"])) is None
 
+        # The preview names who goes where and changes nothing: no token, history, message.
+        counts = """SELECT (SELECT count(*) FROM token_history WHERE token_id = ANY($1::uuid[])),
+                           (SELECT count(*) FROM notifications_log WHERE token_id = ANY($1::uuid[]))"""
+        before = await pool.fetchrow(counts, ids)
+        preview = await admin.get(f"/leave/{leave['exception_id']}/preview")
+        assert preview.status_code == 200, preview.text
+        assert [(p["token_id"], p["outcome"], p["to_doctor_name"]) for p in preview.json()] == [
+            (str(i), "MOVED", b.name) for i in ids]
+        assert await pool.fetchrow(counts, ids) == before
+        assert {r["doctor_id"] for r in await pool.fetch(
+            "SELECT doctor_id FROM tokens WHERE token_id = ANY($1::uuid[])", ids)} == {a.doctor_id}
+        assert (await desk.get(f"/leave/{leave['exception_id']}/preview")).status_code == 403
+
         approved = await admin.post(f"/leave/{leave['exception_id']}/approve", json={})
         assert approved.status_code == 200, approved.text
         assert (approved.json()["redistribution_status"], approved.json()["affected_tokens_count"]) == (
@@ -222,6 +235,7 @@ async def test_planned_leave_waits_for_an_admins_approval(pool: asyncpg.Pool, st
 
         again = await admin.post(f"/leave/{leave['exception_id']}/approve", json={})
         assert again.status_code == 409, again.text
+        assert (await admin.get(f"/leave/{leave['exception_id']}/preview")).status_code == 409
         assert (await admin.get("/leave", params={"pending": "true"})).json() == []
 
 

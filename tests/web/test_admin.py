@@ -35,7 +35,8 @@ async def test_admin_changes_settings_and_deactivates_a_receptionist(
     absent = form.get_by_label("Mark such a patient absent", exact=False)
     await absent.evaluate("el => { el.min = ''; el.value = '1'; }")
     await form.get_by_role("button", name="Save settings").click()
-    await expect(page.locator("#toast")).to_contain_text("auto_absent_minutes")
+    await expect(page.locator("#toast")).to_contain_text("Mark such a patient absent by itself after")
+    await expect(absent).to_have_attribute("aria-invalid", "true")
     assert await pool.fetchval("SELECT auto_absent_minutes FROM hospitals WHERE hospital_id = $1",
                                hospital.hospital_id) == 20
 
@@ -116,6 +117,9 @@ async def test_leave_recorded_and_approved_from_the_page_moves_the_patients(
     await form.get_by_role("button", name="Record leave").click()
     pending = page.locator("#leave li", has_text="awaits approval")
     await expect(pending).to_contain_text("approving moves 2 booked or waiting patient(s)")
+    # Who goes to whom, before anyone approves.
+    await expect(pending.locator(".plan li")).to_have_count(2)
+    await expect(pending.locator(".plan li").first).to_contain_text(f"→ {colleague.name}")
     start = await pool.fetchval("SELECT start_datetime FROM schedule_exceptions WHERE doctor_id = $1", away.doctor_id)
     assert start == await pool.fetchval("SELECT hospital_local_time($1, $2, '00:00')", hospital.hospital_id, day)
 

@@ -95,3 +95,25 @@ async def test_a_phone_already_registered_is_said_before_a_second_record_is_made
     async with page.expect_navigation(url="**/reception/slip/**"):
         await form.get_by_role("button", name="Issue token").click()
     assert await pool.fetchval("SELECT count(*) FROM tokens WHERE patient_id = $1", existing) == 1
+
+
+async def test_a_refused_phone_is_named_by_its_label_and_nothing_is_written(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    """The API says "patient.phone"; the receptionist reads "Phone", and the box is outlined."""
+    page = await (await new_context(viewport={"width": 1366, "height": 768})).new_page()
+    await sign_in(page, server.base_url, await make_staff(pool, hospital, "receptionist"))
+    form = page.locator("#issue-form")
+    await form.get_by_label("Name").fill("Sita Ram")
+    await form.get_by_label("Phone").fill("12345")
+    await form.get_by_role("button", name="Issue token").click()
+    message = "Phone: '12345' is not a phone number; give a 10-digit mobile number"
+    await expect(page.locator("#toast")).to_contain_text(message)
+    await expect(page.locator("#issue-result")).to_contain_text(message)
+    phone = form.get_by_label("Phone")
+    await expect(phone).to_have_attribute("aria-invalid", "true")
+    await expect(phone).to_be_focused()
+    assert await pool.fetchval("SELECT count(*) FROM patients WHERE hospital_id = $1 AND name = 'Sita Ram'",
+                               hospital.hospital_id) == 0
+    await phone.fill("98765 43210")   # typing again clears the mark
+    await expect(phone).not_to_have_attribute("aria-invalid", "true")
