@@ -169,6 +169,12 @@ async def _make_todays_tokens(conn: asyncpg.Connection, hospital_id: uuid.UUID) 
             # Transaction-local: the clock goes back to real time at commit or rollback.
             await conn.execute("SELECT set_config('opd.fake_now', $1, true)", event.at.isoformat())
             await _apply(conn, hospital_id, event, tokens)
+    # A notice on every board for the rest of the day, as reception would post one.
+    await conn.execute(
+        """SELECT post_board_notice($1, NULL, $2, $3, NULL,
+                                    hospital_local_time($1, hospital_today($1) + 1, '00:00'), NULL)""",
+        hospital_id, "Pharmacy counter 2 is closed today: please use counter 1",
+        "फ़ार्मेसी काउंटर 2 आज बंद है: कृपया काउंटर 1 पर जाएँ")
     return True
 
 
@@ -184,7 +190,13 @@ def _doctor_morning(rng: random.Random, doctor: asyncpg.Record, patients: list[A
     slot = dt.timedelta(minutes=doctor["minutes"] + doctor["buffer_time"])
     budget = max(0, int((now - start - dt.timedelta(minutes=5)) / slot)) if not late else 0
     n_seen = min(4, budget)
-    cursor = start + dt.timedelta(minutes=3)
+    # The morning ends now: the patient being called or seen was called a few minutes ago (the
+    # demo once showed doctors sitting on a patient called 100 minutes earlier, issue 13).
+    durations = [dt.timedelta(minutes=max(2, rng.gauss(doctor["minutes"], doctor["minutes"] / 4)))
+                 for _ in range(n_seen)]
+    morning = (sum(durations, dt.timedelta()) + n_seen * dt.timedelta(minutes=1 + doctor["buffer_time"])
+               + dt.timedelta(minutes=4 if budget > n_seen else 0))
+    cursor = max(start + dt.timedelta(minutes=3), now - morning - dt.timedelta(minutes=rng.randint(1, 4)))
 
     def issue(i: int, at: dt.datetime, **kwargs: Any) -> str:
         key = f"{key_base}:{i}"
@@ -198,9 +210,8 @@ def _doctor_morning(rng: random.Random, doctor: asyncpg.Record, patients: list[A
         events.append(Event(min(at, now - dt.timedelta(seconds=10)), next(seq), action, key, kwargs))
 
     i = 0
-    for _ in range(n_seen):  # seen and done
+    for duration in durations:  # seen and done
         key = issue(i, cursor - dt.timedelta(minutes=rng.randint(5, 25)))
-        duration = dt.timedelta(minutes=max(2, rng.gauss(doctor["minutes"], doctor["minutes"] / 4)))
         later(key, cursor, "status", status="WAITING")
         later(key, cursor + dt.timedelta(minutes=1), "status", status="IN_CONSULTATION")
         later(key, cursor + dt.timedelta(minutes=1) + duration, "status", status="COMPLETED")
@@ -212,7 +223,7 @@ def _doctor_morning(rng: random.Random, doctor: asyncpg.Record, patients: list[A
         later(key, cursor + dt.timedelta(minutes=3), "status", status="NO_SHOW")
         cursor += dt.timedelta(minutes=4)
         i += 1
-    if budget > 0 and cursor < now - dt.timedelta(minutes=2):  # called, or in consultation now
+    if budget > 0 and cursor <= now - dt.timedelta(minutes=1):  # called, or in consultation now
         key = issue(i, cursor - dt.timedelta(minutes=10))
         later(key, cursor, "status", status="WAITING")
         if doctor["emp_code"].endswith("-1"):

@@ -38,7 +38,10 @@
     data.doctors.forEach(function (d) {
       var tr = document.createElement("tr");
       cell(tr, d.doctor_name); cell(tr, d.cabin_number || "—");
-      var status = cell(tr, d.on_leave ? "ON LEAVE" : (STATUS_LABELS[d.current_status] || d.current_status));
+      // Off shift yet with patients in line: their shift has not been started (a late doctor).
+      var label = d.current_status === "OFFLINE" && d.pending_tokens > 0 ? "NOT STARTED (patients waiting)"
+        : (STATUS_LABELS[d.current_status] || d.current_status);
+      var status = cell(tr, d.on_leave ? "ON LEAVE" : label);
       status.className = "status-" + d.current_status;
       cell(tr, d.pending_tokens);
       doctors.appendChild(tr);
