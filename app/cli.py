@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -161,6 +162,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # Again once the server answers: the last thing on the screen, not scrolled away by
         # the start-up log.
         threading.Thread(target=_print_when_up, args=(os.environ["OPD_PUBLIC_URL"], banner), daemon=True).start()
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # /metrics adds the workers up from files they each write (app/metrics.py); emptied at
+        # each start, as the library requires.
+        metrics_dir = settings.var_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run("app.main:app", host=host, port=port, workers=workers, proxy_headers=True,
                 forwarded_allow_ips=",".join(settings.trusted_proxies) or "127.0.0.1",
                 # Compression off: it would compress each frame again for every client, undoing

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from app import logs, metrics
 from app.api import (  # noqa: F401  (these imports register the operations)
     admin,
     errors,
@@ -79,8 +80,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        logging.basicConfig(level=settings.log_level,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logs.configure(settings.log_level, settings.log_format)
         dsn = resolve_database_url(settings)
         await upgrade(dsn)
         app.state.dsn = dsn
@@ -90,18 +90,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await app.state.live.start()
         gc_policy = asyncio.create_task(run_gc_policy(settings.gc_freeze_s, settings.gc_full_s),
                                         name="gc-policy")
+        gauges = asyncio.create_task(metrics.keep_local_state(app.state.live, app.state.pool),
+                                     name="metrics-gauges")
         try:
             yield
         finally:
-            gc_policy.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await gc_policy
+            for task in (gc_policy, gauges):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.live.stop()
             await app.state.pool.close()
+            metrics.process_exited()
 
     routes = [
         Route("/healthz", healthz),
         Route("/openapi.json", openapi),
+        Route("/metrics", metrics.metrics_endpoint),
         *api.routes(),
         *live_routes(),
         *web_routes(),
@@ -118,6 +123,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         },
     )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(metrics.HttpMetrics)
+    app.add_middleware(logs.RequestIds)   # outermost: every line of the request has its id
     app.state.settings = settings
     app.state.openapi = build_openapi(api)
     app.state.signer = SessionSigner(secret_key(settings))

@@ -63,6 +63,10 @@ DOCUMENTED_SETTINGS = {
     "OPD_LEADER_LOCK_KEY": "key of the engine lease that elects the queue engine (default 727001)",
     "OPD_TRUSTED_PROXIES": "comma-separated proxy addresses whose X-Forwarded-* headers are trusted",
     "OPD_LOG_LEVEL": "log level (default INFO)",
+    "OPD_LOG_FORMAT": "text (default) or json: one JSON object per log line, with the request id",
+    "OPD_METRICS_TOKEN": "GET /metrics answers only `Authorization: Bearer <this>`; unset, only requests from loopback",
+    "PROMETHEUS_MULTIPROC_DIR": "an empty directory shared by the processes of one machine (workers, engine) so "
+                                "/metrics adds them up; `serve --workers N` sets var/metrics itself",
     "OPD_CLOCK_OFFSET_S": "tests and demos only: seconds added to the clock of the app and its database sessions "
                           "(`up --clock`, `test --clock`); never set in production",
     "OPD_API_KEY": "admin API key used by `python -m app simulate` when --key is not given",
@@ -121,6 +125,8 @@ class Settings:
     leader_lock_key: int = 727001
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_token: Secret | None = None
     bus_namespace: str = "opd"
     notify_provider: tuple[str, ...] = ("log",)
     notify_log_file: Path | None = None   # the log provider's messages go here instead of the log
@@ -181,6 +187,8 @@ class Settings:
             leader_lock_key=_int("OPD_LEADER_LOCK_KEY", 727001),
             trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
             log_level=os.environ.get("OPD_LOG_LEVEL", "INFO"),
+            log_format=_choice("OPD_LOG_FORMAT", ("text", "json"), "text"),
+            metrics_token=secret_or_none("OPD_METRICS_TOKEN"),
             bus_namespace=os.environ.get("OPD_BUS_NAMESPACE") or "opd",
             notify_provider=tuple(p.strip().lower() for p in providers.split(",") if p.strip()),
             notify_log_file=Path(os.environ["OPD_NOTIFY_LOG_FILE"]) if os.environ.get("OPD_NOTIFY_LOG_FILE") else None,

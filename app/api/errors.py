@@ -10,6 +10,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from app import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -116,11 +118,15 @@ async def handle_postgres_error(request: Request, exc: Exception) -> JSONRespons
     assert isinstance(exc, asyncpg.PostgresError)
     if database_unavailable(exc):
         log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+        metrics.DB_ERRORS.labels("unavailable").inc()
         return unavailable_response()
     mapped = from_postgres(exc)
     if mapped is None:
         log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        metrics.DB_ERRORS.labels("unexpected").inc()
         mapped = ApiError(500, "internal database error", code="internal")
+    else:
+        metrics.DB_ERRORS.labels("refused").inc()  # a rule of ours or a constraint said no
     return error_response(mapped)
 
 
@@ -141,6 +147,7 @@ UNAVAILABLE_CLASSES: tuple[type[Exception], ...] = (
 async def handle_unavailable(request: Request, exc: Exception) -> JSONResponse:
     if database_unavailable(exc):
         log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+        metrics.DB_ERRORS.labels("unavailable").inc()
         return unavailable_response()
     return await handle_unexpected(request, exc)
 

@@ -17,6 +17,7 @@ from app import jsonutil
 from app.api.auth import Principal, authenticate
 from app.api.errors import ApiError
 from app.api.validation import parse_uuid, read_json
+from app.logs import HOSPITAL_ID
 
 API_PREFIX = "/api/v1"
 
@@ -95,6 +96,8 @@ class Api:
 def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         principal = await authenticate(request) if op.auth else None
+        if principal is not None:
+            HOSPITAL_ID.set(str(principal.hospital_id))  # on this request's log lines
         if op.body is not None:
             body = await read_json(request, op.body)
         else:

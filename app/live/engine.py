@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from app import jsonutil
+from app import jsonutil, metrics
 from app.live import views
 from app.live.bus import Bus, Deposed
 from app.live.design_keys import DesignKeys
@@ -79,7 +79,7 @@ class QueueEngine:
         self._wake = asyncio.Event()
         self._wake.set()
         self._published: dict[str, str] = {}            # topic -> data last published
-        self._staged: list[tuple[Frame, str]] = []      # frames waiting for the next _flush
+        self._staged: list[tuple[Frame, str, float | None]] = []  # frames (data, changed_at) for the next _flush
         self._sweep: dict[str, bool] = {}               # doctor_id -> with every token of the day
         self._full_views: set[str] = set()              # doctors whose every patient view is rebuilt
         self._in_flight: dict[str, asyncio.Task[None]] = {}  # doctor_id -> its running recompute
@@ -88,6 +88,7 @@ class QueueEngine:
         self._write_back_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._sweeping: set[str] = set()                # doctors in flight for the sweep
+        self._sweep_started: float | None = None        # when the sweep under way was planned
         self._next_hospital_sweep = 0.0
         self._boards_due: dict[str, float | None] = {}  # hospital_id -> earliest change not on its board
         self._boards_pace = PerKeyInterval(BOARD_INTERVAL_S)
@@ -113,6 +114,7 @@ class QueueEngine:
     def note_change(self, payload: dict[str, Any]) -> None:
         """A NOTIFY from the database (sql/functions.sql, tokens_after_write and friends)."""
         self.stats["changes"] += 1
+        metrics.CHANGES.inc()
         at = payload.get("at")
         if payload.get("kind") == "hospital" and payload.get("hospital_id"):
             # Its name, settings or notices changed: reload the layout, republish its boards.
@@ -156,6 +158,8 @@ class QueueEngine:
 
     def _mark(self, doctor_id: str, at: float | None) -> None:
         previous = self._dirty.get(doctor_id)
+        if previous is not None or doctor_id in self._in_flight:
+            metrics.COALESCED.inc()
         self._dirty[doctor_id] = at if previous is None else min(previous, at or previous)
 
     def mark_everything_stale(self) -> None:
@@ -229,6 +233,10 @@ class QueueEngine:
         for task in [*self._in_flight.values(), *filter(None, [self._write_back_task])]:
             task.cancel()
 
+    def waiting_count(self) -> int:
+        """Doctors whose queue waits for a recompute: changed, or due in a sweep (metrics)."""
+        return len(self._dirty.keys() | self._sweep.keys())
+
     async def _step(self) -> None:
         self.stats["batches"] += 1
         everything, self._everything = self._everything, 0
@@ -259,6 +267,9 @@ class QueueEngine:
             await self._check_alerts(swept)
             for hospital_id in swept:
                 await self._publish_boards(hospital_id, True, None)
+        if self._sweep_started is not None and not (self._sweep or self._sweeping or self._sweep_hospitals):
+            metrics.SAFETY_SWEEP.observe(time.monotonic() - self._sweep_started)
+            self._sweep_started = None
 
     def _start_recomputes(self) -> None:
         """Changes first (earliest first), then the sweep: a rebuild of a large hospital group
@@ -301,7 +312,9 @@ class QueueEngine:
     async def _recompute_in_flight(self, doctor_id: str, changed_at: float | None,
                                    extras: list[str], all_of_day: bool, full_views: bool) -> None:
         try:
+            started = time.perf_counter()
             await self._recompute_doctor(doctor_id, changed_at, extras, all_of_day, full_views)
+            metrics.RECOMPUTE.observe(time.perf_counter() - started)
             hospital_id = self._doctor_hospital.get(doctor_id)
             if hospital_id is not None:
                 due = self._boards_due.get(hospital_id)
@@ -354,6 +367,8 @@ class QueueEngine:
         with someone in their queue) must recompute, and their hospitals' boards and alerts.
         The doctors whose tokens changed last come first: after an outage, the queues that were
         moving are set right first."""
+        if self._sweep_started is None:
+            self._sweep_started = time.monotonic()
         recent = await self._pool.fetch("SELECT doctor_id FROM recently_active_doctors()")
         self.stats["queries"] += 1
         order = [str(r["doctor_id"]) for r in recent]
@@ -577,7 +592,8 @@ class QueueEngine:
         if self._published.get(topic) == text:
             return
         self._version += 1
-        self._staged.append((Frame.snapshot_of_json(topic, self.epoch, self._version, text, changed_at), text))
+        self._staged.append((Frame.snapshot_of_json(topic, self.epoch, self._version, text, changed_at), text,
+                             changed_at))
 
     async def _flush(self) -> None:
         """Send the staged frames in one bus round trip; only then count them as published."""
@@ -585,7 +601,7 @@ class QueueEngine:
         if not staged:
             return
         try:
-            await self._bus.publish_many([frame for frame, _ in staged], self.term)
+            await self._bus.publish_many([frame for frame, _, _ in staged], self.term)
         except Deposed:
             # Another process leads now (this one was frozen, or cut off): publish nothing more.
             log.warning("a newer leadership term has published; this engine (term %d) stops", self.term)
@@ -595,6 +611,9 @@ class QueueEngine:
         except BaseException:
             self._staged = staged + self._staged  # a failed publish is retried with the next batch
             raise
-        for frame, text in staged:
+        now = time.time()
+        for frame, text, changed_at in staged:
             self._published[frame.topic] = text
+            if changed_at is not None:
+                metrics.COMMIT_TO_PUBLISH.observe(max(0.0, now - changed_at))
         self.stats["frames"] += len(staged)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from app import metrics
 from app.live.bus import Bus
 from app.live.frames import Frame
 from app.live.mailbox import LatestByKey
@@ -55,6 +56,7 @@ class Client:
             return
         if self._mailbox.put(key, text):
             self.dropped += 1
+            metrics.WS_SKIPPED.inc()
 
     async def _write_loop(self) -> None:
         try:
@@ -69,6 +71,7 @@ class Client:
                     await self._send(text)
         except TimeoutError:
             log.info("disconnecting a WebSocket client stuck for %.0fs", self._send_timeout_s)
+            metrics.WS_STUCK.inc()
             self.closed = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._close(), timeout=1)
@@ -91,6 +94,7 @@ class Hub:
         self._frames: dict[str, Frame] = {}    # latest frame of each topic someone here watches
         self.frames_in = 0
         self.frames_out = 0
+        self.connections = 0                   # open WebSockets of this process (metrics)
         self.trouble: str | None = None        # why this hub cannot deliver now (for /healthz)
 
     @property
@@ -132,6 +136,7 @@ class Hub:
         for client in subscribers:
             client.offer(frame.topic, frame.text)
         self.frames_out += len(subscribers)
+        metrics.WS_FRAMES.inc(len(subscribers))  # once per frame, not per client
 
     async def _resync(self) -> None:
         """After a bus reconnect: reread every watched topic and pass on what is newer."""
@@ -160,6 +165,10 @@ class Hub:
                     self._frames[topic] = frame
                 frame = self._frames[topic]
         return frame
+
+    def subscriptions(self) -> list[tuple[str, set[Client]]]:
+        """Each watched topic with its clients here (for the metrics)."""
+        return list(self._subscribers.items())
 
     def cached(self, topic: str) -> Frame | None:
         """The latest frame of a topic this process holds, if any."""

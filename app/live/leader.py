@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from app import jsonutil
+from app import jsonutil, metrics
 from app.live.engine import QueueEngine
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ class LeaderLoop:
             await conn.add_listener(CHANNEL, on_notify)
             self.is_leader = True
             self.leader_terms += 1
+            metrics.LEADER_TERMS.inc()
+            metrics.ENGINE_LEADER.set(1)
             engine.mark_everything_stale()
             log.info("this process is the queue engine leader (term %d, epoch %s)", term, engine.epoch)
             tasks = [asyncio.create_task(engine.run(), name="queue-engine"),
@@ -115,6 +117,9 @@ class LeaderLoop:
                 # The lease is gone or going: this process is no longer the leader, whatever its
                 # tasks still do while they wind down (the term fences what they publish).
                 self.is_leader = False
+                metrics.ENGINE_LEADER.set(0)
+                if lost.is_set():
+                    metrics.LISTEN_LOST.inc()
                 engine.stop()
                 pending = set(tasks)
                 for _ in range(STOP_ATTEMPTS):

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app import jsonutil
+from app import jsonutil, metrics
 from app.api.auth import Principal, optional_principal
 from app.api.errors import ApiError
 from app.live.access import TopicDenied
@@ -48,6 +48,7 @@ async def live_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     client = Client(websocket.send_text, websocket.close, settings.ws_send_timeout_s)
+    runtime.hub.connections += 1
     credential = CredentialCheck(websocket, principal)
     watcher = asyncio.create_task(credential.watch(client), name="ws-credential") if principal else None
     try:
@@ -75,6 +76,7 @@ async def live_socket(websocket: WebSocket) -> None:
         if watcher is not None:
             watcher.cancel()
         runtime.hub.remove(client)
+        runtime.hub.connections -= 1
         await client.stop()
 
 
@@ -114,6 +116,7 @@ class CredentialCheck:
         return current is not None and current.actor_id == self._principal.actor_id
 
     async def refuse(self, client: Client, topic: str | None = None) -> None:
+        metrics.WS_SUBSCRIBE_ERRORS.labels("credential").inc()
         client.reply(_error("your credential was revoked or has expired; sign in again", topic))
         await asyncio.sleep(0.1)  # let the writer send the explanation first
         with contextlib.suppress(Exception):
@@ -157,19 +160,23 @@ async def _subscribe(runtime: Any, client: Client, principal: Principal | None,
                      message: dict[str, Any]) -> None:
     topic = message.get("topic")
     if not isinstance(topic, str):
+        metrics.WS_SUBSCRIBE_ERRORS.labels("bad_request").inc()
         client.reply(_error("subscribe needs a topic"))
         return
     epoch, version = message.get("epoch"), message.get("version")
     if (epoch is not None and not isinstance(epoch, str)) or \
             (version is not None and (not isinstance(version, int) or isinstance(version, bool))):
+        metrics.WS_SUBSCRIBE_ERRORS.labels("bad_request").inc()
         client.reply(_error("epoch must be a string and version an integer", topic))
         return
     if topic not in client.topics and len(client.topics) >= MAX_TOPICS_PER_CONNECTION:
+        metrics.WS_SUBSCRIBE_ERRORS.labels("too_many_topics").inc()
         client.reply(_error(f"at most {MAX_TOPICS_PER_CONNECTION} topics per connection", topic))
         return
     try:
         kind, ident = await runtime.access.check(principal, topic)
     except TopicDenied as exc:
+        metrics.WS_SUBSCRIBE_ERRORS.labels("denied").inc()
         client.reply(_error(str(exc), topic))
         return
     frame = await runtime.hub.subscribe(client, topic)

@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import NamedTuple
 
 import asyncpg
 import httpx
 
+from app import metrics
 from app.db.queries import query
-from app.notify.providers import Message, PermanentFailure, ProviderRouter, RetryableFailure, check_settings
+from app.notify.providers import (
+    Message,
+    PermanentFailure,
+    Provider,
+    ProviderRouter,
+    RetryableFailure,
+    check_settings,
+)
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,15 +100,27 @@ class Dispatcher:
 
     async def _send(self, message: Message) -> Outcome:
         provider = self._router.for_channel(message.channel)
+        started = time.perf_counter()
+        outcome = await self._attempt(provider, message)
+        metrics.NOTIFY_SECONDS.labels(provider.name).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _attempt(self, provider: Provider, message: Message) -> Outcome:
         try:
             external_id = await provider.send(message)
         except PermanentFailure as exc:
+            metrics.NOTIFICATIONS.labels(provider.name, "failed", "refused").inc()
             return self._failed(message, f"{provider.name}: {exc}")
         except RetryableFailure as exc:
-            return self._retry_or_fail(message, f"{provider.name}: {exc}")
+            outcome = self._retry_or_fail(message, f"{provider.name}: {exc}")
+            metrics.NOTIFICATIONS.labels(provider.name, outcome.result.lower(), "unavailable").inc()
+            return outcome
         except Exception as exc:  # a bug in a provider must not stop the others; retried like an outage
             log.exception("notification %s: %s provider raised", message.notification_id, provider.name)
-            return self._retry_or_fail(message, f"{provider.name}: unexpected {exc.__class__.__name__}")
+            outcome = self._retry_or_fail(message, f"{provider.name}: unexpected {exc.__class__.__name__}")
+            metrics.NOTIFICATIONS.labels(provider.name, outcome.result.lower(), "error").inc()
+            return outcome
+        metrics.NOTIFICATIONS.labels(provider.name, "sent", "").inc()
         return Outcome(message.notification_id, "SENT", external_id, None, 0.0)
 
     def _retry_or_fail(self, message: Message, reason: str) -> Outcome:

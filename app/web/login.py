@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 
 from starlette.requests import Request
@@ -18,6 +19,8 @@ FAILURES_BEFORE_LOCKOUT = 5          # wrong passwords in a row lock the account
 LOCKOUT_MINUTES = 15                 # ... for this long
 LOGIN_WINDOW_S = 300  # sign-in attempts are counted per client address over 5 minutes
 HOME_BY_ROLE = {"admin": "/admin", "receptionist": "/reception", "doctor": "/doctor"}
+
+log = logging.getLogger(__name__)
 
 
 def client_address(request: Request) -> str:
@@ -77,6 +80,8 @@ async def _login(request: Request) -> Response:
             "INSERT INTO login_events (username, user_id, remote_addr, succeeded, detail) VALUES ($1, $2, $3, $4, $5)",
             username, user["user_id"] if user else None, address, ok, detail)
     if not ok:
+        # For whoever watches the logs: who tried, from where, and why it failed (never the password).
+        log.warning("sign-in refused for %r from %s: %s", username, address, detail)
         message = ("This account is locked after repeated failures. Try again in "
                    f"{LOCKOUT_MINUTES} minutes or ask an admin." if detail == "locked"
                    else "Wrong username or password.")

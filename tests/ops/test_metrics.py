@@ -1,126 +1,151 @@
-"""Daily doctor metrics from a day played with the test clock (sql: compute_doctor_metrics)."""
+"""GET /metrics: the figures move as the app works (values, not just names), route templates
+and never ids in labels, the guard, and several processes added up (app/metrics.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
+import asyncio
+import secrets
+from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.db.helpers import issue_on, set_clock
-from tests.ops import helpers
 from tests.ops.conftest import StaffHttp
 from tests.support import factory
+from tests.support.app_server import AppServer
+from tests.support.ws_client import live_client
 
 pytestmark = pytest.mark.calendar
 
-
-async def play_day(pool: asyncpg.Pool, conn: asyncpg.Connection, hospital: factory.Hospital, day: dt.date) -> None:
-    """Doctor 1, shift 09:00-13:00: two seen (10 and 20 min), one no-show, one cancelled, a 30 min break."""
-    doctor, colleague = hospital.doctors
-
-    async def at(hhmm: str) -> None:
-        await set_clock(conn, await helpers.local(conn, hospital, day, hhmm))
-
-    await helpers.add_shift(pool, doctor, day, "09:00", "13:00")
-    await helpers.add_shift(pool, colleague, day, "09:00", "13:00")   # on shift, nobody to see
-    await at("08:50")
-    first = await issue_on(conn, pool, hospital)
-    await at("09:00")
-    second = await issue_on(conn, pool, hospital)
-    third = await issue_on(conn, pool, hospital)
-    await at("09:05")
-    await helpers.step(conn, first["token_id"], "WAITING")            # waited 15
-    await at("09:07")
-    await helpers.step(conn, first["token_id"], "IN_CONSULTATION")
-    await at("09:17")
-    await helpers.step(conn, first["token_id"], "COMPLETED")          # 10 min
-    await at("09:20")
-    await helpers.step(conn, second["token_id"], "WAITING")           # waited 20
-    await helpers.step(conn, second["token_id"], "IN_CONSULTATION")
-    await at("09:40")
-    await helpers.step(conn, second["token_id"], "COMPLETED")         # 20 min
-    await at("09:45")
-    await conn.execute("SELECT doctor_id FROM set_doctor_paused($1, true)", doctor.doctor_id)
-    await at("10:00")
-    cancelled = await issue_on(conn, pool, hospital)
-    await at("10:05")
-    await helpers.step(conn, cancelled["token_id"], "CANCELLED")
-    await at("10:15")
-    await conn.execute("SELECT doctor_id FROM set_doctor_paused($1, false)", doctor.doctor_id)   # 30 min break
-    await at("10:20")
-    await helpers.step(conn, third["token_id"], "WAITING")            # waited 80
-    await at("10:30")
-    await helpers.step(conn, third["token_id"], "NO_SHOW")
-    await at("18:00")
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-EXPECTED = {
-    "tokens_scheduled": 3, "tokens_completed": 2, "tokens_no_show": 1,
-    "avg_consultation_time_mins": Decimal("15.00"),
-    "avg_wait_time_mins": Decimal("38.33"),            # (15 + 20 + 80) / 3
-    "first_patient_delay_mins": 5,                      # first call 09:05, shift 09:00
-    "last_patient_time": dt.time(9, 40),
-    "break_time_mins": 30,
-    "idle_time_mins": 180,                              # 240 shift - 30 consulting - 30 break
-    "utilization_rate": Decimal("14.29"),               # 30 / (240 - 30)
-}
+async def scrape(base_url: str, **headers: str) -> tuple[Samples, str]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
+        response = await http.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples, response.text
 
 
-async def metrics_of(db: asyncpg.Pool | asyncpg.Connection, doctor: factory.Doctor, day: dt.date) -> list[dict]:
-    rows = await db.fetch("SELECT * FROM doctor_performance_metrics WHERE doctor_id = $1 AND metric_date = $2",
-                          doctor.doctor_id, day)
-    return [{k: r[k] for k in EXPECTED} for r in rows]
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """The sum over every sample of `name` whose labels include `labels`."""
+    return sum(v for (n, have), v in samples.items()
+               if n == name and set(labels.items()) <= set(have))
 
 
-async def test_metrics_of_a_played_day_are_exact_and_idempotent(
-        pool: asyncpg.Pool, clock_conn: asyncpg.Connection, staff_http: StaffHttp) -> None:
-    hospital = await factory.make_hospital(pool, doctors=2)
-    doctor, colleague = hospital.doctors
-    day = await helpers.today(pool, hospital) - dt.timedelta(days=3)
-    await play_day(pool, clock_conn, hospital, day)
+async def test_figures_move_as_tokens_change(server: AppServer, pool: asyncpg.Pool,
+                                             staff_http: StaffHttp) -> None:
+    hospital = await factory.make_hospital(pool, doctors=1)
+    before, _ = await scrape(server.base_url)
+    topic = f"department:{hospital.dept_id}"
+    async with live_client(server.ws_url, hospital.keys["admin"]) as ws, \
+            staff_http(hospital.keys["receptionist"]) as desk:
+        await ws.subscribed(topic)
+        issued = await desk.post("/tokens", json={
+            "doctor_id": str(hospital.doctor.doctor_id), "booking_type": "WALK_IN", "priority": 1,
+            "patient": {"name": "Metric Patient", "phone": "98765 43210", "sms_opt_in": True}})
+        assert issued.status_code == 201, issued.text
+        token_id = issued.json()["token_id"]
+        assert (await desk.get(f"/tokens/{token_id}")).status_code == 200
+        assert (await desk.get("/tokens/not-a-uuid")).status_code == 404
+        await ws.data_where(topic, lambda d: any(x["waiting_count"] == 1 for x in d["desks"]),
+                            what="the new token on the board")
+        await ws.send({"type": "subscribe", "topic": "doctor:not-a-doctor"})   # refused
 
-    assert await clock_conn.fetchval("SELECT compute_doctor_metrics($1, $2)", hospital.hospital_id, day) == 2
-    assert await metrics_of(pool, doctor, day) == [EXPECTED]
-    idle_colleague = (await metrics_of(pool, colleague, day))[0]
-    assert (idle_colleague["tokens_scheduled"], idle_colleague["idle_time_mins"],
-            idle_colleague["utilization_rate"]) == (0, 240, Decimal("0.00"))
+        async def moved() -> tuple[Samples, str]:
+            while True:
+                after, text = await scrape(server.base_url)
+                if value(after, "opd_notifications_total", provider="log", result="sent") > \
+                        value(before, "opd_notifications_total", provider="log", result="sent"):
+                    return after, text
+                await asyncio.sleep(0.2)
 
-    assert await clock_conn.fetchval("SELECT compute_doctor_metrics($1, $2)", hospital.hospital_id, day) == 2
-    assert await metrics_of(pool, doctor, day) == [EXPECTED], "recomputing changed the numbers or added a row"
+        after, text = await asyncio.wait_for(moved(), timeout=15)
+        # While the socket is open: it and its subscription are counted.
+        assert value(after, "opd_ws_connections") >= 1
+        assert value(after, "opd_ws_subscriptions", kind="department") >= 1
 
-    async with staff_http(hospital.keys["admin"]) as http:
-        response = await http.get("/metrics/doctors", params={"from": day.isoformat(), "to": day.isoformat()})
-        assert response.status_code == 200, response.text
-        rows = {r["doctor_name"]: r for r in response.json()}
-        assert set(rows) == {doctor.name, colleague.name}
-        mine = rows[doctor.name]
-        assert (mine["metric_date"], mine["tokens_completed"], mine["avg_wait_time_mins"], mine["utilization_rate"],
-                mine["last_patient_time"]) == (day.isoformat(), 2, 38.33, 14.29, "09:40:00")
-        only = await http.get("/metrics/doctors", params={"from": day.isoformat(), "to": day.isoformat(),
-                                                           "doctor_id": str(colleague.doctor_id)})
-        assert [r["doctor_name"] for r in only.json()] == [colleague.name]
-        for bad in ({"from": day.isoformat(), "to": (day - dt.timedelta(days=1)).isoformat()},
-                    {"from": "2020-01-01", "to": "2022-01-01"},
-                    {"from": "yesterday"}):
-            refused = await http.get("/metrics/doctors", params=bad)
-            assert refused.status_code == 422, (bad, refused.text)
-        # A malformed id answers like an unknown one (the API's rule for ids).
-        assert (await http.get("/metrics/doctors", params={"doctor_id": "not-a-uuid"})).status_code == 404
+    def grew(name: str, by: float = 1, **labels: str) -> None:
+        assert value(after, name, **labels) - value(before, name, **labels) >= by, (name, labels)
+
+    grew("opd_http_requests_total", method="POST", route="/api/v1/tokens", status="201")
+    grew("opd_http_requests_total", method="GET", route="/api/v1/tokens/{token_id}", status="200")
+    grew("opd_http_requests_total", method="GET", route="/api/v1/tokens/{token_id}", status="404")
+    grew("opd_http_request_seconds_count", method="POST", route="/api/v1/tokens")
+    grew("opd_changes_total")
+    grew("opd_commit_to_publish_seconds_count")
+    grew("opd_recompute_seconds_count")
+    grew("opd_ws_frames_sent_total")
+    grew("opd_ws_subscribe_errors_total", reason="denied")
+    grew("opd_notification_send_seconds_count", provider="log")
+    assert value(after, "opd_engine_leader") == 1
+    assert value(after, "opd_db_pool_connections", state="max") == 24
+    # The publish latency is a duration: its sum grew by a positive, plausible amount.
+    latency = (value(after, "opd_commit_to_publish_seconds_sum")
+               - value(before, "opd_commit_to_publish_seconds_sum"))
+    assert 0 < latency < 60 * (value(after, "opd_commit_to_publish_seconds_count")
+                               - value(before, "opd_commit_to_publish_seconds_count"))
+    # Bounded labels: no id of a token, doctor or hospital, no patient data.
+    for secret in (token_id, str(hospital.doctor.doctor_id), str(hospital.hospital_id), "Metric Patient",
+                   "9876543210"):
+        assert secret not in text
 
 
-async def test_compute_over_http_is_for_admins(pool: asyncpg.Pool, staff_http: StaffHttp) -> None:
-    hospital = await factory.make_hospital(pool, doctors=2)
-    day = await helpers.today(pool, hospital)
-    async with staff_http(hospital.keys["admin"]) as http:
-        response = await http.post("/metrics/compute", json={"date": day.isoformat()})
-        assert response.status_code == 200, response.text
-        assert response.json() == {"date": day.isoformat(), "doctors": 2}
-        again = await http.post("/metrics/compute", json={})
-        assert again.json() == {"date": day.isoformat(), "doctors": 2}
-        assert (await http.post("/metrics/compute", json={"date": "26/11/2026"})).status_code == 422
-    assert await pool.fetchval("SELECT count(*) FROM doctor_performance_metrics m JOIN doctors d USING (doctor_id) "
-                               "WHERE d.hospital_id = $1", hospital.hospital_id) == 2
-    async with staff_http(hospital.keys["receptionist"]) as http:
-        assert (await http.post("/metrics/compute", json={})).status_code == 403
+async def test_the_guard(server: AppServer, database: str, redis_url: str) -> None:
+    # No token configured: this machine only. A request relayed by a (trusted, local) proxy
+    # for a remote client is refused.
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=15) as http:
+        assert (await http.get("/metrics")).status_code == 200
+        remote = await http.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert remote.status_code == 403, remote.text
+        assert "OPD_METRICS_TOKEN" in remote.json()["error"]["message"]
+
+    token = secrets.token_urlsafe(16)
+    guarded = await asyncio.to_thread(AppServer(
+        database, redis_url, f"opdmetrics{secrets.token_hex(4)}",
+        extra_env={"OPD_METRICS_TOKEN": token, "OPD_ENGINE": "off"}).start)
+    try:
+        async with httpx.AsyncClient(base_url=guarded.base_url, timeout=15) as http:
+            assert (await http.get("/metrics")).status_code == 401
+            assert (await http.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 401
+            allowed = await http.get("/metrics", headers={"Authorization": f"Bearer {token}",
+                                                          "X-Forwarded-For": "203.0.113.9"})
+            assert allowed.status_code == 200
+            assert "opd_http_requests_total" in allowed.text
+    finally:
+        guarded.stop()
+
+
+async def test_several_processes_add_up(database: str, redis_url: str, tmp_path: Path) -> None:
+    """Two processes sharing PROMETHEUS_MULTIPROC_DIR (as uvicorn workers do): either one,
+    scraped, reports both's sockets and requests."""
+    namespace = f"opdmetrics{secrets.token_hex(4)}"
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "OPD_ENGINE": "off"}
+    first, second = await asyncio.gather(*(asyncio.to_thread(AppServer(database, redis_url, namespace,
+                                                                       extra_env=env).start)
+                                           for _ in range(2)))
+    try:
+        before, _ = await scrape(first.base_url)
+        async with httpx.AsyncClient(base_url=second.base_url, timeout=15) as http:
+            for _ in range(3):
+                assert (await http.get("/healthz")).status_code == 200
+        async with live_client(first.ws_url), live_client(second.ws_url), live_client(second.ws_url):
+            async def three_sockets() -> Samples:
+                while True:   # each process writes its gauges every few seconds
+                    samples, _ = await scrape(first.base_url)
+                    if value(samples, "opd_ws_connections") == 3:
+                        return samples
+                    await asyncio.sleep(0.5)
+
+            after = await asyncio.wait_for(three_sockets(), timeout=20)
+        assert value(after, "opd_http_requests_total", route="/healthz", status="200") - \
+            value(before, "opd_http_requests_total", route="/healthz", status="200") >= 3
+    finally:
+        first.stop()
+        second.stop()
