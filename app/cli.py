@@ -208,16 +208,52 @@ def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_engine(args: argparse.Namespace, settings: Settings) -> int:
     """The queue engine alone, in its own process (app/live/engine_process.py)."""
-    import logging
-
+    from app import logs
     from app.live.engine_process import EngineNeedsRedis, run_engine_process
 
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     try:
         asyncio.run(run_engine_process(settings, database_url(settings)))
     except EngineNeedsRedis as exc:
         print(exc, file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_dispatcher(args: argparse.Namespace, settings: Settings) -> int:
+    """Only the notifications outbox, in its own process (app/notify/dispatcher.py)."""
+    from app import logs
+    from app.notify.dispatcher import run_dispatcher_process
+
+    logs.configure(settings.log_level, settings.log_format)
+    asyncio.run(run_dispatcher_process(settings, database_url(settings)))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """A pg_dump archive of the database (app/db/backup.py)."""
+    from app.db.backup import BackupError, backup
+
+    try:
+        path = asyncio.run(backup(database_url(settings), Path(args.out) if args.out else None,
+                                  settings.var_dir / "backups"))
+    except BackupError as exc:
+        print(f"backup refused: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    """An archive into an empty database, then brought up to date (app/db/backup.py)."""
+    from app.db.backup import BackupError, restore
+
+    try:
+        applied = asyncio.run(restore(database_url(settings), Path(args.archive)))
+    except BackupError as exc:
+        print(f"restore refused: {exc}", file=sys.stderr)
+        return 2
+    print(f"restored {args.archive}" + (f"; upgraded with {', '.join(applied)}" if applied else ""))
     return 0
 
 
@@ -327,6 +363,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("engine", help="run only the queue engine (web processes then set OPD_ENGINE=off)"
                    ).set_defaults(func=cmd_engine)
+    sub.add_parser("dispatcher", help="run only the message outbox (web processes then set OPD_DISPATCHER=off)"
+                   ).set_defaults(func=cmd_dispatcher)
+
+    backup = sub.add_parser("backup", help="write a pg_dump archive of the database (var/backups/ by default)")
+    backup.add_argument("--out", help="the archive's file name (must not exist yet)")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="restore an archive into DATABASE_URL, which must be empty")
+    restore.add_argument("archive")
+    restore.set_defaults(func=cmd_restore)
 
     maintenance = sub.add_parser("maintenance", help="partitions, archive, metrics, alerts (safe to run anytime)")
     maintenance.add_argument("--keep-days", type=int, default=90, help="archive tokens older than this")

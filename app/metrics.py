@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from app.live.leader import LeaderLoop
     from app.live.runtime import LiveRuntime
 
 log = logging.getLogger(__name__)
@@ -152,9 +153,13 @@ def record_local_state(runtime: LiveRuntime, pool: Any) -> None:
     DB_POOL.labels("size").set(pool.get_size())
     DB_POOL.labels("in_use").set(pool.get_size() - pool.get_idle_size())
     DB_POOL.labels("max").set(pool.get_max_size())
-    leading = runtime.leader.is_leader
+    record_engine_state(runtime.leader)
+
+
+def record_engine_state(leader: LeaderLoop) -> None:
+    leading = leader.is_leader
     ENGINE_LEADER.set(1 if leading else 0)
-    engine = runtime.leader.engine if leading else None
+    engine = getattr(leader, "engine", None) if leading else None
     RECOMPUTE_WAITING.set(engine.waiting_count() if engine is not None else 0)
 
 
@@ -163,6 +168,14 @@ async def keep_local_state(runtime: LiveRuntime, pool: Any) -> None:
     while True:
         with contextlib.suppress(Exception):  # a gauge must never take the process down
             record_local_state(runtime, pool)
+        await asyncio.sleep(LOCAL_STATE_S)
+
+
+async def keep_engine_state(leader: LeaderLoop) -> None:
+    """The engine process's gauges (`python -m app engine`), every LOCAL_STATE_S."""
+    while True:
+        with contextlib.suppress(Exception):
+            record_engine_state(leader)
         await asyncio.sleep(LOCAL_STATE_S)
 
 

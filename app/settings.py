@@ -55,6 +55,8 @@ DOCUMENTED_SETTINGS = {
     "OPD_ETA_TICK_S": "recompute active queues this often so ETAs follow long consultations (default 20)",
     "OPD_WS_SEND_TIMEOUT_S": "a client whose send blocks this long is disconnected (default 10)",
     "OPD_WS_PING_S": "server ping interval for WebSocket clients (default 20)",
+    "OPD_DISPATCHER": "auto: this process sends the outbox's messages; off: it does not (a `python -m app dispatcher` "
+                      "process does)",
     "OPD_ENGINE": "auto: this process may become the queue engine; off: never (a `python -m app engine` process is)",
     "OPD_GC_FREEZE_S": "freeze long-lived objects out of the garbage collector this often; 0 = off (default 10)",
     "OPD_GC_FULL_S": "one full garbage collection this often, the only long pause (default 3600)",
@@ -126,6 +128,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
     log_format: str = "text"
+    dispatcher: str = "auto"
     metrics_token: Secret | None = None
     bus_namespace: str = "opd"
     notify_provider: tuple[str, ...] = ("log",)
@@ -188,6 +191,7 @@ class Settings:
             trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
             log_level=os.environ.get("OPD_LOG_LEVEL", "INFO"),
             log_format=_choice("OPD_LOG_FORMAT", ("text", "json"), "text"),
+            dispatcher=_choice("OPD_DISPATCHER", ("auto", "off"), "auto"),
             metrics_token=secret_or_none("OPD_METRICS_TOKEN"),
             bus_namespace=os.environ.get("OPD_BUS_NAMESPACE") or "opd",
             notify_provider=tuple(p.strip().lower() for p in providers.split(",") if p.strip()),

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 
+from app import metrics
 from app.db.migrate import upgrade
 from app.db.pool import create_pool
 from app.gc_policy import run_gc_policy
@@ -48,7 +49,8 @@ async def run_engine_process(settings: Settings, dsn: str) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(leader.run(), name="leader"),
-             asyncio.create_task(run_gc_policy(settings.gc_freeze_s, settings.gc_full_s), name="gc-policy")]
+             asyncio.create_task(run_gc_policy(settings.gc_freeze_s, settings.gc_full_s), name="gc-policy"),
+             asyncio.create_task(metrics.keep_engine_state(leader), name="metrics-gauges")]
     log.info("engine process started; waiting for the engine lock")
     try:
         await stop.wait()
@@ -64,3 +66,4 @@ async def run_engine_process(settings: Settings, dsn: str) -> None:
             await asyncio.wait_for(pool.close(), timeout=5)
         except TimeoutError:
             pool.terminate()
+        metrics.process_exited()

@@ -46,13 +46,16 @@ class LiveRuntime:
                 raise SingleWorkerOnly("OPD_ENGINE=off needs REDIS_URL: the engine process's "
                                        "frames reach this one through Redis")
             await self._refuse_second_worker()
-        # Every process sends notifications; claims with SKIP LOCKED keep them from sending twice.
-        # Checked first: a provider misconfiguration then stops start-up before any task runs.
-        await prepare_dispatcher(self.pool, self.settings)
+        # Every process sends notifications (unless a `python -m app dispatcher` process does);
+        # claims with SKIP LOCKED keep them from sending twice. Checked first: a provider
+        # misconfiguration then stops start-up before any task runs.
+        if self.settings.dispatcher != "off":
+            await prepare_dispatcher(self.pool, self.settings)
         # Each long-lived task is supervised: a failure is logged and the task started again,
         # and /healthz says 503 while one is down (app/live/supervise.py).
-        self._tasks = [Supervised("hub", self.hub.run),
-                       Supervised("notify-dispatcher", lambda: run_dispatcher(self.pool, self.settings))]
+        self._tasks = [Supervised("hub", self.hub.run)]
+        if self.settings.dispatcher != "off":
+            self._tasks.append(Supervised("notify-dispatcher", lambda: run_dispatcher(self.pool, self.settings)))
         if self.settings.engine != "off":  # off: a `python -m app engine` process leads instead
             self._tasks.append(Supervised("leader", self.leader.run))
 

@@ -10,6 +10,7 @@ idempotency key (the notification_id) so the provider can drop it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -152,3 +153,30 @@ async def prepare_dispatcher(pool: asyncpg.Pool, settings: Settings) -> None:
     for row in await pool.fetch(query("registration_problems")):
         log.warning("message registration %s %s %s of hospital %s: %s", row["event_type"], row["language"],
                     row["channel"], row["code"], "; ".join(row["problems"]))
+
+
+async def run_dispatcher_process(settings: Settings, dsn: str) -> None:
+    """`python -m app dispatcher`: only the outbox, until SIGTERM or SIGINT (web processes then
+    set OPD_DISPATCHER=off). Several may run: claims never overlap (see the module's docstring)."""
+    import signal
+
+    from app.db.migrate import upgrade
+    from app.db.pool import create_pool
+
+    await upgrade(dsn)
+    pool = await create_pool(dsn, max_size=4)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await prepare_dispatcher(pool, settings)
+        sending = asyncio.create_task(run_dispatcher(pool, settings), name="notify-dispatcher")
+        log.info("dispatcher process started")
+        await asyncio.wait([sending, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+    finally:
+        await pool.close()
+        metrics.process_exited()

@@ -1,5 +1,7 @@
 -- The notification dispatcher's queries (app/notify/dispatcher.py). Rows are written PENDING by
 -- enqueue_notification() in sql/functions.sql; these send them on and record what happened.
+-- Their times are opd_now(), like the rows' own: under a demo's or test's clock (`up --clock`)
+-- a message due "now" was never claimed while the claim compared it with the real now().
 
 -- name: claim_due_notifications
 -- Takes up to $1 due messages and moves their next_attempt_at $2 seconds ahead: that lease keeps
@@ -7,13 +9,13 @@
 -- has run out (then they are sent again, with the same idempotency key).
 WITH due AS (
     SELECT notification_id FROM notifications_log
-    WHERE delivery_status = 'PENDING' AND next_attempt_at <= now()
+    WHERE delivery_status = 'PENDING' AND next_attempt_at <= opd_now()
     ORDER BY next_attempt_at, created_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
 UPDATE notifications_log n
-SET next_attempt_at = now() + make_interval(secs => $2)
+SET next_attempt_at = opd_now() + make_interval(secs => $2)
 FROM due, patients p
 WHERE n.notification_id = due.notification_id AND p.patient_id = n.patient_id
 RETURNING n.notification_id, n.patient_id, n.token_id, n.channel, n.event_type, n.language,
@@ -33,10 +35,10 @@ RETURNING n.notification_id, n.patient_id, n.token_id, n.channel, n.event_type, 
 UPDATE notifications_log n
 SET delivery_status = CASE r.result WHEN 'RETRY' THEN n.delivery_status ELSE r.result END,
     external_id = CASE r.result WHEN 'SENT' THEN r.external_id ELSE n.external_id END,
-    sent_at = CASE r.result WHEN 'SENT' THEN now() ELSE n.sent_at END,
+    sent_at = CASE r.result WHEN 'SENT' THEN opd_now() ELSE n.sent_at END,
     failed_reason = CASE r.result WHEN 'SENT' THEN NULL ELSE r.reason END,
     retry_count = n.retry_count + CASE r.result WHEN 'RETRY' THEN 1 ELSE 0 END,
-    next_attempt_at = CASE r.result WHEN 'RETRY' THEN now() + make_interval(secs => r.retry_in_s)
+    next_attempt_at = CASE r.result WHEN 'RETRY' THEN opd_now() + make_interval(secs => r.retry_in_s)
                                     ELSE n.next_attempt_at END
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[])
      AS r(notification_id, result, external_id, reason, retry_in_s)
@@ -58,8 +60,8 @@ FOR UPDATE;
 -- A receipt can beat the dispatcher's own "sent" update, so sent_at is filled in if missing.
 UPDATE notifications_log
 SET delivery_status = $2::text,
-    sent_at = COALESCE(sent_at, now()),
-    delivered_at = CASE WHEN $2::text = 'DELIVERED' THEN now() END,
+    sent_at = COALESCE(sent_at, opd_now()),
+    delivered_at = CASE WHEN $2::text = 'DELIVERED' THEN opd_now() END,
     failed_reason = CASE WHEN $2::text = 'FAILED' THEN $3 ELSE failed_reason END
 WHERE notification_id = $1
 RETURNING notification_id, delivery_status;
