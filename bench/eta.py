@@ -136,8 +136,10 @@ class Simulation:
                        VALUES ($1, $2, $3, 'x', $4, '9000000000', 1000) RETURNING doctor_id""",
                     hospital_id, f"E{i}{n}", f"Dr {i}{n}", dept_id)
                 doctors.append(SimDoctor(doctor_id, i, true_mean=self.rng.uniform(2, 8), late=0))
+                # Opted in: DELAYED and T_MINUS_3 are decided on, and counted, only for such patients.
                 await self.conn.execute(
-                    "INSERT INTO patients (hospital_id, uhid, name, phone) VALUES ($1, $2, 'P', '9876543210')",
+                    """INSERT INTO patients (hospital_id, uhid, name, phone, sms_opt_in)
+                       VALUES ($1, $2, 'P', '9876543210', true)""",
                     hospital_id, f"U{i}{n}")
                 doctors[-1].cabin_id = cabin_id  # type: ignore[attr-defined]
             departments.append((dept_id, doctors))

@@ -105,6 +105,7 @@ class QueueEngine:
         self._cabin_department: dict[str, dict[str, Any]] = {}  # cabin_id -> its department
         self._doctor_hospital: dict[str, str] = {}
         self._layout_changes: dict[str, float | None] = {}  # hospital_id -> when its layout changed
+        self._layouts_loaded: dict[str, float | None] = {}  # ... and since then loaded, to publish
         self._operations_pace = PerKeyInterval(OPERATIONS_INTERVAL_S)
         self._operations_late: dict[str, float | None] = {}  # hospitals whose dashboard update waits
         self._operations_read: dict[str, tuple[float, Any]] = {}  # hospital_id -> (when, hospital_operations)
@@ -354,10 +355,10 @@ class QueueEngine:
                 await self._publish_boards(hospital_id, False, changed_at)
 
     async def _publish_changed_layouts(self) -> None:
-        """The boards of hospitals whose layout changed (loaded above), rebuilt in full."""
-        if self._layouts_stale:
-            return
-        changes, self._layout_changes = self._layout_changes, {}
+        """The boards of hospitals whose changed layout has been read, rebuilt in full. (Not
+        held back while another change marks the layouts stale again: at a busy moment, new
+        doctors somewhere kept the flag up and a notice's removal waited.)"""
+        changes, self._layouts_loaded = self._layouts_loaded, {}
         for hospital_id, changed_at in changes.items():
             if hospital_id in self.layouts:
                 await self._publish_boards(hospital_id, True, changed_at)
@@ -388,8 +389,17 @@ class QueueEngine:
                 self._sweep_hospitals.setdefault(hospital_id)
 
     async def _load_layouts(self) -> None:
-        rows = await self._pool.fetch(
-            "SELECT hospital_layout(hospital_id) AS layout FROM hospitals WHERE status = 'ACTIVE'")
+        # The hospitals whose layout changed before this read: it has their change, whatever
+        # changes after it (those wait for the next read).
+        loading, self._layout_changes = self._layout_changes, {}
+        try:
+            rows = await self._pool.fetch(
+                "SELECT hospital_layout(hospital_id) AS layout FROM hospitals WHERE status = 'ACTIVE'")
+        except BaseException:
+            self._layout_changes = {**loading, **self._layout_changes}
+            raise
+        for hospital_id, at in loading.items():
+            self._layouts_loaded.setdefault(hospital_id, at)
         self.stats["queries"] += 1
         self.layouts = {r["layout"]["hospital_id"]: r["layout"] for r in rows}
         self._department_views.clear()
