@@ -1,4 +1,5 @@
-"""`db upgrade`: schema.sql once (checksummed), numbered migrations once each, functions.sql always.
+"""`db upgrade`: schema.sql once (checksummed), numbered migrations once each, functions.sql whenever
+it changed.
 
 Two servers starting at once do not race: the whole upgrade runs under an advisory lock.
 """

@@ -391,12 +391,17 @@ class QueueEngine:
     async def _load_layouts(self) -> None:
         # The hospitals whose layout changed before this read: it has their change, whatever
         # changes after it (those wait for the next read).
+        # The flag goes down before the read, not after it: a change that arrives while the
+        # read is under way raises it again and gets a read of its own (cleared after the read,
+        # it was lost until some other change came: a notice's removal stayed on the boards).
         loading, self._layout_changes = self._layout_changes, {}
+        self._layouts_stale = False
         try:
             rows = await self._pool.fetch(
                 "SELECT hospital_layout(hospital_id) AS layout FROM hospitals WHERE status = 'ACTIVE'")
         except BaseException:
             self._layout_changes = {**loading, **self._layout_changes}
+            self._layouts_stale = True
             raise
         for hospital_id, at in loading.items():
             self._layouts_loaded.setdefault(hospital_id, at)
@@ -416,7 +421,6 @@ class QueueEngine:
                     self._doctor_departments.setdefault(doctor_id, []).append(dept)
                 for cabin in dept["cabins"]:
                     self._cabin_department[cabin["cabin_id"]] = dept
-        self._layouts_stale = False
         if self._design_keys is not None:
             await self._design_keys.write_geofences(self.layouts.values())
 

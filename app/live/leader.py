@@ -30,6 +30,7 @@ import asyncpg
 
 from app import jsonutil, metrics
 from app.live.engine import QueueEngine
+from app.live.timers import REFRESH, TimerSchedule
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +186,12 @@ class LeaderLoop:
 
     async def _timers(self, engine: QueueEngine) -> None:
         loop = asyncio.get_running_loop()
-        next_refresh = loop.time() + self._safety_refresh_s
+        schedule = TimerSchedule(loop.time(), self._eta_tick_s, self._safety_refresh_s)
         while True:
-            await asyncio.sleep(min(self._eta_tick_s, self._safety_refresh_s))
-            if loop.time() >= next_refresh:
+            at, kind = schedule.next()
+            await asyncio.sleep(max(0.0, at - loop.time()))
+            schedule.fired(kind, loop.time())
+            if kind == REFRESH:
                 engine.mark_live_queues_stale()
-                next_refresh = loop.time() + self._safety_refresh_s
             else:
                 engine.mark_active_queues()
