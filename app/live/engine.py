@@ -277,7 +277,10 @@ class QueueEngine:
         never holds up the click that is waiting to reach the screens."""
         free = RECOMPUTE_CONCURRENCY - len(self._in_flight)
         # Timer work (no change time: the ETA tick) after every click, which has one.
-        waiting = sorted((d for d in self._dirty if d not in self._in_flight),
+        # A doctor the layouts do not know yet waits for the read under way: recomputed before
+        # it, its boards would have nowhere to go, and nothing would bring them back.
+        waiting = sorted((d for d in self._dirty if d not in self._in_flight
+                          and (d in self._doctor_hospital or not self._layouts_stale)),
                          key=lambda d: self._dirty[d] or math.inf)
         for doctor_id in waiting[:max(free, 0)]:
             changed_at = self._dirty.pop(doctor_id)
@@ -408,11 +411,16 @@ class QueueEngine:
         self.stats["queries"] += 1
         self.layouts = {r["layout"]["hospital_id"]: r["layout"] for r in rows}
         self._department_views.clear()
+        known_before = self._doctor_hospital
         self._doctor_hospital = {
             doctor_id: hospital_id
             for hospital_id, layout in self.layouts.items()
             for dept in layout["departments"] for doctor_id in dept["doctor_ids"]
         }
+        for doctor_id, hospital_id in self._doctor_hospital.items():
+            if doctor_id not in known_before and doctor_id in self.queues:
+                # Computed before its hospital was known: its boards go out now.
+                self._boards_due.setdefault(hospital_id, None)
         self._doctor_departments = {}
         self._cabin_department = {}
         for layout in self.layouts.values():
