@@ -44,6 +44,10 @@ async def main() -> None:
         pool = await create_pool(dsn, min_size=1, max_size=4)
         try:
             print(await load_demo(pool))
+            # The alert check the safety refresh runs every 30 s, before the server's first
+            # snapshots: the operations page shows the morning's alerts at once.
+            await pool.fetchval("SELECT check_hospital_alerts(hospital_id) FROM hospitals WHERE code = $1",
+                                HOSPITAL_CODE)
             accounts = await make_accounts(pool)
             app = AppServer(dsn, redis_url, f"opdshots{secrets.token_hex(4)}").start()
             try:
