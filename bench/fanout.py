@@ -27,6 +27,7 @@ import asyncpg
 from app.live import design_keys
 from bench import hospital as bench_hospital
 from bench import load, report
+from bench.contention import CpuHog
 from bench.monitor import Monitor, by_pids, machine_info, processes_named
 from bench.servers import AppProcess
 
@@ -61,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-timers", action="store_true",
                    help="keep the app's ETA tick and safety refresh (off by default so every "
                         "frame and query comes from a change)")
+    p.add_argument("--contention", type=float, metavar="SHARE",
+                   help="run a CPU hog taking this share of one core beside the run (e.g. 0.3; issue 19)")
     p.add_argument("--database-url", default=os.environ.get(
         "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -153,7 +156,12 @@ async def run(args: argparse.Namespace, command: str) -> int:
           f"built in {time.monotonic() - started:.1f}s", flush=True)
     monitor = Monitor()
     app: AppProcess | None = None
+    hog = CpuHog(args.contention) if args.contention else None
     try:
+        if hog is not None:
+            hog_pid = hog.start()
+            monitor.watch("contention", by_pids(lambda: [hog_pid]))
+            print(f"contention: a process busy {args.contention:.0%} of one core (pid {hog_pid})", flush=True)
         machine.update(await versions(hospital.dsn, args.redis_url))
         env = {"OPD_WORKERS": str(args.app_workers)}
         if not args.keep_timers:
@@ -177,6 +185,8 @@ async def run(args: argparse.Namespace, command: str) -> int:
             title = f"Fan-out: {args.clients} clients, {args.rate:g} changes/s, {args.seconds:g} s"
     finally:
         monitor.stop()
+        if hog is not None:
+            hog.stop()
         if app is not None:
             app.stop()
         leftover_keys = await design_keys_of(hospital)
