@@ -1978,7 +1978,8 @@ LANGUAGE sql AS $$
         'kind', 'hospital', 'hospital_id', p_hospital_id, 'at', extract(epoch FROM clock_timestamp()))::text)
 $$;
 
-CREATE OR REPLACE FUNCTION board_notices_after_write() RETURNS TRIGGER
+-- One trigger function for both tables: each row carries its hospital_id.
+CREATE OR REPLACE FUNCTION hospital_layout_changed() RETURNS TRIGGER
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM notify_hospital_layout(NEW.hospital_id);
@@ -1987,14 +1988,7 @@ END $$;
 
 DROP TRIGGER IF EXISTS board_notices_after_write ON board_notices;
 CREATE TRIGGER board_notices_after_write AFTER INSERT OR UPDATE ON board_notices
-    FOR EACH ROW EXECUTE FUNCTION board_notices_after_write();
-
-CREATE OR REPLACE FUNCTION hospitals_after_update() RETURNS TRIGGER
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM notify_hospital_layout(NEW.hospital_id);
-    RETURN NULL;
-END $$;
+    FOR EACH ROW EXECUTE FUNCTION hospital_layout_changed();
 
 DROP TRIGGER IF EXISTS hospitals_after_update ON hospitals;
 CREATE TRIGGER hospitals_after_update AFTER UPDATE ON hospitals
@@ -2002,7 +1996,9 @@ CREATE TRIGGER hospitals_after_update AFTER UPDATE ON hospitals
     WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.board_shows_names IS DISTINCT FROM NEW.board_shows_names
           OR OLD.announcement_languages IS DISTINCT FROM NEW.announcement_languages
           OR OLD.timezone IS DISTINCT FROM NEW.timezone)
-    EXECUTE FUNCTION hospitals_after_update();
+    EXECUTE FUNCTION hospital_layout_changed();
+DROP FUNCTION IF EXISTS board_notices_after_write();   -- the two copies this replaced
+DROP FUNCTION IF EXISTS hospitals_after_update();
 
 CREATE OR REPLACE FUNCTION hospital_layout(p_hospital_id UUID) RETURNS JSONB
 LANGUAGE sql STABLE AS $$
