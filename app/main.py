@@ -36,6 +36,7 @@ from app.db.pool import create_pool
 from app.gc_policy import run_gc_policy
 from app.live.runtime import LiveRuntime
 from app.live.ws import live_routes
+from app.notify.web_push import load_vapid_key
 from app.security.ratelimit import RateLimiter
 from app.security.secrets_store import secret_key
 from app.security.sessions import SessionSigner
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.dsn = dsn
         # The API's connections, plus the engine's recompute slots when this process leads.
         app.state.pool = await create_pool(dsn, max_size=24)
+        # The tracker's "Notify me" subscribes with this key's public half (app/notify/web_push.py).
+        app.state.vapid_public_key = (await load_vapid_key(app.state.pool, settings)).public_key
         app.state.live = LiveRuntime(settings, dsn, app.state.pool)
         await app.state.live.start()
         gc_policy = asyncio.create_task(run_gc_policy(settings.gc_freeze_s, settings.gc_full_s),

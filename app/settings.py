@@ -8,6 +8,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Push services a tracker may subscribe with (OPD_WEB_PUSH_HOSTS): the server POSTs to whatever
+# endpoint a subscription names, so only these hosts are accepted, never an internal address.
+DEFAULT_PUSH_HOSTS = ("fcm.googleapis.com", "updates.push.services.mozilla.com", "web.push.apple.com",
+                      "*.notify.windows.com", "*.push.apple.com")
+
 
 class Secret(str):
     """A string that does not print itself."""
@@ -101,6 +106,12 @@ DOCUMENTED_SETTINGS = {
     "OPD_EXOTEL_API_KEY": "Exotel API key (user name of the API's basic auth)",
     "OPD_EXOTEL_API_TOKEN": "Exotel API token (password of the API's basic auth)",
     "OPD_NOTIFY_RECEIPT_TOKEN": "secret in the delivery-receipt URLs given to MSG91 and Exotel (they sign nothing)",
+    "OPD_VAPID_PRIVATE_KEY": "Web Push: the VAPID private key (PEM); unset, one is generated once and kept in the "
+                             "database (table web_push_vapid)",
+    "OPD_VAPID_SUBJECT": "Web Push: contact sent to push services, mailto: or https: (default: the public URL when "
+                         "it is https, else mailto:opd@localhost)",
+    "OPD_WEB_PUSH_HOSTS": "Web Push: comma-separated push-service hosts a tracker may subscribe with (`*.` for "
+                          "subdomains; default Google's, Mozilla's, Apple's and Microsoft's)",
 }
 
 
@@ -158,12 +169,16 @@ class Settings:
     exotel_api_key: str | None = None
     exotel_api_token: Secret | None = None
     notify_receipt_token: Secret | None = None
+    vapid_private_key: Secret | None = None
+    vapid_subject: str | None = None
+    web_push_hosts: tuple[str, ...] = DEFAULT_PUSH_HOSTS
 
     @classmethod
     def from_env(cls) -> Settings:
         secret = os.environ.get("OPD_SECRET_KEY")
         proxies = os.environ.get("OPD_TRUSTED_PROXIES", "")
         providers = os.environ.get("OPD_NOTIFY_PROVIDER") or "log"
+        push_hosts = os.environ.get("OPD_WEB_PUSH_HOSTS") or ""
 
         def secret_or_none(name: str) -> Secret | None:
             return Secret(os.environ[name]) if os.environ.get(name) else None
@@ -221,6 +236,10 @@ class Settings:
             exotel_api_key=os.environ.get("OPD_EXOTEL_API_KEY") or None,
             exotel_api_token=secret_or_none("OPD_EXOTEL_API_TOKEN"),
             notify_receipt_token=secret_or_none("OPD_NOTIFY_RECEIPT_TOKEN"),
+            vapid_private_key=secret_or_none("OPD_VAPID_PRIVATE_KEY"),
+            vapid_subject=os.environ.get("OPD_VAPID_SUBJECT") or None,
+            web_push_hosts=tuple(h.strip() for h in push_hosts.split(",") if h.strip()) if push_hosts
+            else DEFAULT_PUSH_HOSTS,
         )
 
     def base_url(self) -> str:

@@ -270,6 +270,31 @@ BEGIN
     RETURN v_problems;
 END $$;
 
+-- The tracker's "Notify me when my turn is near" (app/notify/web_push.py): keeps the browser's
+-- Web Push subscription for the token while it can still be called, at most p_max per token
+-- (the oldest goes). An endpoint given again replaces its keys. False: the token is past that.
+CREATE OR REPLACE FUNCTION store_push_subscription(p_token_id UUID, p_endpoint TEXT, p_p256dh TEXT,
+                                                   p_auth TEXT, p_max INT) RETURNS BOOLEAN
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_visit_date DATE;
+BEGIN
+    SELECT visit_date INTO v_visit_date FROM tokens
+    WHERE token_id = p_token_id AND status IN ('BOOKED', 'CHECKED_IN', 'WAITING')
+    FOR SHARE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO push_subscriptions (token_id, visit_date, endpoint, p256dh, auth, created_at)
+    VALUES (p_token_id, v_visit_date, p_endpoint, p_p256dh, p_auth, clock_timestamp())
+    ON CONFLICT (token_id, endpoint) DO UPDATE
+        SET p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, created_at = EXCLUDED.created_at;
+    DELETE FROM push_subscriptions WHERE subscription_id IN (
+        SELECT subscription_id FROM push_subscriptions WHERE token_id = p_token_id
+        ORDER BY created_at DESC OFFSET p_max);
+    RETURN true;
+END $$;
+
 -- The patient says, from the tracker, that they will be late: written to the token's history
 -- (metadata running_late_minutes, until) for the reception desk to see. Their place is kept:
 -- staff decide whether to call somebody else first. Only before the call.
@@ -411,7 +436,10 @@ BEGIN
         -- hospital's DLT registration is "service implicit" (docs/operations.md).
         CONTINUE WHEN v_channel = 'SMS' AND NOT (v.sms_opt_in OR v.sms_service_implicit);
         CONTINUE WHEN v_channel = 'WHATSAPP' AND NOT v.whatsapp_opt_in;
-        CONTINUE WHEN v_channel = 'PUSH' AND v.fcm_token IS NULL;
+        -- Push: the patient's app (fcm_token) or a tracker that asked to be notified (Web
+        -- Push; the browser's permission prompt is the consent).
+        CONTINUE WHEN v_channel = 'PUSH' AND v.fcm_token IS NULL
+            AND NOT EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.token_id = v.token_id);
         -- The hospital's registered text for this event, language and channel when there is
         -- one (an SMS's variables cut to what a DLT template carries), else the default text.
         SELECT * INTO v_registered FROM message_registrations r

@@ -69,3 +69,47 @@ async def track_late(call: Call) -> dict[str, Any]:
     token_id = await token_id_for_code(call, call.request.path_params["code"])
     until = await call.pool.fetchval("SELECT patient_running_late($1, $2)", token_id, call.body["minutes"])
     return {"running_late_until": until}
+
+
+PUSH_KEY = {"type": "string", "minLength": 16, "maxLength": 128, "pattern": r"^[A-Za-z0-9_-]+=*$"}
+PUSH_SUBSCRIPTION = schemas.obj({
+    "endpoint": {"type": "string", "minLength": 12, "maxLength": 1024,
+                 "description": "the push service URL from PushSubscription.toJSON()"},
+    "expirationTime": {"type": ["number", "null"]},
+    "keys": schemas.obj({"p256dh": PUSH_KEY, "auth": {**PUSH_KEY, "minLength": 16, "maxLength": 32}},
+                        ["p256dh", "auth"]),
+}, ["endpoint", "keys"])
+MAX_SUBSCRIPTIONS_PER_TOKEN = 5   # the patient's phone and a relative's or two; the oldest goes first
+
+
+@api.op("POST", "/track/{code}/push-subscriptions", tag=TAG, auth=False, body=PUSH_SUBSCRIPTION, status=201,
+        responses={409: "the token is already seen or closed", 422: "endpoint or keys unusable"},
+        summary="The tracker's \"Notify me when my turn is near\": store the browser's Web Push subscription")
+async def track_push_subscribe(call: Call) -> dict[str, Any]:
+    from app.notify.web_push import endpoint_problem, key_problem, subscription_fields
+
+    token_id = await token_id_for_code(call, call.request.path_params["code"])
+    endpoint, p256dh, auth = subscription_fields(call.body)
+    problem = endpoint_problem(endpoint, call.request.app.state.settings.web_push_hosts)
+    if problem:
+        raise ApiError(422, problem, code="invalid", field="endpoint")
+    problem = key_problem(p256dh, auth)
+    if problem:
+        raise ApiError(422, problem, code="invalid", field="keys")
+    stored = await call.pool.fetchval(
+        "SELECT store_push_subscription($1, $2, $3, $4, $5)", token_id, endpoint, p256dh, auth,
+        MAX_SUBSCRIPTIONS_PER_TOKEN)
+    if not stored:
+        raise ApiError(409, "this token is already seen or closed: there is nothing left to notify",
+                       code="conflict")
+    return {"subscribed": True}
+
+
+@api.op("DELETE", "/track/{code}/push-subscriptions", tag=TAG, auth=False,
+        body=schemas.obj({"endpoint": PUSH_SUBSCRIPTION["properties"]["endpoint"]}, ["endpoint"]),
+        summary="The tracker's \"Stop notifications\": forget this browser's subscription")
+async def track_push_unsubscribe(call: Call) -> dict[str, Any]:
+    token_id = await token_id_for_code(call, call.request.path_params["code"])
+    await call.pool.execute("DELETE FROM push_subscriptions WHERE token_id = $1 AND endpoint = $2",
+                            token_id, call.body["endpoint"])
+    return {"subscribed": False}

@@ -29,6 +29,7 @@ from app.notify.providers import (
     RetryableFailure,
     check_settings,
 )
+from app.notify.web_push import WebPushProvider, load_vapid_key, vapid_subject
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,12 @@ class Dispatcher:
         self._poll_s = poll_s
 
     @classmethod
-    def from_settings(cls, pool: asyncpg.Pool, settings: Settings, client: httpx.AsyncClient) -> Dispatcher:
-        return cls(pool, ProviderRouter(settings, client), max_retries=settings.notify_max_retries,
+    async def from_settings(cls, pool: asyncpg.Pool, settings: Settings, client: httpx.AsyncClient) -> Dispatcher:
+        async def drop_gone(endpoints: list[str]) -> None:
+            await pool.execute(query("drop_push_subscriptions"), endpoints)
+
+        web_push = WebPushProvider(client, await load_vapid_key(pool, settings), vapid_subject(settings), drop_gone)
+        return cls(pool, ProviderRouter(settings, client, web_push), max_retries=settings.notify_max_retries,
                    retry_base_s=settings.notify_retry_base_s, lease_s=settings.notify_lease_s,
                    poll_s=settings.notify_poll_s)
 
@@ -100,7 +105,7 @@ class Dispatcher:
         return len(rows)
 
     async def _send(self, message: Message) -> Outcome:
-        provider = self._router.for_channel(message.channel)
+        provider = self._router.for_message(message)
         started = time.perf_counter()
         outcome = await self._attempt(provider, message)
         metrics.NOTIFY_SECONDS.labels(provider.name).observe(time.perf_counter() - started)
@@ -140,7 +145,7 @@ class Dispatcher:
 async def run_dispatcher(pool: asyncpg.Pool, settings: Settings) -> None:
     """The dispatcher of one process, with its own HTTP client, until cancelled."""
     async with httpx.AsyncClient(timeout=settings.notify_timeout_s) as client:
-        await Dispatcher.from_settings(pool, settings, client).run()
+        await (await Dispatcher.from_settings(pool, settings, client)).run()
 
 
 async def prepare_dispatcher(pool: asyncpg.Pool, settings: Settings) -> None:

@@ -55,6 +55,9 @@ class Message:
     variables: list[dict[str, str]] | None = None   # [{name, value}] in the text's order
     registration: dict[str, Any] | None = None      # the hospital's registered identifiers, if any
     window_open: bool = False                       # WhatsApp: the patient wrote within 24 h
+    web_push: list[dict[str, str]] | None = None    # PUSH: the token's subscriptions (app/notify/web_push.py)
+    token_number: str | None = None                 # PUSH: the notification's title
+    tracking_code: str | None = None                # PUSH: the tracker a tap opens
 
     @property
     def idempotency_key(self) -> str:
@@ -249,10 +252,11 @@ def check_settings(settings: Settings) -> None:
 
 
 class ProviderRouter:
-    """SMS to Twilio, WhatsApp to the WhatsApp API, everything else (push) to the webhook;
-    a channel whose provider is not configured goes to the webhook, or else to the log."""
+    """SMS to the configured SMS gateway, WhatsApp to the WhatsApp API, push to the tracker's
+    Web Push subscriptions (or, for an app's device token, the webhook); a channel whose provider
+    is not configured goes to the webhook, or else to the log."""
 
-    def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, client: httpx.AsyncClient, web_push: Provider | None = None) -> None:
         check_settings(settings)
         enabled = set(settings.notify_provider)
         fallback: Provider = LogProvider(settings.notify_log_file)
@@ -273,6 +277,9 @@ class ProviderRouter:
             "WHATSAPP": WhatsAppProvider(client, settings) if "whatsapp" in enabled else fallback,
         }
         self._fallback = fallback
+        self._web_push = web_push
 
-    def for_channel(self, channel: str) -> Provider:
-        return self._by_channel.get(channel, self._fallback)
+    def for_message(self, message: Message) -> Provider:
+        if message.channel == "PUSH" and message.web_push and self._web_push is not None:
+            return self._web_push
+        return self._by_channel.get(message.channel, self._fallback)

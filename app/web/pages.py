@@ -10,7 +10,7 @@ import json
 import uuid
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from app.api.auth import Principal, optional_principal
 from app.api.errors import ApiError
@@ -20,7 +20,7 @@ from app.api.track import TRACKING_CODE_PATTERN
 from app.web.desk_filters import STATUSES
 from app.web.displays import pairing_page
 from app.web.login import HOME_BY_ROLE, login_redirect
-from app.web.templating import render
+from app.web.templating import STATIC_DIR, render
 
 
 def uuid_or_none(raw: str) -> uuid.UUID | None:
@@ -152,7 +152,27 @@ async def tracker(request: Request) -> Response:
     # WebSocket (a network or proxy may block them; static/js/tracker.js then polls).
     view = token["view"] if isinstance(token["view"], dict) else json.loads(token["view"])
     return render(request, "tracker.html", {"code": code, "token": token, "topic": f"token:{code}",
-                                            "view": view, "lang": token["preferred_language"]})
+                                            "view": view, "lang": token["preferred_language"],
+                                            "vapid_public_key": request.app.state.vapid_public_key})
+
+
+async def tracker_manifest(request: Request) -> Response:
+    """The web app manifest of one tracker: on an iPhone, Web Push works only for a page added
+    to the home screen, and it opens this token's tracker."""
+    import re
+
+    code = request.path_params["code"]
+    if not re.match(TRACKING_CODE_PATTERN, code):
+        return JSONResponse({"error": {"code": "not_found", "message": "unknown tracking link"}}, status_code=404)
+    return JSONResponse({"name": "OPD token", "short_name": "OPD token", "start_url": f"/t/{code}",
+                         "scope": "/t/", "display": "standalone", "background_color": "#ffffff",
+                         "theme_color": "#0b5394"}, media_type="application/manifest+json")
+
+
+async def push_service_worker(request: Request) -> Response:
+    """The tracker's service worker, from the site's root so that it may control /t/ pages."""
+    return FileResponse(STATIC_DIR / "js" / "push-sw.js", media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache"})
 
 
 async def reception(request: Request) -> Response:

@@ -20,6 +20,8 @@ def web_routes() -> list[BaseRoute]:
         Route("/doctor", pages.doctor_console),
         Route("/doctor/{doctor_id}", pages.doctor_console),
         Route("/t/{code}", pages.tracker),
+        Route("/t/{code}/manifest.webmanifest", pages.tracker_manifest),
+        Route("/push-sw.js", pages.push_service_worker),
         Route("/reception", pages.reception),
         Route("/reception/slip/{token_id}", pages.slip),
         Route("/reception/patients", pages.patient_results),

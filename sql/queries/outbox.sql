@@ -21,6 +21,16 @@ WHERE n.notification_id = due.notification_id AND p.patient_id = n.patient_id
 RETURNING n.notification_id, n.patient_id, n.token_id, n.channel, n.event_type, n.language,
           n.message, n.phone_number, n.retry_count,
           CASE WHEN n.channel = 'PUSH' THEN p.fcm_token END AS push_token,
+          -- The token's Web Push subscriptions (the tracker's "Notify me"), newest first.
+          CASE WHEN n.channel = 'PUSH' THEN (
+              SELECT jsonb_agg(jsonb_build_object('endpoint', s.endpoint, 'p256dh', s.p256dh, 'auth', s.auth)
+                               ORDER BY s.created_at DESC)
+              FROM push_subscriptions s WHERE s.token_id = n.token_id) END AS web_push,
+          -- A push notification's title and the tracker it opens.
+          CASE WHEN n.channel = 'PUSH' THEN (SELECT t.token_number FROM tokens t WHERE t.token_id = n.token_id)
+              END AS token_number,
+          CASE WHEN n.channel = 'PUSH' THEN (SELECT t.tracking_code FROM tokens t WHERE t.token_id = n.token_id)
+              END AS tracking_code,
           n.variables, n.registration,
           -- WhatsApp free text is allowed within 24 h of the patient's own last message.
           n.channel = 'WHATSAPP' AND EXISTS (
@@ -79,3 +89,20 @@ FROM message_registrations r JOIN hospitals h USING (hospital_id),
      LATERAL (SELECT message_registration_problems(r.channel, r.body,
                   (SELECT value FROM app_settings WHERE key = 'public_url')) AS problems) p
 WHERE cardinality(p.problems) > 0;
+
+-- name: drop_push_subscriptions
+-- Subscriptions the push service says are gone (404 or 410): the browser unsubscribed, the
+-- permission was revoked or the subscription expired. $1 endpoints.
+DELETE FROM push_subscriptions WHERE endpoint = ANY($1::text[]);
+
+-- name: vapid_private_key
+-- The shared generated VAPID key: $1 a freshly generated PEM, kept only if no process stored one
+-- first; every caller gets the one stored.
+WITH stored AS (
+    INSERT INTO web_push_vapid (private_key_pem) VALUES ($1) ON CONFLICT (singleton) DO NOTHING
+    RETURNING private_key_pem
+)
+SELECT private_key_pem FROM stored
+UNION ALL
+SELECT private_key_pem FROM web_push_vapid
+LIMIT 1;

@@ -24,7 +24,12 @@
           late_how: "About how late?", cancel_sure: "Cancel your token? You will lose your place.",
           cancel_yes: "Yes, cancel", cancel_no: "No, keep it",
           late_noted: "Thank you — reception knows you will be about {m} min late. Your place is kept; if you are called before you are back, ask at reception.",
-          failed: "That did not work: {why}" },
+          failed: "That did not work: {why}",
+          push_on: "Notify me when my turn is near", push_off: "Stop notifications",
+          push_active: "This phone will be notified.",
+          push_blocked: "Notifications are blocked in this browser's settings.",
+          push_ios: "iPhone: Share → Add to Home Screen, then open it from there to be notified.",
+          push_failed: "Could not turn on notifications: {why}" },
     hi: { your_token: "आपका टोकन", position: "क्रम", wait: "अनुमानित प्रतीक्षा", status: "स्थिति",
           checkin: "मैं पहुँच गया/गई — चेक-इन करें", checkin_help: "अस्पताल पहुँचकर कतार में शामिल होने के लिए चेक-इन करें।",
           go_now: "कृपया अभी केबिन {cabin} में जाएँ", min: "मिनट", now_serving: "अभी: {token}",
@@ -40,7 +45,12 @@
           late_how: "लगभग कितनी देर?", cancel_sure: "टोकन रद्द करें? आपकी जगह चली जाएगी।",
           cancel_yes: "हाँ, रद्द करें", cancel_no: "नहीं, रखें",
           late_noted: "धन्यवाद — रिसेप्शन को पता है कि आपको लगभग {m} मिनट की देर होगी। आपकी जगह बनी रहेगी; लौटने से पहले बुलाया जाए तो रिसेप्शन पर पूछें।",
-          failed: "नहीं हो पाया: {why}" }
+          failed: "नहीं हो पाया: {why}",
+          push_on: "मेरी बारी पास आने पर सूचना दें", push_off: "सूचनाएँ बंद करें",
+          push_active: "इस फ़ोन पर सूचना आएगी।",
+          push_blocked: "ब्राउज़र सेटिंग में सूचनाएँ बंद हैं।",
+          push_ios: "iPhone: Share → Add to Home Screen, फिर वहाँ से खोलें।",
+          push_failed: "सूचनाएँ चालू नहीं हो सकीं: {why}" }
   };
   function t(key, values) {
     var text = T[lang][key] || key;
@@ -75,6 +85,7 @@
     $("check-in").hidden = view.status !== "BOOKED";
     $("self-service").hidden = view.status !== "BOOKED" && view.status !== "CHECKED_IN";
     root.className = "status-" + view.status.toLowerCase();
+    if (window.OpdPush) { window.OpdPush.render(view.status, t); }
   }
 
   // The expected clock time, the range, and an honest "likely not today" (docs/eta.md). The shown

@@ -32,7 +32,7 @@ def notify_settings(provider_url: str, **overrides: Any) -> Settings:
 @contextlib.asynccontextmanager
 async def dispatcher(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Dispatcher]:
     async with httpx.AsyncClient(timeout=settings.notify_timeout_s) as client:
-        yield Dispatcher.from_settings(pool, settings, client)
+        yield await Dispatcher.from_settings(pool, settings, client)
 
 
 async def patient(pool: asyncpg.Pool, hospital: factory.Hospital, *, sms: bool = True, whatsapp: bool = False,

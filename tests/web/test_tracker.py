@@ -194,3 +194,25 @@ async def test_the_patient_says_they_will_be_late_then_cancels(
     reason = await pool.fetchval("""SELECT change_reason FROM token_history WHERE token_id = $1
                                     AND new_status = 'CANCELLED'""", token["token_id"])
     assert reason == "cancelled by the patient (tracker)"
+
+
+async def test_notify_me_asks_the_browser_and_says_when_notifications_are_blocked(
+        server: AppServer, pool: asyncpg.Pool, hospital: factory.Hospital,
+        new_context: NewContext) -> None:
+    """The button is there while the token can still be called, and a refused permission is
+    said, not hidden. (A real subscription needs the browser's own push service, which a test
+    machine cannot reach: the server's side is tested in tests/notify/test_web_push.py.)"""
+    token = await factory.issue(pool, hospital)
+    page = await (await new_context(**PHONE)).new_page()
+    await page.goto(f"{server.base_url}/t/{await tracking_code(pool, token['token_id'])}")
+    button = page.get_by_role("button", name="Notify me when my turn is near")
+    await expect(button).to_be_visible()
+    assert await page.evaluate("Notification.permission") != "granted"
+
+    await button.click()
+
+    await expect(page.locator("#push-message")).to_have_text("Notifications are blocked in this browser's settings.")
+    await expect(button).to_have_attribute("aria-pressed", "false")
+    assert await pool.fetchval("SELECT count(*) FROM push_subscriptions WHERE token_id = $1", token["token_id"]) == 0
+    await page.locator("#lang").click()
+    await expect(page.get_by_role("button", name="मेरी बारी पास आने पर सूचना दें")).to_be_visible()
