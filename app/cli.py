@@ -43,9 +43,15 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from app.db.queries import query
     from app.demo import load_demo
 
-    summary = asyncio.run(_with_pool(settings, load_demo))
+    async def work(pool: Any) -> str:
+        # The demo's registered texts and messages carry tracking links under the public URL.
+        await pool.execute(query("publish_public_url"), settings.base_url())
+        return await load_demo(pool)
+
+    summary = asyncio.run(_with_pool(settings, work))
     print(summary)
     return 0
 
@@ -305,6 +311,21 @@ def cmd_eta_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_messages_preview(args: argparse.Namespace, settings: Settings) -> int:
+    """Each message as each provider would receive it, sent nowhere (docs/operations.md)."""
+    from app.notify.preview import PreviewError, format_preview, preview_messages
+
+    async def work(pool: Any) -> str:
+        hospital_id = await _hospital_id(pool, args.hospital)
+        try:
+            return format_preview(await preview_messages(pool, settings, hospital_id, args.event, args.language))
+        except PreviewError as exc:
+            raise SystemExit(f"messages-preview: {exc}") from None
+
+    print(asyncio.run(_with_pool(settings, work)))
+    return 0
+
+
 def _iso_date(text: str) -> Any:
     import datetime as dt
 
@@ -384,6 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="first day, YYYY-MM-DD (default: 6 days before --to)")
     report.add_argument("--to", dest="last", type=_iso_date, help="last day, YYYY-MM-DD (default: today)")
     report.set_defaults(func=cmd_eta_report)
+
+    preview = sub.add_parser("messages-preview", help="each message as each SMS/WhatsApp/push provider would "
+                             "receive it (sent nowhere)")
+    preview.add_argument("--hospital", default="DEMO", help="hospital code (default DEMO)")
+    preview.add_argument("--event", default="TOKEN_CREATED",
+                         help="TOKEN_CREATED (default), T_MINUS_3, CALL_NOW, DELAYED, RESCHEDULED or CANCELLED")
+    preview.add_argument("--language", default="en", choices=("en", "hi"))
+    preview.set_defaults(func=cmd_messages_preview)
 
     simulate = sub.add_parser("simulate", help="drive the demo hospital like a real OPD morning")
     simulate.add_argument("--url", default=None, help="server base URL (default OPD_PUBLIC_URL or http://127.0.0.1:8000)")

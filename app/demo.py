@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from app import clock
+from app.api.schemas import MESSAGE_EVENTS
 
 HOSPITAL_CODE = "DEMO"
 TIMEZONE = "Asia/Kolkata"
@@ -59,6 +60,7 @@ class Event:
 async def load_demo(pool: asyncpg.Pool) -> str:
     async with pool.acquire() as conn:
         hospital_id = await _upsert_structure(conn)
+        await _register_demo_messages(conn, hospital_id)
         made = await _make_todays_tokens(conn, hospital_id)
         counts = await conn.fetchrow(
             """SELECT (SELECT count(*) FROM departments WHERE hospital_id = $1) AS departments,
@@ -111,6 +113,37 @@ async def _upsert_structure(conn: asyncpg.Connection) -> uuid.UUID:
             hospital_id, f"DEMO-{i:04d}", name, f"9{rng.randrange(10**8, 10**9):09d}", born,
             rng.choice(["MALE", "FEMALE"]), rng.choice(["en", "en", "hi"]), i % 10 != 0, i % 2 == 0)
     return uuid.UUID(str(hospital_id))
+
+
+# Sample identifiers, registered nowhere: a real hospital types its own from the DLT portal, its
+# gateway and Meta (docs/operations.md, "Sending messages in India").
+DEMO_PE_ID = "1101000000000000042"
+DEMO_SMS_HEADER = "SNJVNI"
+
+
+async def _register_demo_messages(conn: asyncpg.Connection, hospital_id: uuid.UUID) -> None:
+    """Every message registered the way a hospital would register it, so the demo's preview
+    (`python -m app messages-preview`, the admin page) shows each gateway's real request: the
+    default texts with the hospital's name as fixed text (a DLT template needs 30 % fixed text)
+    and the tracking link under the public URL (the one whitelisted on the DLT portal). An
+    admin's own edits are kept."""
+    await conn.execute("UPDATE hospitals SET dlt_pe_id = COALESCE(dlt_pe_id, $2) WHERE hospital_id = $1",
+                       hospital_id, DEMO_PE_ID)
+    await conn.execute(
+        """INSERT INTO message_registrations (hospital_id, event_type, language, channel, body, dlt_template_id,
+                                              sms_header, gateway_template_id, wa_template_name, wa_language)
+           SELECT $1, t.event_type, t.language, c.channel,
+                  replace(replace(t.body, '{hospital}', h.name), '{link}',
+                          COALESCE((SELECT value FROM app_settings WHERE key = 'public_url'), '') || '/t/{code}'),
+                  CASE WHEN c.channel = 'SMS' THEN '1107' || lpad((row_number() OVER ())::text, 15, '0') END,
+                  CASE WHEN c.channel = 'SMS' THEN $2 END,
+                  CASE WHEN c.channel = 'SMS' THEN 'demo_' || lower(t.event_type) || '_' || t.language END,
+                  CASE WHEN c.channel = 'WHATSAPP' THEN 'opd_' || lower(t.event_type) END,
+                  CASE WHEN c.channel = 'WHATSAPP' THEN t.language END
+           FROM notification_templates t, hospitals h, (VALUES ('SMS'), ('WHATSAPP')) AS c(channel)
+           WHERE h.hospital_id = $1 AND t.event_type = ANY($3::text[])
+           ON CONFLICT (hospital_id, event_type, language, channel) DO NOTHING""", hospital_id, DEMO_SMS_HEADER,
+        list(MESSAGE_EVENTS))
 
 
 def _local_now() -> dt.datetime:

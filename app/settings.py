@@ -78,7 +78,7 @@ DOCUMENTED_SETTINGS = {
                           "(`up --clock`, `test --clock`); never set in production",
     "OPD_API_KEY": "admin API key used by `python -m app simulate` when --key is not given",
     "OPD_BUS_NAMESPACE": "prefix of this deployment's Redis keys and channel (default opd)",
-    "OPD_NOTIFY_PROVIDER": "message providers, comma-separated: log, webhook, twilio, msg91, exotel, whatsapp "
+    "OPD_NOTIFY_PROVIDER": "message providers, comma-separated: log, webhook, twilio, msg91, exotel, gupshup, whatsapp "
                            "(default log)",
     "OPD_NOTIFY_LOG_FILE": "the log provider appends messages to this file instead of the log (demo: var/messages.log)",
     "OPD_NOTIFY_WEBHOOK_URL": "where the webhook provider POSTs each message as JSON",
@@ -92,7 +92,9 @@ DOCUMENTED_SETTINGS = {
     "OPD_TWILIO_BASE_URL": "Twilio API base URL (default https://api.twilio.com)",
     "OPD_TWILIO_ACCOUNT_SID": "Twilio account SID (user name of the API's basic auth)",
     "OPD_TWILIO_AUTH_TOKEN": "Twilio auth token (password of the API's basic auth)",
-    "OPD_TWILIO_FROM": "the Twilio number SMS are sent from",
+    "OPD_TWILIO_FROM": "the Twilio number or sender ID SMS are sent from (or OPD_TWILIO_MESSAGING_SERVICE_SID)",
+    "OPD_TWILIO_MESSAGING_SERVICE_SID": "Twilio Messaging Service (MG…) that picks the sender, instead of "
+                                        "OPD_TWILIO_FROM",
     "OPD_WHATSAPP_BASE_URL": "WhatsApp Cloud API base URL (default https://graph.facebook.com)",
     "OPD_WHATSAPP_API_VERSION": "Graph API version in the WhatsApp URL (default v21.0)",
     "OPD_WHATSAPP_PHONE_NUMBER_ID": "the WhatsApp Business phone number id messages are sent from",
@@ -105,7 +107,11 @@ DOCUMENTED_SETTINGS = {
     "OPD_EXOTEL_SID": "Exotel account SID",
     "OPD_EXOTEL_API_KEY": "Exotel API key (user name of the API's basic auth)",
     "OPD_EXOTEL_API_TOKEN": "Exotel API token (password of the API's basic auth)",
-    "OPD_NOTIFY_RECEIPT_TOKEN": "secret in the delivery-receipt URLs given to MSG91 and Exotel (they sign nothing)",
+    "OPD_GUPSHUP_BASE_URL": "Gupshup Enterprise SMS base URL (default https://enterprise.smsgupshup.com)",
+    "OPD_GUPSHUP_USERID": "Gupshup Enterprise account user id",
+    "OPD_GUPSHUP_PASSWORD": "Gupshup Enterprise account password",
+    "OPD_NOTIFY_RECEIPT_TOKEN": "secret in the delivery-receipt URLs given to MSG91, Exotel and Gupshup (they "
+                                "sign nothing)",
     "OPD_VAPID_PRIVATE_KEY": "Web Push: the VAPID private key (PEM); unset, one is generated once and kept in the "
                              "database (table web_push_vapid)",
     "OPD_VAPID_SUBJECT": "Web Push: contact sent to push services, mailto: or https: (default: the public URL when "
@@ -156,6 +162,7 @@ class Settings:
     twilio_account_sid: str | None = None
     twilio_auth_token: Secret | None = None
     twilio_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
     whatsapp_base_url: str = "https://graph.facebook.com"
     whatsapp_api_version: str = "v21.0"
     whatsapp_phone_number_id: str | None = None
@@ -168,6 +175,9 @@ class Settings:
     exotel_sid: str | None = None
     exotel_api_key: str | None = None
     exotel_api_token: Secret | None = None
+    gupshup_base_url: str = "https://enterprise.smsgupshup.com"
+    gupshup_userid: str | None = None
+    gupshup_password: Secret | None = None
     notify_receipt_token: Secret | None = None
     vapid_private_key: Secret | None = None
     vapid_subject: str | None = None
@@ -223,6 +233,7 @@ class Settings:
             twilio_account_sid=os.environ.get("OPD_TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=secret_or_none("OPD_TWILIO_AUTH_TOKEN"),
             twilio_from=os.environ.get("OPD_TWILIO_FROM") or None,
+            twilio_messaging_service_sid=os.environ.get("OPD_TWILIO_MESSAGING_SERVICE_SID") or None,
             whatsapp_base_url=os.environ.get("OPD_WHATSAPP_BASE_URL") or "https://graph.facebook.com",
             whatsapp_api_version=os.environ.get("OPD_WHATSAPP_API_VERSION") or "v21.0",
             whatsapp_phone_number_id=os.environ.get("OPD_WHATSAPP_PHONE_NUMBER_ID") or None,
@@ -235,6 +246,9 @@ class Settings:
             exotel_sid=os.environ.get("OPD_EXOTEL_SID") or None,
             exotel_api_key=os.environ.get("OPD_EXOTEL_API_KEY") or None,
             exotel_api_token=secret_or_none("OPD_EXOTEL_API_TOKEN"),
+            gupshup_base_url=os.environ.get("OPD_GUPSHUP_BASE_URL") or "https://enterprise.smsgupshup.com",
+            gupshup_userid=os.environ.get("OPD_GUPSHUP_USERID") or None,
+            gupshup_password=secret_or_none("OPD_GUPSHUP_PASSWORD"),
             notify_receipt_token=secret_or_none("OPD_NOTIFY_RECEIPT_TOKEN"),
             vapid_private_key=secret_or_none("OPD_VAPID_PRIVATE_KEY"),
             vapid_subject=os.environ.get("OPD_VAPID_SUBJECT") or None,

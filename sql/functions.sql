@@ -469,6 +469,60 @@ BEGIN
     RETURN v_count;
 END $$;
 
+-- What the dispatcher hands a provider for each outbox row (app/notify/providers.py, Message):
+-- the row, plus what its channel needs — an app's device token or the tracker's Web Push
+-- subscriptions (newest first), the token's number and tracking code (a push notification's title
+-- and the page a tap opens), and whether WhatsApp's 24-hour window is open (the patient wrote to
+-- us within 24 h: free text allowed).
+CREATE OR REPLACE VIEW outbox_messages AS
+SELECT n.notification_id, n.patient_id, n.token_id, n.channel, n.event_type, n.language,
+       n.message, n.phone_number, n.retry_count,
+       CASE WHEN n.channel = 'PUSH' THEN p.fcm_token END AS push_token,
+       CASE WHEN n.channel = 'PUSH' THEN (
+           SELECT jsonb_agg(jsonb_build_object('endpoint', s.endpoint, 'p256dh', s.p256dh, 'auth', s.auth)
+                            ORDER BY s.created_at DESC)
+           FROM push_subscriptions s WHERE s.token_id = n.token_id) END AS web_push,
+       CASE WHEN n.channel = 'PUSH' THEN (SELECT t.token_number FROM tokens t WHERE t.token_id = n.token_id)
+           END AS token_number,
+       CASE WHEN n.channel = 'PUSH' THEN (SELECT t.tracking_code FROM tokens t WHERE t.token_id = n.token_id)
+           END AS tracking_code,
+       n.variables, n.registration,
+       n.channel = 'WHATSAPP' AND EXISTS (
+           SELECT 1 FROM whatsapp_inbound w
+           WHERE w.phone = n.phone_number AND w.received_at > now() - interval '24 hours') AS window_open
+FROM notifications_log n JOIN patients p ON p.patient_id = n.patient_id;
+
+-- The message of event p_event in p_language as the hospital's latest token would produce it on
+-- every channel, for the admin's preview (app/notify/preview.py). The CALLER ROLLS BACK: this
+-- writes outbox rows, consent and a sample push subscription so that enqueue_notification()
+-- runs exactly as it does for real. The patient's phone is replaced by a sample number.
+CREATE OR REPLACE FUNCTION preview_notification_rows(p_hospital_id UUID, p_event TEXT, p_language TEXT,
+                                                     p_vars JSONB, p_endpoint TEXT, p_p256dh TEXT,
+                                                     p_auth TEXT)
+RETURNS SETOF outbox_messages
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_token RECORD;
+BEGIN
+    SELECT token_id, visit_date, patient_id INTO v_token FROM tokens
+    WHERE hospital_id = p_hospital_id ORDER BY created_at DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE patients SET sms_opt_in = true, whatsapp_opt_in = true, preferred_language = p_language,
+                        phone = '+919800000001'
+    WHERE patient_id = v_token.patient_id;
+    INSERT INTO push_subscriptions (token_id, visit_date, endpoint, p256dh, auth)
+    VALUES (v_token.token_id, v_token.visit_date, p_endpoint, p_p256dh, p_auth)
+    ON CONFLICT DO NOTHING;
+    -- Once-per-token events already sent would not be written again.
+    DELETE FROM notifications_log WHERE token_id = v_token.token_id AND event_type = p_event;
+    PERFORM enqueue_notification(v_token.token_id, p_event, p_vars);
+    RETURN QUERY SELECT m.* FROM outbox_messages m JOIN notifications_log n USING (notification_id)
+        WHERE n.token_id = v_token.token_id AND n.event_type = p_event
+        ORDER BY array_position(ARRAY['SMS', 'WHATSAPP', 'PUSH'], n.channel::text);
+END $$;
+
 -- Token triggers ------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION queue_joined_at(p_booking_type TEXT, p_scheduled TIMESTAMPTZ,
                                            p_check_in TIMESTAMPTZ)

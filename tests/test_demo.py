@@ -78,3 +78,33 @@ def test_down_stops_the_embedded_postgresql(tmp_path: Path) -> None:
     assert dsn.startswith("postgresql://")
     assert "stopped the embedded PostgreSQL" in stop_embedded(tmp_path)
     assert "no embedded PostgreSQL running" in stop_embedded(tmp_path)
+
+
+async def test_the_demo_shows_each_message_as_each_provider_receives_it(pool: asyncpg.Pool) -> None:
+    from app.notify.preview import preview_messages
+    from app.settings import Settings
+
+    await load_demo(pool)
+    hospital_id = await pool.fetchval("SELECT hospital_id FROM hospitals WHERE code = $1", HOSPITAL_CODE)
+    assert await pool.fetchval("SELECT count(*) FROM message_registrations WHERE hospital_id = $1", hospital_id) == 24
+    results = await preview_messages(pool, Settings(), hospital_id, "CALL_NOW", "hi")
+
+    assert [(r.channel, r.provider) for r in results] == [
+        ("SMS", "msg91"), ("SMS", "exotel"), ("SMS", "gupshup"), ("SMS", "twilio"), ("WHATSAPP", "whatsapp"),
+        ("PUSH", "webpush")]
+    assert [r.refused for r in results] == [None] * 6
+    by_provider = {r.provider: r for r in results}
+    assert '"template_id": "demo_call_now_hi"' in (by_provider["msg91"].body or "")
+    assert "dltTemplateId=1107" in (by_provider["gupshup"].body or "") and "msg_type=Unicode_Text" in (
+        by_provider["gupshup"].body or "")
+    assert '"name": "opd_call_now"' in (by_provider["whatsapp"].body or "")
+    assert (by_provider["webpush"].headers or {})["urgency"] == "high"
+    # Credentials are the names of the settings that hold them, never a value.
+    assert (by_provider["msg91"].headers or {})["authkey"] == "<OPD_MSG91_AUTHKEY>"
+    assert "9800000001" in (by_provider["exotel"].body or "")    # a sample number, not the patient's
+    # The preview was rolled back: no message, no changed patient, no subscription stayed.
+    left = await pool.fetchrow(
+        """SELECT (SELECT count(*) FROM notifications_log WHERE phone_number = '+919800000001') AS outbox,
+                  (SELECT count(*) FROM patients WHERE phone = '+919800000001') AS patients,
+                  (SELECT count(*) FROM push_subscriptions WHERE endpoint LIKE '%/preview-only') AS push""")
+    assert dict(left) == {"outbox": 0, "patients": 0, "push": 0}

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.api import schemas
 from app.api.errors import ApiError
-from app.api.registry import Call, api
+from app.api.registry import Call, api, query_param
 
 TAG = "messages"
 CHANNELS = ("SMS", "WHATSAPP")
@@ -81,3 +81,27 @@ async def delete_registration(call: Call) -> dict[str, Any]:
     if not deleted:
         raise ApiError(404, "no such registration", code="not_found")
     return {"deleted": True}
+
+
+@api.op("GET", "/message-preview", tag=TAG,
+        query=[query_param("event", "TOKEN_CREATED, T_MINUS_3, CALL_NOW, DELAYED, RESCHEDULED or CANCELLED",
+                           required=True),
+               query_param("language", "en or hi", required=True)],
+        responses={409: "the hospital has no token yet to build a message from"},
+        summary="Each message as each provider would receive it (built from the hospital's latest token, "
+                "never sent; credentials shown as placeholders)")
+async def message_preview(call: Call) -> list[dict[str, Any]]:
+    from app.notify.preview import PreviewError, preview_messages
+
+    call.staff.require_role("admin")
+    event, language = call.query("event"), call.query("language")
+    if event not in schemas.MESSAGE_EVENTS:
+        raise ApiError(422, f"event must be one of {', '.join(schemas.MESSAGE_EVENTS)}", code="invalid", field="event")
+    if language not in LANGUAGES:
+        raise ApiError(422, "language must be en or hi", code="invalid", field="language")
+    try:
+        results = await preview_messages(call.pool, call.request.app.state.settings, call.staff.hospital_id,
+                                         event, language)
+    except PreviewError as exc:
+        raise ApiError(409, str(exc), code="conflict") from None
+    return [r.as_dict() for r in results]

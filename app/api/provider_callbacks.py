@@ -1,8 +1,9 @@
 """What SMS gateways and WhatsApp send back, each in its own documented format
 (docs/operations.md, "Sending messages in India"):
 
-- MSG91 and Exotel delivery reports. Neither signs its callbacks: the URL given to them carries
-  OPD_NOTIFY_RECEIPT_TOKEN, compared in constant time.
+- MSG91, Exotel and Gupshup delivery reports. None signs its callbacks: the URL given to them
+  carries OPD_NOTIFY_RECEIPT_TOKEN, compared in constant time.
+- Twilio's StatusCallback, signed with X-Twilio-Signature (HMAC-SHA1 under the auth token).
 - The WhatsApp Cloud API webhook: Meta's subscribe challenge (OPD_WHATSAPP_VERIFY_TOKEN), then
   posts signed with X-Hub-Signature-256 (HMAC-SHA256 of the raw body under the app secret,
   OPD_WHATSAPP_APP_SECRET). Statuses become receipts; a patient's message opens the 24-hour window
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -27,6 +29,14 @@ TAG = "notifications"
 # MSG91 report status codes (msg91.com/help): 1 delivered; 2 failed, 9 NDNC, 16/25 rejected, 17 blocked.
 MSG91_DELIVERED, MSG91_FAILED = {"1"}, {"2", "9", "16", "17", "25"}
 EXOTEL_FAILED = {"failed", "failed_dnd"}
+TWILIO_FAILED = {"failed", "undelivered"}
+
+
+def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
+    """X-Twilio-Signature: base64 HMAC-SHA1 of the full URL followed by each POST parameter's name
+    and value, sorted by name (then value), under the account's auth token."""
+    signed = url + "".join(name + value for name, value in sorted(set(params)))
+    return base64.b64encode(hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
 
 
 def _check_receipt_token(call: Call) -> None:
@@ -85,6 +95,62 @@ async def exotel_receipt(call: Call) -> dict[str, Any]:
     elif status in EXOTEL_FAILED:
         await _receipt_by_external_id(call, str(form.get("SmsSid") or ""), "FAILED",
                                       f"Exotel: {form.get('DetailedStatus') or status}")
+    return {"status": status}
+
+
+@api.op("GET", "/notifications/receipts/gupshup/{token}", tag=TAG, auth=False,
+        summary="Gupshup real-time delivery reports (query parameters; the URL carries the receipt token)")
+async def gupshup_receipt(call: Call) -> dict[str, Any]:
+    _check_receipt_token(call)
+    return await _gupshup_events(call, [dict(call.request.query_params)])
+
+
+@api.op("POST", "/notifications/receipts/gupshup/{token}", tag=TAG, auth=False,
+        summary="Gupshup delivery reports pushed as a JSON array (the URL carries the receipt token)")
+async def gupshup_receipts(call: Call) -> dict[str, Any]:
+    _check_receipt_token(call)
+    try:
+        events = json.loads(await call.request.body())
+        events = events if isinstance(events, list) else [events]
+        # The POST form names its fields eventType (DELIVERED/FAILED); the GET form, status.
+        renamed = {"DELIVERED": "SUCCESS", "FAILED": "FAILURE"}
+        events = [{**e, "status": renamed.get(e.get("eventType"), e.get("status"))} for e in events]
+    except (ValueError, AttributeError) as exc:
+        raise ApiError(422, f"not a Gupshup delivery report: {exc}", code="invalid") from None
+    return await _gupshup_events(call, events)
+
+
+async def _gupshup_events(call: Call, events: list[dict[str, Any]]) -> dict[str, Any]:
+    recorded = 0
+    for event in events:
+        status = str(event.get("status") or "").upper()
+        if status in ("SUCCESS", "FAILURE"):
+            reason = f"Gupshup: {event.get('cause') or 'failed'} (error {event.get('errCode') or '-'})"
+            await _receipt_by_external_id(call, event.get("externalId"),
+                                          "DELIVERED" if status == "SUCCESS" else "FAILED",
+                                          reason if status == "FAILURE" else None)
+            recorded += 1
+    return {"recorded": recorded}
+
+
+@api.op("POST", "/notifications/receipts/twilio", tag=TAG, auth=False,
+        summary="Twilio StatusCallback (form-encoded, X-Twilio-Signature under the auth token)")
+async def twilio_receipt(call: Call) -> dict[str, Any]:
+    settings = call.request.app.state.settings
+    form = await call.request.form()
+    params = [(k, str(v)) for k, v in form.multi_items()]
+    # The URL exactly as Twilio called it: the one we gave it (the public URL, behind any proxy).
+    url = settings.base_url() + call.request.url.path + (f"?{call.request.url.query}" if call.request.url.query else "")
+    given = call.request.headers.get("x-twilio-signature", "")
+    if settings.twilio_auth_token is None or not hmac.compare_digest(
+            twilio_signature(str(settings.twilio_auth_token), url, params), given):
+        raise ApiError(401, "missing or wrong X-Twilio-Signature (OPD_TWILIO_AUTH_TOKEN)", code="bad_signature")
+    status = str(form.get("MessageStatus", ""))
+    if status == "delivered":
+        await _receipt_by_external_id(call, str(form.get("MessageSid") or ""), "DELIVERED", None)
+    elif status in TWILIO_FAILED:
+        await _receipt_by_external_id(call, str(form.get("MessageSid") or ""), "FAILED",
+                                      f"Twilio: {status} (error {form.get('ErrorCode') or '-'})")
     return {"status": status}
 
 

@@ -23,8 +23,8 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-OPD-Signature"
-KNOWN_PROVIDERS = ("log", "webhook", "twilio", "msg91", "exotel", "whatsapp")
-SMS_PROVIDERS = ("twilio", "msg91", "exotel")  # at most one of them carries the SMS
+KNOWN_PROVIDERS = ("log", "webhook", "twilio", "msg91", "exotel", "gupshup", "whatsapp")
+SMS_PROVIDERS = ("twilio", "msg91", "exotel", "gupshup")  # at most one of them carries the SMS
 _ERROR_TEXT_CHARS = 300  # of a provider's error body kept in failed_reason
 
 
@@ -163,22 +163,36 @@ class WebhookProvider:
 
 
 class TwilioProvider:
-    """SMS through Twilio's Messages API (form-encoded, HTTP basic auth)."""
+    """SMS through Twilio's Messages API (form-encoded, HTTP basic auth).
+
+    Twilio takes no DLT identifiers per request: for India the hospital registers its PE ID,
+    header and templates with Twilio, which matches each text to them. So to an Indian number
+    (OPD_NOTIFY_COUNTRY_CODE 91) a message is sent only with a registered DLT template that its
+    text matches, as with the Indian gateways; elsewhere it goes as it is. A Messaging Service
+    (OPD_TWILIO_MESSAGING_SERVICE_SID) replaces From; StatusCallback brings Twilio's delivery
+    reports back, signed with X-Twilio-Signature."""
 
     name = "twilio"
 
     def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
-        assert settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from
+        assert settings.twilio_account_sid and settings.twilio_auth_token
+        assert settings.twilio_from or settings.twilio_messaging_service_sid
         self._client = client
         self._url = (f"{settings.twilio_base_url.rstrip('/')}/2010-04-01/Accounts/"
                      f"{settings.twilio_account_sid}/Messages.json")
         self._auth = (settings.twilio_account_sid, str(settings.twilio_auth_token))
-        self._from = settings.twilio_from
+        self._sender = ({"MessagingServiceSid": settings.twilio_messaging_service_sid}
+                        if settings.twilio_messaging_service_sid else {"From": str(settings.twilio_from)})
         self._country_code = settings.notify_country_code
+        self._callback = f"{settings.base_url()}/api/v1/notifications/receipts/twilio"
 
     async def send(self, message: Message) -> str | None:
-        form = {"To": e164(_need_phone(message), self._country_code), "From": self._from,
-                "Body": message.message}
+        to = e164(_need_phone(message), self._country_code)
+        if to.startswith("+91"):
+            from app.notify.india_sms import dlt_registration
+
+            dlt_registration(message)   # refuses a text Twilio's DLT matching would block
+        form = {"To": to, **self._sender, "Body": message.message, "StatusCallback": self._callback}
         response = await _post(self._client, self._url, message, data=form, auth=self._auth)
         return _json_field(response, "sid")
 
@@ -223,13 +237,13 @@ class WhatsAppProvider:
 _REQUIRED = {
     "webhook": {"OPD_NOTIFY_WEBHOOK_URL": "notify_webhook_url",
                 "OPD_NOTIFY_WEBHOOK_SECRET": "notify_webhook_secret"},
-    "twilio": {"OPD_TWILIO_ACCOUNT_SID": "twilio_account_sid",
-               "OPD_TWILIO_AUTH_TOKEN": "twilio_auth_token", "OPD_TWILIO_FROM": "twilio_from"},
+    "twilio": {"OPD_TWILIO_ACCOUNT_SID": "twilio_account_sid", "OPD_TWILIO_AUTH_TOKEN": "twilio_auth_token"},
     "whatsapp": {"OPD_WHATSAPP_PHONE_NUMBER_ID": "whatsapp_phone_number_id",
                  "OPD_WHATSAPP_TOKEN": "whatsapp_token"},
     "msg91": {"OPD_MSG91_AUTHKEY": "msg91_authkey"},
     "exotel": {"OPD_EXOTEL_SID": "exotel_sid", "OPD_EXOTEL_API_KEY": "exotel_api_key",
                "OPD_EXOTEL_API_TOKEN": "exotel_api_token"},
+    "gupshup": {"OPD_GUPSHUP_USERID": "gupshup_userid", "OPD_GUPSHUP_PASSWORD": "gupshup_password"},
 }
 
 
@@ -243,6 +257,8 @@ def check_settings(settings: Settings) -> None:
         missing = [env for env, attr in _REQUIRED.get(provider, {}).items() if not getattr(settings, attr)]
         if missing:
             raise NotifyConfigError(f"the {provider} provider needs {', '.join(missing)}")
+    if "twilio" in settings.notify_provider and not (settings.twilio_from or settings.twilio_messaging_service_sid):
+        raise NotifyConfigError("the twilio provider needs OPD_TWILIO_FROM or OPD_TWILIO_MESSAGING_SERVICE_SID")
     sms_providers = [name for name in settings.notify_provider if name in SMS_PROVIDERS]
     if len(sms_providers) > 1:
         raise NotifyConfigError(f"OPD_NOTIFY_PROVIDER: one SMS provider at a time, not {', '.join(sms_providers)}")
@@ -263,7 +279,7 @@ class ProviderRouter:
         if "webhook" in enabled:
             assert settings.notify_webhook_url and settings.notify_webhook_secret
             fallback = WebhookProvider(client, settings.notify_webhook_url, settings.notify_webhook_secret)
-        from app.notify.india_sms import ExotelProvider, Msg91Provider
+        from app.notify.india_sms import ExotelProvider, GupshupProvider, Msg91Provider
 
         sms: Provider = fallback
         if "twilio" in enabled:
@@ -272,6 +288,8 @@ class ProviderRouter:
             sms = Msg91Provider(client, settings)
         elif "exotel" in enabled:
             sms = ExotelProvider(client, settings)
+        elif "gupshup" in enabled:
+            sms = GupshupProvider(client, settings)
         self._by_channel: dict[str, Provider] = {
             "SMS": sms,
             "WHATSAPP": WhatsAppProvider(client, settings) if "whatsapp" in enabled else fallback,

@@ -335,3 +335,20 @@ _LEAVE_PLAN = """SELECT p.token_number, p.outcome, p.to_doctor_name, to_char(p.v
                         to_char(p.to_time AT TIME ZONE h.timezone, 'Dy DD Mon HH24:MI') AS to_local
                  FROM preview_schedule_exception($1) p, hospitals h WHERE h.hospital_id = $2"""
 
+
+
+async def message_preview(request: Request) -> Response:
+    """htmx fragment of the admin page: each message as each provider would receive it."""
+    from app.notify.preview import PreviewError, preview_messages
+
+    staff = await staff_member(request, "admin")
+    if isinstance(staff, Response):
+        return staff
+    event, language = request.query_params.get("event", ""), request.query_params.get("language", "")
+    context: dict[str, object] = {"results": [], "problem": None}
+    try:
+        context["results"] = await preview_messages(request.app.state.pool, request.app.state.settings,
+                                                    staff.hospital_id, event, language)
+    except PreviewError as exc:
+        context["problem"] = str(exc)
+    return render(request, "_message_preview.html", context, principal=staff)

@@ -29,5 +29,6 @@ def web_routes() -> list[BaseRoute]:
         Route("/admin", pages.admin_page),
         Route("/operations", operations.operations_page),
         Route("/admin/lists/{which}", pages.admin_list),
+        Route("/admin/message-preview", pages.message_preview),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

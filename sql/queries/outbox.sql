@@ -6,36 +6,22 @@
 -- name: claim_due_notifications
 -- Takes up to $1 due messages and moves their next_attempt_at $2 seconds ahead: that lease keeps
 -- every other dispatcher off them until this one has recorded a result, or has died and the lease
--- has run out (then they are sent again, with the same idempotency key).
+-- has run out (then they are sent again, with the same idempotency key). What each message
+-- carries comes from the view outbox_messages (sql/functions.sql); the claim changes none of it.
 WITH due AS (
     SELECT notification_id FROM notifications_log
     WHERE delivery_status = 'PENDING' AND next_attempt_at <= opd_now()
     ORDER BY next_attempt_at, created_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE notifications_log n
+    SET next_attempt_at = opd_now() + make_interval(secs => $2)
+    FROM due
+    WHERE n.notification_id = due.notification_id
+    RETURNING n.notification_id
 )
-UPDATE notifications_log n
-SET next_attempt_at = opd_now() + make_interval(secs => $2)
-FROM due, patients p
-WHERE n.notification_id = due.notification_id AND p.patient_id = n.patient_id
-RETURNING n.notification_id, n.patient_id, n.token_id, n.channel, n.event_type, n.language,
-          n.message, n.phone_number, n.retry_count,
-          CASE WHEN n.channel = 'PUSH' THEN p.fcm_token END AS push_token,
-          -- The token's Web Push subscriptions (the tracker's "Notify me"), newest first.
-          CASE WHEN n.channel = 'PUSH' THEN (
-              SELECT jsonb_agg(jsonb_build_object('endpoint', s.endpoint, 'p256dh', s.p256dh, 'auth', s.auth)
-                               ORDER BY s.created_at DESC)
-              FROM push_subscriptions s WHERE s.token_id = n.token_id) END AS web_push,
-          -- A push notification's title and the tracker it opens.
-          CASE WHEN n.channel = 'PUSH' THEN (SELECT t.token_number FROM tokens t WHERE t.token_id = n.token_id)
-              END AS token_number,
-          CASE WHEN n.channel = 'PUSH' THEN (SELECT t.tracking_code FROM tokens t WHERE t.token_id = n.token_id)
-              END AS tracking_code,
-          n.variables, n.registration,
-          -- WhatsApp free text is allowed within 24 h of the patient's own last message.
-          n.channel = 'WHATSAPP' AND EXISTS (
-              SELECT 1 FROM whatsapp_inbound w
-              WHERE w.phone = n.phone_number AND w.received_at > now() - interval '24 hours') AS window_open;
+SELECT m.* FROM outbox_messages m JOIN claimed USING (notification_id);
 
 -- name: record_notification_results
 -- One statement for a whole claimed batch: $1 ids, $2 results (SENT, RETRY, FAILED), $3 the

@@ -24,7 +24,8 @@ def notify_settings(provider_url: str, **overrides: Any) -> Settings:
         notify_provider=("webhook",), notify_webhook_url=f"{provider_url}/hook",
         notify_webhook_secret=Secret(WEBHOOK_SECRET), notify_timeout_s=5.0, notify_lease_s=10.0,
         twilio_base_url=provider_url, twilio_account_sid="AC123", twilio_auth_token=Secret("twilio-token"),
-        twilio_from="+15005550006",
+        twilio_from="+15005550006", gupshup_base_url=provider_url, gupshup_userid="2000123456",
+        gupshup_password=Secret("gupshup-password"),
         whatsapp_base_url=provider_url, whatsapp_phone_number_id="10655", whatsapp_token=Secret("wa-token"))
     return dataclasses.replace(base, **overrides)
 

@@ -50,11 +50,13 @@ class ProviderServer:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 status = owner._answer(seen)
-                # Each provider's success shape: webhook, Twilio, WhatsApp, MSG91, Exotel.
+                # Each provider's success shape: webhook, Twilio, WhatsApp, MSG91, Exotel, Gupshup.
                 reply = json.dumps({"id": f"ext-{seen.key}", "sid": f"SM-{seen.key}",
                                     "messages": [{"id": f"wamid-{seen.key}"}],
                                     "type": "success", "message": f"req-{seen.key}",
-                                    "SMSMessage": {"Sid": f"exo-{seen.key}", "Status": "queued"}}).encode()
+                                    "SMSMessage": {"Sid": f"exo-{seen.key}", "Status": "queued"},
+                                    "response": {"status": "success", "id": f"gs-{seen.key}",
+                                                 "phone": "", "details": ""}}).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

@@ -41,8 +41,12 @@ async def test_webhook_send_is_signed_and_marked_sent(
 
 async def test_sms_goes_out_in_twilio_format(
         outbox_pool: asyncpg.Pool, outbox_hospital: factory.Hospital, provider: ProviderServer) -> None:
+    # A hospital outside India (country code 44): the text goes as it is. To Indian numbers Twilio
+    # sends only DLT-registered texts (tests/notify/test_india.py).
     token = await issue(outbox_pool, outbox_hospital)
-    async with dispatcher(outbox_pool, notify_settings(provider.url, notify_provider=("twilio",))) as d:
+    settings = notify_settings(provider.url, notify_provider=("twilio",), notify_country_code="44",
+                               public_url="https://opd.example.org")
+    async with dispatcher(outbox_pool, settings) as d:
         await d.run_batch()
     row = await only_row(outbox_pool, token["token_id"])
     assert row["delivery_status"] == "SENT" and row["external_id"] == f"SM-{row['notification_id']}"
@@ -50,7 +54,8 @@ async def test_sms_goes_out_in_twilio_format(
     assert seen.path == "/2010-04-01/Accounts/AC123/Messages.json"
     assert seen.headers["authorization"] == "Basic " + base64.b64encode(b"AC123:twilio-token").decode()
     assert seen.key == str(row["notification_id"])
-    assert seen.form() == {"To": "+91" + row["phone_number"], "From": "+15005550006", "Body": row["message"]}
+    assert seen.form() == {"To": "+44" + row["phone_number"], "From": "+15005550006", "Body": row["message"],
+                           "StatusCallback": "https://opd.example.org/api/v1/notifications/receipts/twilio"}
 
 
 async def test_whatsapp_goes_out_in_cloud_api_format(

@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
+from app.api.provider_callbacks import twilio_signature
 from tests.notify.helpers import dispatcher, issue, notify_settings, only_row, outbox_rows, patient
 from tests.notify.provider_server import ProviderServer
 from tests.support import factory
@@ -25,6 +26,7 @@ from tests.support.app_server import AppServer
 RECEIPT_TOKEN = "receipt-" + secrets.token_hex(8)
 WA_SECRET, WA_VERIFY = "wa-app-secret", "wa-verify-token"
 PE_ID, DLT_ID = "1101234567890123456", "1107161234567890123"
+TWILIO_TOKEN = "twilio-" + secrets.token_hex(8)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,8 @@ def india_server(outbox_dsn: str) -> Iterator[AppServer]:
     once an hour: the tests below send with dispatchers of their own."""
     server = AppServer(outbox_dsn, None, namespace=f"opdindia{secrets.token_hex(4)}", extra_env={
         "OPD_NOTIFY_POLL_S": "3600", "OPD_NOTIFY_RECEIPT_TOKEN": RECEIPT_TOKEN,
-        "OPD_WHATSAPP_APP_SECRET": WA_SECRET, "OPD_WHATSAPP_VERIFY_TOKEN": WA_VERIFY}).start()
+        "OPD_WHATSAPP_APP_SECRET": WA_SECRET, "OPD_WHATSAPP_VERIFY_TOKEN": WA_VERIFY,
+        "OPD_TWILIO_AUTH_TOKEN": TWILIO_TOKEN}).start()
     yield server
     server.stop()
 
@@ -130,6 +133,89 @@ async def test_exotel_gets_the_text_with_its_dlt_identifiers(
         "From": "SNJVNI", "To": "+91" + row["phone_number"], "Body": row["message"], "DltEntityId": PE_ID,
         "DltTemplateId": DLT_ID, "SmsType": "transactional", "EncodingType": "unicode",
         "StatusCallback": f"https://opd.example.in/api/v1/notifications/receipts/exotel/{RECEIPT_TOKEN}"}
+
+
+async def test_gupshup_gets_the_text_with_mask_and_dlt_identifiers(
+        india_server: AppServer, outbox_pool: asyncpg.Pool, provider: ProviderServer, quiet_outbox: None) -> None:
+    hospital = await factory.make_hospital(outbox_pool)
+    await register(outbox_pool, hospital, "TOKEN_CREATED", "hi", "SMS",
+                   "{hospital}: आपका टोकन {token} है, {doctor}। कृपया समय पर आएँ।",
+                   dlt_template_id=DLT_ID, sms_header="SNJVNI")
+    token = await issue(outbox_pool, hospital, language="hi")
+    async with dispatcher(outbox_pool, notify_settings(provider.url, notify_provider=("gupshup",))) as d:
+        await d.run_batch()
+    row = await only_row(outbox_pool, token["token_id"])
+    assert (row["delivery_status"], row["external_id"]) == ("SENT", f"gs-{row['notification_id']}")
+    [seen] = provider.requests
+    assert seen.path == "/GatewayAPI/rest"
+    assert seen.form() == {
+        "method": "SendMessage", "v": "1.1", "format": "json", "auth_scheme": "plain", "userid": "2000123456",
+        "password": "gupshup-password", "send_to": "91" + row["phone_number"], "msg": row["message"],
+        "msg_type": "Unicode_Text", "mask": "SNJVNI", "principalEntityId": PE_ID, "dltTemplateId": DLT_ID}
+
+
+async def test_twilio_sends_to_india_only_a_dlt_registered_text(
+        india_server: AppServer, outbox_pool: asyncpg.Pool, provider: ProviderServer, quiet_outbox: None) -> None:
+    settings = notify_settings(provider.url, notify_provider=("twilio",), twilio_from=None,
+                               twilio_messaging_service_sid="MG0123456789abcdef0123456789abcdef")
+    unregistered = await issue(outbox_pool, await factory.make_hospital(outbox_pool))
+    hospital = await factory.make_hospital(outbox_pool)
+    await register(outbox_pool, hospital, "TOKEN_CREATED", "en", "SMS",
+                   "{hospital}: your token is {token} for {doctor}. Please wait for your call.",
+                   dlt_template_id=DLT_ID, sms_header="SNJVNI")
+    registered = await issue(outbox_pool, hospital)
+    async with dispatcher(outbox_pool, settings) as d:
+        await d.run_batch()
+    refused, sent = await only_row(outbox_pool, unregistered["token_id"]), await only_row(outbox_pool,
+                                                                                          registered["token_id"])
+    assert refused["delivery_status"] == "FAILED" and "no DLT template registered" in refused["failed_reason"]
+    assert sent["delivery_status"] == "SENT"
+    [seen] = provider.requests
+    assert seen.form()["MessagingServiceSid"] == "MG0123456789abcdef0123456789abcdef"
+    assert "From" not in seen.form() and seen.form()["Body"] == sent["message"]
+
+
+def test_the_twilio_signature_matches_twilios_own_example() -> None:
+    # The example of Twilio's request validator (github.com/twilio/twilio-python, tests).
+    params = [("CallSid", "CA1234567890ABCDE"), ("Caller", "+14158675309"), ("Digits", "1234"),
+              ("From", "+14158675309"), ("To", "+18005551212")]
+    assert twilio_signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", params) == \
+        "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+
+
+async def test_gupshup_and_twilio_receipts(
+        india_server: AppServer, http: httpx.AsyncClient, outbox_pool: asyncpg.Pool) -> None:
+    hospital = await factory.make_hospital(outbox_pool)
+    rows = []
+    for external_id in (f"{uuid.uuid4().int}-1", f"{uuid.uuid4().int}-2", f"SM{uuid.uuid4().hex}",
+                        f"SM{uuid.uuid4().hex}"):
+        token = await issue(outbox_pool, hospital)
+        await outbox_pool.execute("UPDATE notifications_log SET delivery_status = 'SENT', external_id = $2 "
+                                  "WHERE token_id = $1", token["token_id"], external_id)
+        rows.append((token["token_id"], external_id))
+    gupshup = f"/api/v1/notifications/receipts/gupshup/{RECEIPT_TOKEN}"
+    report = {"externalId": rows[0][1], "deliveredTS": "1764990000000", "status": "SUCCESS", "cause": "SUCCESS",
+              "phoneNo": "919800000000", "errCode": "000", "noOfFrags": "1"}
+    assert (await http.get("/api/v1/notifications/receipts/gupshup/guessed", params=report)).status_code == 401
+    assert (await http.get(gupshup, params=report)).status_code == 200
+    pushed = [{"externalId": rows[1][1], "eventType": "FAILED", "eventTs": 1764990000000,
+               "destAddr": "919800000000", "srcAddr": "SNJVNI", "cause": "ABSENT_SUBSCRIBER", "errCode": "005",
+               "channel": "SMS", "noOfFrags": 1}]
+    assert (await http.post(gupshup, json=pushed)).status_code == 200
+
+    twilio = "/api/v1/notifications/receipts/twilio"
+    for (token_id, sid), status in zip(rows[2:], ("delivered", "undelivered"), strict=True):
+        form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": "AC123", "To": "+919800000000",
+                **({"ErrorCode": "30003"} if status == "undelivered" else {})}
+        signature = twilio_signature(TWILIO_TOKEN, india_server.base_url + twilio, list(form.items()))
+        forged = twilio_signature("not-the-token", india_server.base_url + twilio, list(form.items()))
+        assert (await http.post(twilio, data=form, headers={"X-Twilio-Signature": forged})).status_code == 401
+        assert (await only_row(outbox_pool, token_id))["delivery_status"] == "SENT"
+        assert (await http.post(twilio, data=form, headers={"X-Twilio-Signature": signature})).status_code == 200
+    statuses = [(await only_row(outbox_pool, token_id))["delivery_status"] for token_id, _ in rows]
+    assert statuses == ["DELIVERED", "FAILED", "DELIVERED", "FAILED"]
+    assert "ABSENT_SUBSCRIBER" in (await only_row(outbox_pool, rows[1][0]))["failed_reason"]
+    assert "30003" in (await only_row(outbox_pool, rows[3][0]))["failed_reason"]
 
 
 async def test_an_sms_not_matching_a_registered_template_is_never_sent(
@@ -271,3 +357,24 @@ async def test_nothing_goes_on_a_channel_without_consent(outbox_pool: asyncpg.Po
     events = await outbox_pool.fetch("SELECT channel, granted FROM consent_events WHERE patient_id = $1 "
                                      "ORDER BY event_id", patient_id)
     assert [tuple(e) for e in events][-2:] == [("SMS", True), ("SMS", False)]
+
+
+async def test_the_message_preview_api(india_server: AppServer, http: httpx.AsyncClient,
+                                       outbox_pool: asyncpg.Pool) -> None:
+    hospital = await factory.make_hospital(outbox_pool)
+    admin = {"Authorization": f"Bearer {hospital.keys['admin']}"}
+    response = await http.get("/api/v1/message-preview", params={"event": "CALL_NOW", "language": "en"},
+                              headers=admin)
+    assert response.status_code == 409 and "no token yet" in response.text
+    await issue(outbox_pool, hospital)
+    response = await http.get("/api/v1/message-preview", params={"event": "CALL_NOW", "language": "en"},
+                              headers=admin)
+    assert response.status_code == 200, response.text
+    sms = [r for r in response.json() if r["channel"] == "SMS"]
+    assert [r["provider"] for r in sms] == ["msg91", "exotel", "gupshup", "twilio"]
+    assert all("no DLT template registered" in r["refused"] for r in sms)   # nothing registered yet
+    bad = await http.get("/api/v1/message-preview", params={"event": "HELLO", "language": "en"}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "event"
+    receptionist = {"Authorization": f"Bearer {hospital.keys['receptionist']}"}
+    assert (await http.get("/api/v1/message-preview", params={"event": "CALL_NOW", "language": "en"},
+                           headers=receptionist)).status_code == 403

@@ -186,7 +186,20 @@ async def test_admin_registers_a_dlt_message_and_sees_what_would_be_refused(
     await form.get_by_label("Text as registered").fill(
         "{hospital}: token {token}, please go to cabin {cabin} now. Thank you for waiting.")
     await form.get_by_label("Event").select_option("CALL_NOW")
+    await form.get_by_label("Header").fill("SNJVNI")
     await form.get_by_role("button", name="Register message").click()
     await expect(card.locator("#messages li")).to_contain_text("CALL_NOW · en · SMS · 1107161234567890123")
     assert await pool.fetchval("SELECT count(*) FROM message_registrations WHERE hospital_id = $1",
                                hospital.hospital_id) == 1
+
+    # What each gateway would receive for it, from a token of today, sent nowhere.
+    await factory.issue(pool, hospital)
+    preview = card.locator("#preview-form")
+    await preview.get_by_label("Event").select_option("CALL_NOW")
+    await preview.get_by_role("button", name="Show the requests").click()
+    shown = card.locator("#message-preview")
+    await expect(shown.locator("summary").first).to_contain_text("SMS via msg91")
+    await expect(shown).to_contain_text("dltTemplateId=1107161234567890123")     # Gupshup's form
+    await expect(shown).to_contain_text("DltEntityId=1101234567890123456")       # Exotel's form
+    await expect(shown).to_contain_text("no MSG91 template ID registered")        # no gateway template ID given
+    await expect(shown).to_contain_text("WHATSAPP via whatsapp")
