@@ -2530,6 +2530,8 @@ BEGIN
         RETURNING e.*
     )
     INSERT INTO eta_told_archive SELECT * FROM told;
+    -- A tracker's push subscription is useless once its visit day is past.
+    DELETE FROM push_subscriptions WHERE visit_date < v_cutoff;
     FOR v_part IN
         SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
         WHERE i.inhparent = 'tokens'::regclass AND c.relname ~ '^tokens_\d{4}_\d{2}$'

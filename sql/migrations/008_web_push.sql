@@ -1,8 +1,10 @@
 -- Web Push from the patient's tracker (issue 15): a phone that tapped "Notify me when my turn is
 -- near" gives the browser's push subscription (its push service's endpoint and the keys that
--- encrypt for it, RFC 8291). A subscription belongs to one token: it is that visit's nudge, and
--- goes with the token (archived tokens take theirs along). Gone subscriptions (the push service
--- answered 404 or 410) are deleted by the dispatcher.
+-- encrypt for it, RFC 8291). A subscription belongs to one token: it is that visit's nudge.
+-- No foreign key to tokens, as with eta_told: a key to the partitioned tokens table would stop
+-- maintenance from dropping emptied partitions; archive_old_tokens() deletes subscriptions of
+-- visit days it archives. Gone subscriptions (the push service answered 404 or 410) are deleted
+-- by the dispatcher.
 CREATE TABLE IF NOT EXISTS push_subscriptions (
     subscription_id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     token_id UUID NOT NULL,
@@ -11,8 +13,7 @@ CREATE TABLE IF NOT EXISTS push_subscriptions (
     p256dh TEXT NOT NULL CHECK (length(p256dh) <= 128),   -- base64url P-256 public key of the browser
     auth TEXT NOT NULL CHECK (length(auth) <= 64),        -- base64url 16-byte authentication secret
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    UNIQUE (token_id, endpoint),
-    FOREIGN KEY (token_id, visit_date) REFERENCES tokens (token_id, visit_date) ON DELETE CASCADE
+    UNIQUE (token_id, endpoint)
 );
 
 -- The VAPID key pair (RFC 8292) that signs this deployment's push requests, when the operator did
