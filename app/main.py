@@ -31,6 +31,7 @@ from app.api import (  # noqa: F401  (these imports register the operations)
 )
 from app.api.openapi import build_openapi
 from app.api.registry import api
+from app.db.bounded import BoundedPool, DatabaseBusy
 from app.db.migrate import upgrade
 from app.db.pool import create_pool
 from app.gc_policy import run_gc_policy
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.dsn = dsn
         # The API's connections, plus the engine's recompute slots when this process leads.
         app.state.pool = await create_pool(dsn, max_size=24)
+        # API requests wait for a connection at most db_wait_s, then get 503 busy (app/db/bounded.py).
+        app.state.api_pool = BoundedPool(app.state.pool, settings.db_wait_s)
         # The tracker's "Notify me" subscribes with this key's public half (app/notify/web_push.py).
         app.state.vapid_public_key = (await load_vapid_key(app.state.pool, settings)).public_key
         app.state.live = LiveRuntime(settings, dsn, app.state.pool)
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers={
             errors.ApiError: errors.handle_api_error,
+            DatabaseBusy: errors.handle_busy,
             asyncpg.PostgresError: errors.handle_postgres_error,
             **{cls: errors.handle_unavailable for cls in errors.UNAVAILABLE_CLASSES},
             HTTPException: errors.handle_http_exception,

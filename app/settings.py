@@ -65,6 +65,8 @@ DOCUMENTED_SETTINGS = {
     "OPD_ENGINE": "auto: this process may become the queue engine; off: never (a `python -m app engine` process is)",
     "OPD_GC_FREEZE_S": "freeze long-lived objects out of the garbage collector this often; 0 = off (default 10)",
     "OPD_GC_FULL_S": "one full garbage collection this often, the only long pause (default 3600)",
+    "OPD_DB_WAIT_S": "an API request waits at most this long for a database connection, then gets 503 busy with "
+                     "Retry-After (default 2)",
     "OPD_WS_MAX_MESSAGE_BYTES": "largest client message accepted (default 4096)",
     "OPD_LOGIN_ATTEMPTS_PER_ADDRESS": "sign-in attempts per client address per 5 minutes, per process (default 20)",
     "OPD_LEADER_LOCK_KEY": "key of the engine lease that elects the queue engine (default 727001)",
@@ -140,6 +142,7 @@ class Settings:
     engine: str = "auto"
     gc_full_s: float = 3600.0
     ws_max_message_bytes: int = 4096
+    db_wait_s: float = 2.0
     login_attempts_per_address: int = 20
     leader_lock_key: int = 727001
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
@@ -211,6 +214,7 @@ class Settings:
             engine=_choice("OPD_ENGINE", ("auto", "off"), "auto"),
             gc_full_s=_float("OPD_GC_FULL_S", 3600.0),
             ws_max_message_bytes=_int("OPD_WS_MAX_MESSAGE_BYTES", 4096),
+            db_wait_s=_float("OPD_DB_WAIT_S", 2.0),
             login_attempts_per_address=_int("OPD_LOGIN_ATTEMPTS_PER_ADDRESS", 20),
             leader_lock_key=_int("OPD_LEADER_LOCK_KEY", 727001),
             trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),

@@ -12,6 +12,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from starlette.requests import HTTPConnection
@@ -147,7 +148,9 @@ async def optional_principal(conn: HTTPConnection) -> Principal | None:
     if "opd.principal" in conn.scope:
         cached: Principal | None = conn.scope["opd.principal"]
         return cached
-    pool: asyncpg.Pool = conn.app.state.pool
+    # An HTTP request waits for a connection within the API's bound (503 busy beyond it); a
+    # WebSocket's (re)validation uses the pool as it is.
+    pool: Any = conn.app.state.api_pool if conn.scope["type"] == "http" else conn.app.state.pool
     principal: Principal | None = None
     key = bearer_token(conn)
     if key:

@@ -144,6 +144,19 @@ UNAVAILABLE_CLASSES: tuple[type[Exception], ...] = (
     OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
+BUSY_RETRY_AFTER_S = 1
+
+
+async def handle_busy(request: Request, exc: Exception) -> JSONResponse:
+    """No database connection within OPD_DB_WAIT_S (app/db/bounded.py): nothing ran, so the same
+    request can be sent again after Retry-After."""
+    log.warning("busy: no database connection within the wait for %s %s", request.method, request.url.path)
+    response = error_response(ApiError(503, "the server is busy; nothing was changed, retry in a second",
+                                       code="busy"))
+    response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+    return response
+
+
 async def handle_unavailable(request: Request, exc: Exception) -> JSONResponse:
     if database_unavailable(exc):
         log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -17,6 +16,7 @@ from app import jsonutil
 from app.api.auth import Principal, authenticate
 from app.api.errors import ApiError
 from app.api.validation import parse_uuid, read_json
+from app.db.bounded import BoundedPool
 from app.logs import HOSPITAL_ID
 
 API_PREFIX = "/api/v1"
@@ -38,8 +38,9 @@ class Call:
     body: dict[str, Any]
 
     @property
-    def pool(self) -> asyncpg.Pool:
-        pool: asyncpg.Pool = self.request.app.state.pool
+    def pool(self) -> BoundedPool:
+        """The database, with a bounded wait for a connection (503 busy beyond it)."""
+        pool: BoundedPool = self.request.app.state.api_pool
         return pool
 
     @property

@@ -44,16 +44,32 @@
     return labelText(control) + ": " + rest.replace(/^[:\s]+/, "");
   }
 
-  // options.quiet: a refusal is not shown as a toast (the caller deals with it).
-  function call(method, path, body, options) {
-    var form = submitting;
-    submitting = null;
+  // A 503 "busy" means the server had no database connection free and did nothing: the same
+  // request is sent again after its Retry-After, twice at most (app/db/bounded.py).
+  var BUSY_RETRIES = 2;
+  function send(method, path, body, attempt) {
     return fetch(path, {
       method: method,
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: body === undefined ? undefined : JSON.stringify(body)
     }).then(function (response) {
+      if (response.status !== 503 || attempt >= BUSY_RETRIES) { return response; }
+      return response.clone().json().catch(function () { return {}; }).then(function (data) {
+        if (!data.error || data.error.code !== "busy") { return response; }
+        toast("The server is busy — trying again…", "info");
+        var wait = 1000 * (Number(response.headers.get("Retry-After")) || 1);
+        return new Promise(function (resolve) { setTimeout(resolve, wait); })
+          .then(function () { return send(method, path, body, attempt + 1); });
+      });
+    });
+  }
+
+  // options.quiet: a refusal is not shown as a toast (the caller deals with it).
+  function call(method, path, body, options) {
+    var form = submitting;
+    submitting = null;
+    return send(method, path, body, 0).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
           var message = (data && data.error && data.error.message) || ("request failed (" + response.status + ")");
