@@ -20,6 +20,7 @@ import shlex
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -27,6 +28,7 @@ import asyncpg
 from app.live import design_keys
 from bench import hospital as bench_hospital
 from bench import load, report
+from bench import statements as bench_statements
 from bench.contention import CpuHog
 from bench.monitor import Monitor, by_pids, machine_info, processes_named
 from bench.servers import AppProcess
@@ -64,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "frame and query comes from a change)")
     p.add_argument("--contention", type=float, metavar="SHARE",
                    help="run a CPU hog taking this share of one core beside the run (e.g. 0.3; issue 19)")
+    p.add_argument("--statement-log", type=Path, metavar="PATH",
+                   help="PostgreSQL's log file: count the drive's transactions per change from the "
+                        "statements the bench's database logs (bench/statements.py)")
     p.add_argument("--database-url", default=os.environ.get(
         "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -151,6 +156,8 @@ async def run(args: argparse.Namespace, command: str) -> int:
     hospital = await bench_hospital.build_hospital(
         args.database_url, doctors=layout["doctors"], departments=layout["departments"],
         queue_length=layout["queue_length"], tail=layout["tail"])
+    if args.statement_log:   # before the app connects: the setting applies to new sessions
+        await bench_statements.enable(args.database_url, hospital.database)
     print(f"database {hospital.database}: {layout['doctors']} doctors, "
           f"{layout['doctors'] * (layout['queue_length'] + 1)} tokens, "
           f"built in {time.monotonic() - started:.1f}s", flush=True)

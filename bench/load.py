@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import replay, report
+from bench import replay, report, statements
 from bench.driver import Driver
 from bench.hospital import BenchHospital
 from bench.monitor import Monitor, by_pids
@@ -157,6 +157,8 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         data["idle_with_clients"] = report.usage_dict(
             ctx.monitor.usage(t_idle - STATS_FLUSH_S + 1, t_idle))
         before = await db_counters(h.dsn, h.database)
+        if args.statement_log:
+            await statements.mark(h.dsn, "drive-start")
         capture.recording = True
         await swarm.start()
         stop_sampling = asyncio.Event()
@@ -178,6 +180,8 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         stop_sampling.set()
         backends = await sampler
         caught_up = await _wait_quiet(capture)
+        if args.statement_log:
+            await statements.mark(h.dsn, "drive-end")
         await asyncio.sleep(DRAIN_S)
         stats_all = await swarm.stop()
         stats = stats_all.changed_between(cutoff)
@@ -203,6 +207,11 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
                               "transactions_per_change": round(delta["transactions"] / changes, 2),
                               **{f"{f}_per_change": round(delta.get(f, 0) / changes, 3)
                                  for f in FUNCTIONS}}}
+        if args.statement_log:
+            logged = statements.count(args.statement_log, h.database, "drive-start", "drive-end")
+            data["e2e"]["db"]["logged"] = {
+                "transactions_per_change": round(logged["transactions"] / changes, 2),
+                "by_kind_per_change": {k: round(v / changes, 3) for k, v in logged["by_kind"].items()}}
         frames = sorted(capture.frames, key=lambda f: f.at)
         if warmup > 0:
             warm = stats_all.changed_between(0.0, cutoff)
@@ -332,6 +341,10 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
                           f"doctor_live_views {db['doctor_live_views_per_change']}, "
                           f"hospital_layout {db['hospital_layout_per_change']} "
                           "(pg_stat_user_functions)"),
+        *([("DB per change, logged", f"{db['logged']['transactions_per_change']} transactions "
+                                       "(PostgreSQL's statement log, drive only): " + ", ".join(
+            f"{k} {v}" for k, v in list(db["logged"]["by_kind_per_change"].items())[:8]))]
+          if "logged" in db else []),
         ("DB time per change", ", ".join(
             f"{k.removesuffix('.total_ms')} {v / db['changes']:.2f} ms"
             for k, v in sorted(db["delta"].items(), key=lambda kv: -kv[1])

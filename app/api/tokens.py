@@ -36,9 +36,22 @@ async def load_token_for(call: Call, token_id: uuid.UUID) -> asyncpg.Record:
     return row
 
 
-async def run_token_function(call: Call, sql: str, *args: Any) -> dict[str, Any]:
-    row = await call.pool.fetchrow(sql, *args)
-    return token_json(require_found(row, "token"), base_url(call))
+async def act_on_token(call: Call, token_id: uuid.UUID, function_call: str, *args: Any) -> dict[str, Any]:
+    """Runs a lifecycle function (function_call names the token `t.token_id` and its own
+    arguments $2, $3, ...) in the same statement that checks the caller may act on the token:
+    its hospital's, and for a doctor their own patient. One transaction per click instead of a
+    read and then the change (issue 19); a refusal then asks why, to answer 404 or 403 as before."""
+    hospital, doctor = f"${len(args) + 2}", f"${len(args) + 3}"
+    own_doctor = call.staff.doctor_id if call.staff.role == "doctor" else None
+    row = await call.pool.fetchrow(
+        f"""SELECT f.* FROM tokens t CROSS JOIN LATERAL {function_call} f
+            WHERE t.token_id = $1 AND t.hospital_id = {hospital}
+              AND ({doctor}::uuid IS NULL OR t.doctor_id = {doctor})""",
+        token_id, *args, call.staff.hospital_id, own_doctor)
+    if row is None:
+        await load_token_for(call, token_id)   # raises the 404 or 403 that applies
+        raise ApiError(404, "token not found", code="not_found")   # it moved to another doctor meanwhile
+    return token_json(row, base_url(call))
 
 
 @api.op("POST", "/tokens", summary="Issue a token (walk-in, online booking or emergency)", tag=TAG,
@@ -106,27 +119,24 @@ async def get_token_history(call: Call) -> list[dict[str, Any]]:
 async def check_in(call: Call) -> dict[str, Any]:
     token_id = call.path_id("token_id", "token")
     call.staff.require_role("admin", "receptionist")
-    await load_token_for(call, token_id)
     body = call.body
     if body.get("override_reason") is None and (body.get("latitude") is None or body.get("longitude") is None):
+        await load_token_for(call, token_id)   # an unknown token is 404 before the body's 422
         raise ApiError(422, "give latitude and longitude, or an override_reason", code="invalid")
-    return await run_token_function(
-        call, "SELECT * FROM check_in_token($1, $2, $3, $4, $5)", token_id,
+    return await act_on_token(
+        call, token_id, "check_in_token(t.token_id, $2, $3, $4, $5)",
         body.get("latitude"), body.get("longitude"), body.get("override_reason"), call.staff.actor_id)
 
 
-async def _doctor_action(call: Call, sql: str, *extra: Any) -> dict[str, Any]:
-    token_id = call.path_id("token_id", "token")
-    token = await load_token_for(call, token_id)
-    call.staff.require_doctor(token["doctor_id"])
-    return await run_token_function(call, sql, token_id, *extra)
+async def _doctor_action(call: Call, function_call: str, *extra: Any) -> dict[str, Any]:
+    return await act_on_token(call, call.path_id("token_id", "token"), function_call, *extra)
 
 
 def _status_op(path: str, status: str, from_statuses: list[str], summary: str,
                body: dict[str, Any] = schemas.REASON_OPTIONAL) -> None:
     """One lifecycle step: the target status and the statuses it may start from."""
     async def handler(call: Call) -> dict[str, Any]:
-        return await _doctor_action(call, "SELECT * FROM set_token_status($1, $2, $3, $4, $5)", status,
+        return await _doctor_action(call, "set_token_status(t.token_id, $2, $3, $4, $5)", status,
                                     call.staff.actor_id, call.body.get("reason"), from_statuses)
     handler.__name__ = f"token_{path.replace('-', '_')}"
     api.op("POST", f"/tokens/{{token_id}}/{path}", summary=summary, tag=TAG, body=body)(handler)
@@ -147,13 +157,13 @@ _status_op("cancel", "CANCELLED", ["BOOKED", "CHECKED_IN", "WAITING"], "Cancel a
 @api.op("POST", "/tokens/{token_id}/recall", summary="Announce a called token again", tag=TAG,
         body=schemas.EMPTY)
 async def recall_token(call: Call) -> dict[str, Any]:
-    return await _doctor_action(call, "SELECT * FROM recall_token($1, $2)", call.staff.actor_id)
+    return await _doctor_action(call, "recall_token(t.token_id, $2)", call.staff.actor_id)
 
 
 @api.op("POST", "/tokens/{token_id}/transfer", summary="Move a queued token to another doctor of the department",
         tag=TAG, body=schemas.TRANSFER)
 async def transfer_token(call: Call) -> dict[str, Any]:
-    return await _doctor_action(call, "SELECT * FROM transfer_token($1, $2, $3, $4)",
+    return await _doctor_action(call, "transfer_token(t.token_id, $2, $3, $4)",
                                 call.body["to_doctor_id"], call.staff.actor_id, call.body.get("reason"))
 
 
@@ -162,10 +172,8 @@ async def transfer_token(call: Call) -> dict[str, Any]:
 async def reschedule_token(call: Call) -> dict[str, Any]:
     token_id = call.path_id("token_id", "token")
     call.staff.require_role("admin", "receptionist", "doctor")
-    token = await load_token_for(call, token_id)
-    call.staff.require_doctor(token["doctor_id"])
-    return await run_token_function(
-        call, "SELECT * FROM reschedule_token($1, $2, $3, $4, $5)", token_id,
+    return await act_on_token(
+        call, token_id, "reschedule_token(t.token_id, $2, $3, $4, $5)",
         call.body["scheduled_time"], call.body.get("doctor_id"), call.staff.actor_id,
         call.body.get("reason"))
 
@@ -174,8 +182,16 @@ async def reschedule_token(call: Call) -> dict[str, Any]:
         summary="Call the doctor's next patient (409 when nobody is waiting)")
 async def call_next(call: Call) -> dict[str, Any]:
     doctor_id = call.path_id("doctor_id", "doctor")
-    owner = await call.pool.fetchval("SELECT hospital_id FROM doctors WHERE doctor_id = $1", doctor_id)
-    call.staff.require_hospital(owner, "doctor")
-    call.staff.require_doctor(doctor_id)
-    return await run_token_function(call, "SELECT * FROM call_next_token($1, $2, $3)", doctor_id,
-                                    call.staff.actor_id, call.body.get("complete_current", False))
+    # The hospital check in the same statement as the call: one transaction per click (issue 19).
+    row = None
+    if call.staff.role != "doctor" or doctor_id == call.staff.doctor_id:
+        row = await call.pool.fetchrow(
+            """SELECT c.* FROM doctors d CROSS JOIN LATERAL call_next_token(d.doctor_id, $2, $3) c
+               WHERE d.doctor_id = $1 AND d.hospital_id = $4""",
+            doctor_id, call.staff.actor_id, call.body.get("complete_current", False), call.staff.hospital_id)
+    if row is None:   # not this hospital's doctor (404), or another doctor's queue (403)
+        owner = await call.pool.fetchval("SELECT hospital_id FROM doctors WHERE doctor_id = $1", doctor_id)
+        call.staff.require_hospital(owner, "doctor")
+        call.staff.require_doctor(doctor_id)
+        raise ApiError(404, "doctor not found", code="not_found")
+    return token_json(row, base_url(call))
