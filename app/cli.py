@@ -326,6 +326,14 @@ def cmd_messages_preview(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_settings_table(args: argparse.Namespace, settings: Settings) -> int:
+    """The settings table of docs/operations.md, generated from app/settings.py."""
+    from app.settings import settings_table
+
+    print(settings_table())
+    return 0
+
+
 def _iso_date(text: str) -> Any:
     import datetime as dt
 
@@ -413,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="TOKEN_CREATED (default), T_MINUS_3, CALL_NOW, DELAYED, RESCHEDULED or CANCELLED")
     preview.add_argument("--language", default="en", choices=("en", "hi"))
     preview.set_defaults(func=cmd_messages_preview)
+
+    sub.add_parser("settings-table", help="print the settings table of docs/operations.md (from app/settings.py)"
+                   ).set_defaults(func=cmd_settings_table)
 
     simulate = sub.add_parser("simulate", help="drive the demo hospital like a real OPD morning")
     simulate.add_argument("--url", default=None, help="server base URL (default OPD_PUBLIC_URL or http://127.0.0.1:8000)")

@@ -9,6 +9,35 @@
 --   OPD14 doctor not on shift / on a break      -> 409
 --   OPD15 not found                             -> 404
 --   OPD16 invalid input                         -> 422
+--
+-- One convention for SQL called from Python: a lifecycle step or a read the API, the engine or
+-- the dispatcher makes is a function here, called as `SELECT ... FROM fn(...)`; short one-off
+-- reads stay inline beside their caller, and the dispatcher's statements are named queries in
+-- sql/queries/. Functions are grouped by what they serve; old signatures are dropped by
+-- migrations (sql/migrations/009_old_function_signatures.sql), not here.
+--
+-- Contents (each a section below, in this order; tests/db/test_functions_map.py keeps the list true):
+--   Time
+--   Partitions
+--   Geofence
+--   Default message texts
+--   Messages as registered (docs/operations.md, "Sending messages in India")
+--   The patient's tracker: push subscriptions and running late
+--   Messages: WhatsApp replies, consent, the outbox and its preview
+--   Token triggers
+--   The lifecycle
+--   Queue and ETA
+--   Views
+--   Operations: doctor leave and redistribution
+--   Operations: bottleneck alerts
+--   Operations: daily doctor metrics
+--   Operations: archive
+--   Operations: the live dashboard and department rebalancing
+--   Queue engine support
+--   Queue engine leadership (sql/migrations/003_engine_lease.sql)
+--   Roster
+--   Patient search
+--
 
 -- Time ---------------------------------------------------------------------------------------
 -- The one clock of the database. Two test seams, never set in production:
@@ -167,7 +196,7 @@ BEGIN
     RETURN v_shift;
 END $$;
 
--- Notifications outbox ------------------------------------------------------------------------
+-- Default message texts ----------------------------------------------------------------------
 INSERT INTO notification_templates (event_type, language, body) VALUES
     ('TOKEN_CREATED', 'en', '{hospital}: your token is {token} for {doctor} ({department}). Follow your turn live: {link}'),
     ('TOKEN_CREATED', 'hi', '{hospital}: आपका टोकन {token} है, {doctor} ({department})। अपनी बारी लाइव देखें: {link}'),
@@ -270,6 +299,7 @@ BEGIN
     RETURN v_problems;
 END $$;
 
+-- The patient's tracker: push subscriptions and running late ---------------------------------
 -- The tracker's "Notify me when my turn is near" (app/notify/web_push.py): keeps the browser's
 -- Web Push subscription for the token while it can still be called, at most p_max per token
 -- (the oldest goes). An endpoint given again replaces its keys. False: the token is past that.
@@ -323,6 +353,7 @@ LANGUAGE sql STABLE AS $$
     ORDER BY h.changed_at DESC LIMIT 1
 $$;
 
+-- Messages: WhatsApp replies, consent, the outbox and its preview ----------------------------
 -- The answer to a patient who wrote "STATUS" on WhatsApp: each of their open tokens of the day,
 -- where it stands, as free text (they just wrote, so the 24-hour window is open). Returns the
 -- number of replies written to the outbox.
@@ -952,7 +983,6 @@ BEGIN
 END $$;
 
 -- Moves a token to p_status (the trigger checks the transition and stamps the times).
-DROP FUNCTION IF EXISTS set_token_status(UUID, TEXT, UUID, TEXT);
 -- p_from, when given, is where this action may start: "start" is for a called patient, not a
 -- way to reopen a completed one, even though COMPLETED -> IN_CONSULTATION exists for "undo".
 CREATE OR REPLACE FUNCTION set_token_status(p_token_id UUID, p_status TEXT, p_actor UUID,
@@ -1402,6 +1432,8 @@ END $$;
 -- Everything of the doctor's state that every waiting patient's ETA shares, computed once per
 -- queue: the minutes until the doctor can take the next patient (and their variance), the
 -- minutes per call (and variance), how unsure the pace is, the shares, and the shift's end.
+-- Dropped and created again at every apply: its result columns changed between versions, which
+-- CREATE OR REPLACE cannot do (the same for the other DROPs of current signatures below).
 DROP FUNCTION IF EXISTS doctor_eta_basis(UUID, DATE);
 CREATE OR REPLACE FUNCTION doctor_eta_basis(p_doctor_id UUID, p_day DATE,
     OUT free_mins DOUBLE PRECISION, OUT free_var DOUBLE PRECISION,
@@ -1760,8 +1792,6 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 15 $$;
 -- are first written to the tokens (write_back_queue; tests and tools use it).
 -- JSON, not JSONB: built once and sent straight out, it is never queried; json_build_object
 -- costs a third of jsonb_build_object, which showed at every recompute.
-DROP FUNCTION IF EXISTS doctor_live_views(UUID, UUID[], BOOLEAN);
-DROP FUNCTION IF EXISTS doctor_live_views(UUID, UUID[], BOOLEAN, TEXT, UUID[], INT[], INT[]);
 DROP FUNCTION IF EXISTS doctor_queue_snapshot(UUID, DATE, BOOLEAN);
 CREATE OR REPLACE FUNCTION doctor_queue_snapshot(p_doctor_id UUID, p_day DATE, p_write_back BOOLEAN)
 RETURNS JSON
@@ -1845,9 +1875,7 @@ END $$;
 -- Tokens as their patients see them (the token: topic and GET /api/v1/track/{code}): the token,
 -- its place and the doctor's public details; no name, no phone. The engine calls it right after
 -- writing positions back and reads those; a direct read (the API) computes them afresh.
-DROP FUNCTION IF EXISTS token_views(UUID[]);
 DROP FUNCTION IF EXISTS token_public_view(UUID);
-DROP FUNCTION IF EXISTS token_views(UUID[], BOOLEAN);
 DROP FUNCTION IF EXISTS token_views(UUID[], BOOLEAN, JSON);
 -- Positions and ETAs: from p_positions when given (the engine passes the waiting list it has just
 -- computed, [{token_id, position, eta_minutes}]), computed afresh with p_compute_positions (a
@@ -1989,7 +2017,6 @@ GROUP BY d.doctor_id, d.hospital_id, d.name, d.specialization, d.paused_at, cd.c
 -- it brings up to date itself: as the queue moves, only their position, ETA and "now serving"
 -- change, and those come from the queue (app/live/engine.py, _patch_views). A call-next then
 -- costs two views here instead of one per waiting patient.
-DROP FUNCTION IF EXISTS doctor_live_views(UUID, UUID[]);
 CREATE OR REPLACE FUNCTION doctor_live_views(p_doctor_id UUID, p_extra_token_ids UUID[],
                                              p_all_of_day BOOLEAN DEFAULT FALSE,
                                              p_known_ids UUID[] DEFAULT NULL)
@@ -2079,8 +2106,6 @@ CREATE TRIGGER hospitals_after_update AFTER UPDATE ON hospitals
           OR OLD.announcement_languages IS DISTINCT FROM NEW.announcement_languages
           OR OLD.timezone IS DISTINCT FROM NEW.timezone)
     EXECUTE FUNCTION hospital_layout_changed();
-DROP FUNCTION IF EXISTS board_notices_after_write();   -- the two copies this replaced
-DROP FUNCTION IF EXISTS hospitals_after_update();
 
 CREATE OR REPLACE FUNCTION hospital_layout(p_hospital_id UUID) RETURNS JSONB
 LANGUAGE sql STABLE AS $$
@@ -2545,6 +2570,7 @@ BEGIN
     RETURN jsonb_build_object('cutoff', v_cutoff, 'archived', v_moved, 'dropped_partitions', v_dropped);
 END $$;
 
+-- Operations: the live dashboard and department rebalancing ----------------------------------
 -- The operations dashboard's live data for a hospital: every doctor's status (vw_doctor_status)
 -- and the open alerts. Department loads come from the boards the engine already has.
 CREATE OR REPLACE FUNCTION hospital_operations(p_hospital_id UUID) RETURNS JSONB
@@ -2601,6 +2627,7 @@ BEGIN
     RETURN v_moved;
 END $$;
 
+-- Queue engine support -----------------------------------------------------------------------
 -- Doctors whose tokens changed in the last day, most recent first: the order of the engine's
 -- rebuild after a reconnect.
 CREATE OR REPLACE FUNCTION recently_active_doctors() RETURNS TABLE (doctor_id UUID)
@@ -2669,6 +2696,7 @@ LANGUAGE sql AS $$
     WHERE lease_key = p_key AND holder = p_holder AND term = p_term
 $$;
 
+-- Roster -------------------------------------------------------------------------------------
 -- The roster of one week copied onto another (the admin page, issue 13): every shift of the 7
 -- days from p_from that was not cancelled, moved by (p_to - p_from) days, as SCHEDULED. A shift
 -- is skipped when its doctor or its cabin already has a shift overlapping it that day, so a
@@ -2711,6 +2739,7 @@ BEGIN
     RETURN QUERY SELECT v_copied, v_total - v_copied;
 END $$;
 
+-- Patient search -----------------------------------------------------------------------------
 -- Reception's search by any part of a phone number (4+ digits, as typed: "43210", "98765 432"),
 -- shared by the patient search and the desk's list of today's tokens.
 CREATE OR REPLACE FUNCTION phone_contains(p_phone TEXT, p_digits TEXT) RETURNS BOOLEAN

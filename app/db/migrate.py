@@ -74,10 +74,11 @@ async def upgrade(dsn: str) -> list[str]:
                 log.info("applied %s", name)
             # functions.sql is re-applied only when it changed: re-creating triggers locks the
             # token tables, which would stall live traffic (and deadlock with the archive job)
-            # at every start of every process.
+            # at every start of every process. And after any migration, which may have dropped
+            # or changed what it defines (009 drops old trigger functions with their triggers).
             functions = SQL_DIR / "functions.sql"
             checksum = _checksum(functions)
-            if done.get("functions.sql") != checksum:
+            if done.get("functions.sql") != checksum or applied:
                 async with conn.transaction():
                     await conn.execute(functions.read_text())
                     await conn.execute(
