@@ -64,7 +64,7 @@ async def _hospital_id(pool: Any, code: str) -> Any:
 
 
 def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
-    from app.api.auth import create_api_key
+    from app.security.identity import create_api_key
 
     async def work(pool: Any) -> str:
         hospital_id = await _hospital_id(pool, args.hospital)
@@ -111,8 +111,8 @@ def cmd_apikey_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
-    from app.api.admin import create_user
-    from app.api.errors import ApiError
+    from app.errors import ApiError
+    from app.security.accounts import create_user
 
     async def work(pool: Any) -> str:
         hospital_id = await _hospital_id(pool, args.hospital)

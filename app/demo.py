@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from app import clock
-from app.api.schemas import MESSAGE_EVENTS
+from app.notify.events import MESSAGE_EVENTS
 
 HOSPITAL_CODE = "DEMO"
 TIMEZONE = "Asia/Kolkata"
@@ -305,7 +305,7 @@ DEMO_USERS = [("admin", "demo.admin", "demo-admin-pass", None),
 
 
 async def _ensure_demo_users(conn: asyncpg.Connection, hospital_id: Any) -> None:
-    from app.api.admin import create_user
+    from app.security.accounts import create_user
 
     for role, username, password, emp in DEMO_USERS:
         if await conn.fetchval("SELECT 1 FROM staff_users WHERE username = $1", username):
@@ -318,7 +318,7 @@ async def _ensure_demo_users(conn: asyncpg.Connection, hospital_id: Any) -> None
 async def demo_key(pool: asyncpg.Pool, hospital_id: Any, key_file: Path | None) -> str:
     """The demo's admin API key: the one kept in key_file while it still works (so every `up`
     does not add another key), else a new one, kept there (readable by this user only)."""
-    from app.api.auth import create_api_key, principal_from_api_key
+    from app.security.identity import create_api_key, principal_from_api_key
 
     if key_file is not None and key_file.exists():
         kept = key_file.read_text().strip()

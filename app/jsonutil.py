@@ -41,3 +41,12 @@ def dumps_bytes(value: Any) -> bytes:
 
 
 loads = orjson.loads
+
+
+def strip_private(value: Any) -> Any:
+    """Drop the engine-only fields (names starting with '_') from a snapshot."""
+    if isinstance(value, dict):
+        return {k: strip_private(v) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, list):
+        return [strip_private(v) for v in value]
+    return value

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from app.api import schemas
 from app.api.auth import create_api_key
 from app.api.errors import ApiError
 from app.api.registry import Call, api, require_found
+from app.security.accounts import USER_COLUMNS, create_user
+from app.security.pairing import confirm_pairing
 from app.security.passwords import MIN_PASSWORD_LENGTH, hash_password
-from app.web.displays import confirm_pairing
 
 TAG = "admin"
 PASSWORD = {"type": "string", "minLength": MIN_PASSWORD_LENGTH, "maxLength": 200}
@@ -29,33 +28,14 @@ KEY_NEW = schemas.obj({"role": {"type": "string", "enum": ["admin", "receptionis
                        "doctor_id": schemas.UUID_OR_NULL,
                        "label": {"type": "string", "maxLength": 100}}, ["role"])
 
-_USER_COLUMNS = """user_id, username, role, doctor_id, is_active, failed_logins, locked_until,
-                   created_at"""
 
 
-async def create_user(conn: asyncpg.Connection, hospital_id: Any, username: str, password: str,
-                      role: str, doctor_id: Any = None) -> dict[str, Any]:
-    if (role == "doctor") != (doctor_id is not None):
-        raise ApiError(422, "a doctor account needs doctor_id, and only a doctor account has one",
-                       code="invalid", field="doctor_id")
-    if doctor_id is not None:
-        owner = await conn.fetchval("SELECT hospital_id FROM doctors WHERE doctor_id = $1", doctor_id)
-        if owner != hospital_id:
-            raise ApiError(404, "doctor not found", code="not_found", field="doctor_id")
-    try:
-        row = await conn.fetchrow(
-            f"""INSERT INTO staff_users (hospital_id, username, password_hash, role, doctor_id)
-                VALUES ($1, $2, $3, $4, $5) RETURNING {_USER_COLUMNS}""",
-            hospital_id, username, hash_password(password), role, doctor_id)
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, f"the username {username!r} is taken", code="duplicate", field="username") from None
-    return dict(row.items())
 
 
 @api.op("GET", "/users", summary="Staff accounts", tag=TAG)
 async def list_users(call: Call) -> list[dict[str, Any]]:
     call.staff.require_role("admin")
-    rows = await call.pool.fetch(f"SELECT {_USER_COLUMNS} FROM staff_users WHERE hospital_id = $1 ORDER BY username",
+    rows = await call.pool.fetch(f"SELECT {USER_COLUMNS} FROM staff_users WHERE hospital_id = $1 ORDER BY username",
                                  call.staff.hospital_id)
     return [dict(r.items()) for r in rows]
 
@@ -82,7 +62,7 @@ async def patch_user(call: Call) -> dict[str, Any]:
                locked_until = CASE WHEN $3 IS NULL THEN locked_until END,
                sessions_valid_after = CASE WHEN $5 OR $4 = false OR $3 IS NOT NULL THEN now()
                                            ELSE sessions_valid_after END
-            WHERE user_id = $1 AND hospital_id = $2 RETURNING {_USER_COLUMNS}""",
+            WHERE user_id = $1 AND hospital_id = $2 RETURNING {USER_COLUMNS}""",
         user_id, call.staff.hospital_id,
         hash_password(body["password"]) if "password" in body else None,
         body.get("is_active"), bool(body.get("logout_everywhere")))

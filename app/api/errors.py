@@ -11,21 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from app import metrics
+from app.errors import ApiError, not_found  # noqa: F401  (re-exported: the API's modules raise them)
 
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, code: str = "error", **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.extra = extra
-
-
-def not_found(what: str) -> ApiError:
-    return ApiError(404, f"{what} not found", code="not_found")
 
 
 # Our own SQLSTATEs, raised by sql/functions.sql.

@@ -9,6 +9,7 @@ from typing import Any
 from app.api import schemas
 from app.api.errors import ApiError
 from app.api.registry import Call, api, query_param
+from app.notify.events import MESSAGE_EVENTS
 
 TAG = "messages"
 CHANNELS = ("SMS", "WHATSAPP")
@@ -18,8 +19,8 @@ _COLUMNS = ("body", "dlt_template_id", "sms_header", "gateway_template_id", "wa_
 
 def _key(call: Call) -> tuple[str, str, str]:
     event, language, channel = (call.request.path_params[k] for k in ("event_type", "language", "channel"))
-    if event not in schemas.MESSAGE_EVENTS:
-        raise ApiError(422, f"event_type must be one of {', '.join(schemas.MESSAGE_EVENTS)}", code="invalid")
+    if event not in MESSAGE_EVENTS:
+        raise ApiError(422, f"event_type must be one of {', '.join(MESSAGE_EVENTS)}", code="invalid")
     if language not in LANGUAGES:
         raise ApiError(422, f"language must be one of {', '.join(LANGUAGES)}", code="invalid")
     if channel not in CHANNELS:
@@ -95,8 +96,8 @@ async def message_preview(call: Call) -> list[dict[str, Any]]:
 
     call.staff.require_role("admin")
     event, language = call.query("event"), call.query("language")
-    if event not in schemas.MESSAGE_EVENTS:
-        raise ApiError(422, f"event must be one of {', '.join(schemas.MESSAGE_EVENTS)}", code="invalid", field="event")
+    if event not in MESSAGE_EVENTS:
+        raise ApiError(422, f"event must be one of {', '.join(MESSAGE_EVENTS)}", code="invalid", field="event")
     if language not in LANGUAGES:
         raise ApiError(422, "language must be en or hi", code="invalid", field="language")
     try:

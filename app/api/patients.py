@@ -10,9 +10,9 @@ import asyncpg
 
 from app.api import schemas
 from app.api.errors import ApiError
-from app.api.phones import HINT as PHONE_HINT
-from app.api.phones import normalise_phone
 from app.api.registry import Call, api, query_param, require_found
+from app.phones import HINT as PHONE_HINT
+from app.phones import normalise_phone
 
 TAG = "patients"
 _COLUMNS = ("name", "phone", "email", "date_of_birth", "gender", "preferred_language",

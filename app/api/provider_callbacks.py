@@ -22,8 +22,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from app.api.errors import ApiError
 from app.api.notifications import apply_receipt
-from app.api.phones import normalise_phone
 from app.api.registry import Call, api
+from app.phones import normalise_phone
 
 TAG = "notifications"
 # MSG91 report status codes (msg91.com/help): 1 delivered; 2 failed, 9 NDNC, 16/25 rejected, 17 blocked.

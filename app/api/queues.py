@@ -9,17 +9,11 @@ import asyncpg
 
 from app.api.errors import ApiError
 from app.api.registry import Call, api
+from app.jsonutil import strip_private
 
 TAG = "queues"
 
 
-def strip_private(value: Any) -> Any:
-    """Drop the engine-only fields (names starting with '_') from a snapshot."""
-    if isinstance(value, dict):
-        return {k: strip_private(v) for k, v in value.items() if not k.startswith("_")}
-    if isinstance(value, list):
-        return [strip_private(v) for v in value]
-    return value
 
 
 async def read_doctor_queue(conn: asyncpg.Connection | asyncpg.Pool, doctor_id: uuid.UUID) -> dict[str, Any] | None:

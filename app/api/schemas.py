@@ -121,7 +121,6 @@ HOSPITAL_PATCH = obj({
         "type": "boolean", "description": "SMS registered as DLT 'service implicit': sent without an explicit opt-in"},
 })
 
-MESSAGE_EVENTS = ["TOKEN_CREATED", "T_MINUS_3", "CALL_NOW", "DELAYED", "RESCHEDULED", "CANCELLED"]
 MESSAGE_REGISTRATION = obj({
     "body": {"type": "string", "minLength": 1, "maxLength": 2000,
              "description": "the text exactly as registered, with {variables} where the template has {#var#}"},

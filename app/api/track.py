@@ -7,9 +7,9 @@ from typing import Any
 from app.api import schemas
 from app.api.errors import ApiError
 from app.api.registry import Call, api
+from app.security.identity import TRACKING_CODE_PATTERN
 
 TAG = "patient"
-TRACKING_CODE_PATTERN = r"^[A-Za-z0-9_-]{16,32}$"
 
 
 async def token_id_for_code(call: Call, code: str) -> Any:

@@ -12,8 +12,8 @@ from typing import Any
 from starlette.requests import Request
 
 from app.api.errors import ApiError
-from app.api.phones import HINT as PHONE_HINT
-from app.api.phones import normalise_phone
+from app.phones import HINT as PHONE_HINT
+from app.phones import normalise_phone
 
 MAX_BODY_BYTES = 64 * 1024
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -12,8 +12,8 @@ from typing import Any
 
 import asyncpg
 
-from app.api.auth import Principal
 from app.live.frames import BOARD_KINDS, parse_topic
+from app.security.identity import Principal
 
 CACHE_TTL_S = 60.0   # how long an id's hospital or a code's validity is remembered
 CACHE_MAX = 50_000

@@ -114,7 +114,7 @@ def operations_view(layout: dict[str, Any], departments: list[dict[str, Any]],
 
 def doctor_topic_view(queue: dict[str, Any]) -> dict[str, Any]:
     """The staff view of a doctor's queue: the API's shape, without engine-only fields."""
-    from app.api.queues import strip_private
+    from app.jsonutil import strip_private
 
     result: dict[str, Any] = strip_private(queue)
     return result

@@ -12,11 +12,11 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app import jsonutil, metrics
-from app.api.auth import Principal, optional_principal
-from app.api.errors import ApiError
+from app.errors import ApiError
 from app.live.access import TopicDenied
 from app.live.frames import Frame
 from app.live.hub import Client
+from app.security.identity import Principal, optional_principal
 
 log = logging.getLogger(__name__)
 

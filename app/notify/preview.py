@@ -24,7 +24,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.api.schemas import MESSAGE_EVENTS
+from app.notify.events import MESSAGE_EVENTS
 from app.notify.india_sms import ExotelProvider, GupshupProvider, Msg91Provider
 from app.notify.providers import Message, PermanentFailure, Provider, TwilioProvider, WhatsAppProvider
 from app.notify.web_push import VapidKey, WebPushProvider, b64url, generate_private_pem, push_payload

@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api.phones import phone_digits
+from app.phones import phone_digits
 from app.web.desk_filters import STATUSES
 from app.web.pages import staff_member, uuid_or_none
 from app.web.templating import render

@@ -4,7 +4,6 @@ and the screen's cookie becomes a long-lived, revocable credential (docs/securit
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 import asyncpg
 from starlette.requests import Request
@@ -62,16 +61,3 @@ async def pairing_page(request: Request, purpose: str) -> Response:
 async def pairing_status(request: Request) -> JSONResponse:
     device = await pending_device(request.app.state.pool, request.cookies.get(DISPLAY_COOKIE))
     return JSONResponse({"paired": bool(device and device["paired_at"])})
-
-
-async def confirm_pairing(pool: asyncpg.Pool, hospital_id: Any, code: str, label: str,
-                          user_id: Any) -> asyncpg.Record | None:
-    """An admin confirms the code shown on a screen; returns the device, or None if no match."""
-    row: asyncpg.Record | None = await pool.fetchrow(
-        """UPDATE display_devices
-           SET hospital_id = $1, label = $3, paired_at = now(), pairing_code = NULL,
-               paired_by = (SELECT user_id FROM staff_users WHERE user_id = $4)
-           WHERE pairing_code = $2 AND paired_at IS NULL AND pairing_expires_at > now() AND revoked_at IS NULL
-           RETURNING device_id, label, paired_at""",
-        hospital_id, code.replace(" ", ""), label, user_id)
-    return row

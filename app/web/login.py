@@ -9,7 +9,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app.api.auth import optional_principal
+from app.security.identity import optional_principal
 from app.security.passwords import verify_password
 from app.security.sessions import SESSION_COOKIE, SESSION_MAX_AGE_S, cookie_options
 from app.web.templating import render

@@ -12,11 +12,10 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from app.api.auth import Principal, optional_principal
-from app.api.errors import ApiError
-from app.api.phones import phone_digits
-from app.api.schemas import MESSAGE_EVENTS
-from app.api.track import TRACKING_CODE_PATTERN
+from app.errors import ApiError
+from app.notify.events import MESSAGE_EVENTS
+from app.phones import phone_digits
+from app.security.identity import TRACKING_CODE_PATTERN, Principal, optional_principal
 from app.web.desk_filters import STATUSES
 from app.web.displays import pairing_page
 from app.web.login import HOME_BY_ROLE, login_redirect

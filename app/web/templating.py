@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-from app.api.auth import Principal
+from app.security.identity import Principal
 from app.settings import REPO_ROOT
 
 STATIC_DIR = REPO_ROOT / "static"

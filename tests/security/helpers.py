@@ -19,7 +19,7 @@ import httpx
 import websockets
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from app.api.admin import create_user
+from app.security.accounts import create_user
 from tests.support import factory
 from tests.support.ws_client import LiveClient
 

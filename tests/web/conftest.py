@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from app.api.admin import create_user
+from app.security.accounts import create_user
 from tests.support import factory
 
 CHROMIUM = "/usr/bin/chromium"

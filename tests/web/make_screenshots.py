@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from app.api.admin import create_user
+from app.security.accounts import create_user
 from app.api.auth import create_api_key
 from app.db.migrate import upgrade
 from app.db.pool import create_pool
