@@ -160,6 +160,21 @@ LANGUAGE sql STABLE AS $$ SELECT NULLIF(current_setting('opd.actor_id', true), '
 CREATE OR REPLACE FUNCTION opd_reason() RETURNS TEXT
 LANGUAGE sql STABLE AS $$ SELECT NULLIF(current_setting('opd.reason', true), '') $$;
 
+-- The HTTP request an action came from (its X-Request-ID, app/logs.py), for the audit trail: the
+-- API passes its actor argument through opd_request_actor(actor, request id), which notes the
+-- request for this transaction and returns the actor. An argument is evaluated before its
+-- function runs, so the note is there when the token trigger writes token_history (its
+-- metadata.request_id joins the audit row to the request's log lines).
+CREATE OR REPLACE FUNCTION opd_request_actor(p_actor UUID, p_request_id TEXT) RETURNS UUID
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('opd.request_id', COALESCE(left(p_request_id, 64), ''), true);
+    RETURN p_actor;
+END $$;
+
+CREATE OR REPLACE FUNCTION opd_request_id() RETURNS TEXT
+LANGUAGE sql STABLE AS $$ SELECT NULLIF(current_setting('opd.request_id', true), '') $$;
+
 -- Geofence ------------------------------------------------------------------------------------
 -- Great-circle distance in metres (earthdistance's sphere).
 CREATE OR REPLACE FUNCTION distance_to_hospital_m(p_hospital_id UUID, p_lat NUMERIC, p_lon NUMERIC)
@@ -777,6 +792,9 @@ BEGIN
         END IF;
         IF TG_OP = 'INSERT' AND NEW.rescheduled_from_token_id IS NOT NULL THEN
             v_meta := jsonb_build_object('rescheduled_from_token_id', NEW.rescheduled_from_token_id);
+        END IF;
+        IF opd_request_id() IS NOT NULL THEN
+            v_meta := v_meta || jsonb_build_object('request_id', opd_request_id());
         END IF;
         INSERT INTO token_history (token_id, visit_date, previous_status, new_status, changed_by,
                                    changed_by_key, change_reason, metadata, changed_at)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import asyncpg
 
+from app import logs
 from app.api import schemas
 from app.api.auth import Principal
 from app.api.errors import ApiError
@@ -41,13 +43,17 @@ async def act_on_token(call: Call, token_id: uuid.UUID, function_call: str, *arg
     arguments $2, $3, ...) in the same statement that checks the caller may act on the token:
     its hospital's, and for a doctor their own patient. One transaction per click instead of a
     read and then the change (issue 19); a refusal then asks why, to answer 404 or 403 as before."""
-    hospital, doctor = f"${len(args) + 2}", f"${len(args) + 3}"
+    hospital, doctor, request = f"${len(args) + 2}", f"${len(args) + 3}", f"${len(args) + 4}"
     own_doctor = call.staff.doctor_id if call.staff.role == "doctor" else None
+    # The caller's actor argument goes through opd_request_actor(), which notes this request's id
+    # for the audit trail (token_history.metadata.request_id) before the function runs.
+    actor = f"${args.index(call.staff.actor_id) + 2}"
+    function_call = re.sub(re.escape(actor) + r"\b", f"opd_request_actor({actor}, {request})", function_call)
     row = await call.pool.fetchrow(
         f"""SELECT f.* FROM tokens t CROSS JOIN LATERAL {function_call} f
             WHERE t.token_id = $1 AND t.hospital_id = {hospital}
               AND ({doctor}::uuid IS NULL OR t.doctor_id = {doctor})""",
-        token_id, *args, call.staff.hospital_id, own_doctor)
+        token_id, *args, call.staff.hospital_id, own_doctor, logs.REQUEST_ID.get())
     if row is None:
         await load_token_for(call, token_id)   # raises the 404 or 403 that applies
         raise ApiError(404, "token not found", code="not_found")   # it moved to another doctor meanwhile
@@ -75,10 +81,10 @@ async def issue_token(call: Call) -> dict[str, Any]:
             patient_id = await find_or_create_patient(conn, staff.hospital_id, body["patient"])
         await _check_same_hospital(conn, staff, body.get("doctor_id"), body.get("dept_id"))
         row = await conn.fetchrow(
-            "SELECT * FROM issue_token($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "SELECT * FROM issue_token($1, $2, $3, $4, $5, $6, $7, $8, opd_request_actor($9, $10))",
             staff.hospital_id, patient_id, body.get("doctor_id"), body.get("dept_id"),
             booking_type, priority, body.get("scheduled_time"), body.get("visit_reason"),
-            staff.actor_id)
+            staff.actor_id, logs.REQUEST_ID.get())
     return token_json(row, base_url(call))
 
 
@@ -186,9 +192,11 @@ async def call_next(call: Call) -> dict[str, Any]:
     row = None
     if call.staff.role != "doctor" or doctor_id == call.staff.doctor_id:
         row = await call.pool.fetchrow(
-            """SELECT c.* FROM doctors d CROSS JOIN LATERAL call_next_token(d.doctor_id, $2, $3) c
+            """SELECT c.* FROM doctors d
+               CROSS JOIN LATERAL call_next_token(d.doctor_id, opd_request_actor($2, $5), $3) c
                WHERE d.doctor_id = $1 AND d.hospital_id = $4""",
-            doctor_id, call.staff.actor_id, call.body.get("complete_current", False), call.staff.hospital_id)
+            doctor_id, call.staff.actor_id, call.body.get("complete_current", False), call.staff.hospital_id,
+            logs.REQUEST_ID.get())
     if row is None:   # not this hospital's doctor (404), or another doctor's queue (403)
         owner = await call.pool.fetchval("SELECT hospital_id FROM doctors WHERE doctor_id = $1", doctor_id)
         call.staff.require_hospital(owner, "doctor")

@@ -322,7 +322,8 @@ async def test_reschedule_links_a_new_token(
     old_now = (await admin.get(f"{API}/tokens/{old['token_id']}")).json()
     assert old_now["status"] == "RESCHEDULED"
     history = await _history(admin, new["token_id"])
-    assert history[0]["metadata"] == {"rescheduled_from_token_id": old["token_id"]}
+    assert history[0]["metadata"]["rescheduled_from_token_id"] == old["token_id"]
+    assert history[0]["metadata"]["request_id"]     # the request that rescheduled it (app/logs.py)
     assert history[0]["changed_by_key"] == str(await key_id(pool, hospital, "admin"))
 
 
@@ -345,6 +346,7 @@ async def test_transfer_to_another_doctor_of_the_department(
     assert history[-1]["metadata"] == {
         "from_doctor_id": str(hospital.doctors[0].doctor_id),
         "to_doctor_id": str(other.doctor_id),
+        "request_id": history[-1]["metadata"]["request_id"],   # the request's id (app/logs.py)
     }
     queue = (await admin.get(f"{API}/queues/doctors/{other.doctor_id}")).json()
     assert [w["token_id"] for w in queue["waiting"]] == [token["token_id"]]

@@ -18,11 +18,11 @@ import asyncpg
 import httpx
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from app.security.accounts import create_user
 from app.api.auth import create_api_key
 from app.db.migrate import upgrade
 from app.db.pool import create_pool
 from app.demo import HOSPITAL_CODE, load_demo
+from app.security.accounts import create_user
 from tests.support.app_server import AppServer
 from tests.support.pg_server import create_database, drop_database
 from tests.web.conftest import CHROMIUM, PASSWORD, UI_TIMEOUT_MS
