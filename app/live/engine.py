@@ -19,6 +19,7 @@ import asyncpg
 from app import jsonutil, metrics
 from app.live import views
 from app.live.bus import Bus, Deposed
+from app.live.changes import ChangeNotice
 from app.live.design_keys import DesignKeys
 from app.live.frames import Frame
 from app.live.write_back import PositionWriteBack
@@ -112,7 +113,7 @@ class QueueEngine:
         self.stats = {"recomputes": 0, "queries": 0, "frames": 0, "changes": 0, "batches": 0}
 
     # Inputs --------------------------------------------------------------------------------
-    def note_change(self, payload: dict[str, Any]) -> None:
+    def note_change(self, payload: ChangeNotice) -> None:
         """A NOTIFY from the database (sql/functions.sql, tokens_after_write and friends)."""
         self.stats["changes"] += 1
         metrics.CHANGES.inc()
