@@ -11,19 +11,16 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from app.db.migrate import upgrade
 from app.db.pool import create_pool
 from tests.notify.provider_server import ProviderServer
 from tests.support import factory
-from tests.support.pg_server import create_database, drop_database
+from tests.support.pg_server import upgraded_database
 
 
 @pytest.fixture(scope="session")
 async def outbox_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
-    dsn = await create_database(pg_admin_dsn)
-    await upgrade(dsn)
-    yield dsn
-    await drop_database(pg_admin_dsn, dsn.rsplit("/", 1)[1].split("?")[0])
+    async with upgraded_database(pg_admin_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

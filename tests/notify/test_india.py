@@ -202,6 +202,8 @@ async def test_gupshup_and_twilio_receipts(
                "destAddr": "919800000000", "srcAddr": "SNJVNI", "cause": "ABSENT_SUBSCRIBER", "errCode": "005",
                "channel": "SMS", "noOfFrags": 1}]
     assert (await http.post(gupshup, json=pushed)).status_code == 200
+    malformed = await http.post(gupshup, content=b"not json", headers={"Content-Type": "application/json"})
+    assert malformed.status_code == 422 and "Gupshup" in malformed.json()["error"]["message"]
 
     twilio = "/api/v1/notifications/receipts/twilio"
     for (token_id, sid), status in zip(rows[2:], ("delivered", "undelivered"), strict=True):

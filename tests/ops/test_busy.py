@@ -11,11 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from app.db.migrate import upgrade
 from app.db.pool import create_pool
 from tests.support import factory
 from tests.support.app_server import AppServer
-from tests.support.pg_server import create_database, drop_database
+from tests.support.pg_server import upgraded_database
 
 POOL_SIZE = 24   # app/main.py: the API's pool
 
@@ -23,10 +22,8 @@ POOL_SIZE = 24   # app/main.py: the API's pool
 @pytest.fixture(scope="module")
 async def busy_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
     """A database of its own: the test locks a table every server of the suite reads."""
-    dsn = await create_database(pg_admin_dsn)
-    await upgrade(dsn)
-    yield dsn
-    await drop_database(pg_admin_dsn, dsn.rsplit("/", 1)[1].split("?")[0])
+    async with upgraded_database(pg_admin_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,12 @@
 """A PostgreSQL server for the test suite, and a fresh database per test run."""
 
+import contextlib
 import os
 import secrets
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -73,3 +74,18 @@ async def drop_database(admin_dsn: str, name: str) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def upgraded_database(admin_dsn: str) -> AsyncIterator[str]:
+    """A database of its own with the whole schema applied (its DSN), dropped afterwards: for
+    tests that must not share the suite's database (a dispatcher of another server would take
+    their messages; a table lock would stall every other test)."""
+    from app.db.migrate import upgrade
+
+    dsn = await create_database(admin_dsn)
+    try:
+        await upgrade(dsn)
+        yield dsn
+    finally:
+        await drop_database(admin_dsn, dsn.rsplit("/", 1)[1].split("?")[0])
