@@ -34,8 +34,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from app.live.leader import LeaderLoop
     from app.live.runtime import LiveRuntime
+    from app.live.shards import EngineGroup
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,11 @@ RECOMPUTE_WAITING = Gauge("opd_recompute_waiting_doctors",
 CHANGES = Counter("opd_changes_total", "Change notifications (NOTIFY) received by the engine")
 COALESCED = Counter("opd_changes_coalesced_total",
                     "Changes folded into a recompute already due for the same doctor")
-ENGINE_LEADER = Gauge("opd_engine_leader", "1 while this process leads the queue engine",
+ENGINE_LEADER = Gauge("opd_engine_leader",
+                      "Shards of the queue engine this process leads (1 while it leads the only one)",
                       multiprocess_mode="livesum")
+ENGINE_SHARDS = Gauge("opd_engine_shards", "OPD_ENGINE_SHARDS of this engine process (0: takes no part)",
+                      multiprocess_mode="livemax")
 LEADER_TERMS = Counter("opd_engine_leader_terms_total", "Times a process became the engine leader")
 LISTEN_LOST = Counter("opd_listen_connection_lost_total",
                       "Times the engine's LISTEN connection to PostgreSQL was lost")
@@ -153,14 +156,18 @@ def record_local_state(runtime: LiveRuntime, pool: Any) -> None:
     DB_POOL.labels("size").set(pool.get_size())
     DB_POOL.labels("in_use").set(pool.get_size() - pool.get_idle_size())
     DB_POOL.labels("max").set(pool.get_max_size())
-    record_engine_state(runtime.leader)
+    record_engine_state(None if runtime.settings.engine == "off" else runtime.leader)
 
 
-def record_engine_state(leader: LeaderLoop) -> None:
-    leading = leader.is_leader
-    ENGINE_LEADER.set(1 if leading else 0)
-    engine = getattr(leader, "engine", None) if leading else None
-    RECOMPUTE_WAITING.set(engine.waiting_count() if engine is not None else 0)
+def record_engine_state(group: EngineGroup | None) -> None:
+    if group is None:  # OPD_ENGINE=off: an engine process leads
+        ENGINE_LEADER.set(0)
+        ENGINE_SHARDS.set(0)
+        RECOMPUTE_WAITING.set(0)
+        return
+    ENGINE_LEADER.set(len(group.held_shards))
+    ENGINE_SHARDS.set(group.count)
+    RECOMPUTE_WAITING.set(sum(engine.waiting_count() for engine in group.engines))
 
 
 async def keep_local_state(runtime: LiveRuntime, pool: Any) -> None:
@@ -171,7 +178,7 @@ async def keep_local_state(runtime: LiveRuntime, pool: Any) -> None:
         await asyncio.sleep(LOCAL_STATE_S)
 
 
-async def keep_engine_state(leader: LeaderLoop) -> None:
+async def keep_engine_state(leader: EngineGroup) -> None:
     """The engine process's gauges (`python -m app engine`), every LOCAL_STATE_S."""
     while True:
         with contextlib.suppress(Exception):

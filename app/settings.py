@@ -34,6 +34,13 @@ def _lower_list(raw: str) -> tuple[str, ...]:
     return tuple(part.lower() for part in _comma_list(raw))
 
 
+def _bounded_int(raw: str, low: int, high: int) -> int:
+    value = int(raw)
+    if not low <= value <= high:
+        raise ValueError(f"{raw!r} is not between {low} and {high}")
+    return value
+
+
 def _country_code(raw: str) -> str:
     return raw.strip().lstrip("+")
 
@@ -133,10 +140,19 @@ class Settings:
         "OPD_LOGIN_ATTEMPTS_PER_ADDRESS", 20,
         "sign-in attempts per client address per 5 minutes, per process. The test suite raises it "
         "for its shared server, whose sign-ins all come from 127.0.0.1")
+    engine_shards: int = setting(
+        "OPD_ENGINE_SHARDS", 1,
+        "hospitals are hashed to this many shards of the queue engine, each led by one process at "
+        "a time; engine processes share them out evenly and take over a lost one's within seconds "
+        "(docs/architecture.md, \"Shards\"). 1 (default): one process computes every hospital. "
+        "For many hospitals on one database; every engine process must have the same value "
+        "(1–64)",
+        parse=lambda raw: _bounded_int(raw, 1, 64))
     leader_lock_key: int = setting(
         "OPD_LEADER_LOCK_KEY", 727001,
-        "the key of the engine lease (`engine_lease.lease_key`) that elects the engine leader, "
-        "and of the advisory lock that refuses a second process on the in-process bus")
+        "the key of the engine lease (`engine_lease.lease_key`) that elects the engine leader "
+        "(shard k's lease: this + k), and of the advisory lock that refuses a second process on "
+        "the in-process bus")
     trusted_proxies: tuple[str, ...] = setting(
         "OPD_TRUSTED_PROXIES", (),
         "comma-separated proxy addresses whose `X-Forwarded-*` headers are trusted",
@@ -295,7 +311,10 @@ def _read(spec: dataclasses.Field[Any], raw: str) -> Any:
             raise ValueError(f"{env} must be one of {', '.join(choices)}, not {value!r}")
         return value
     if parse is not None:
-        return parse(raw)
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{env}: {exc}") from None
     kind = str(spec.type).replace(" | None", "")
     try:
         if kind == "int":

@@ -35,6 +35,7 @@
 --   Operations: the live dashboard and department rebalancing
 --   Queue engine support
 --   Queue engine leadership (sql/migrations/003_engine_lease.sql)
+--   Queue engine shards (sql/migrations/010_engine_members.sql)
 --   Roster
 --   Patient search
 --
@@ -2712,6 +2713,52 @@ RETURNS VOID
 LANGUAGE sql AS $$
     UPDATE engine_lease SET expires_at = clock_timestamp() - interval '1 millisecond'
     WHERE lease_key = p_key AND holder = p_holder AND term = p_term
+$$;
+
+-- Queue engine shards (sql/migrations/010_engine_members.sql) -------------------------------
+-- With OPD_ENGINE_SHARDS = n > 1 each hospital belongs to one of n shards, and each shard has a
+-- lease of its own (key OPD_LEADER_LOCK_KEY + shard). The hash is the first 32 bits of the md5
+-- of the hospital's id as text: app/live/shards.py computes the same in Python (a test holds
+-- the two equal), so the engine can route a NOTIFY without asking the database.
+CREATE OR REPLACE FUNCTION engine_shard(p_hospital_id UUID, p_count INT)
+RETURNS INT
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN p_count <= 1 THEN 0
+                ELSE (('x' || left(md5(p_hospital_id::text), 8))::bit(32)::bigint % p_count)::int END
+$$;
+
+-- An engine process's heartbeat: records it as a live member of the group and answers how many
+-- live members share its shard count, how many do not (a misconfiguration: two shard counts
+-- would compute some hospitals twice, so a process takes no shard while it lasts), and the
+-- fewest shards any live member leads (who should take a free shard, who should hand one
+-- over). Members unseen for 30 × p_ttl_ms are forgotten.
+CREATE OR REPLACE FUNCTION engine_member_beat(p_key BIGINT, p_holder TEXT, p_shard_count INT, p_ttl_ms INT,
+                                              OUT members INT, OUT disagreeing INT, OUT fewest_held INT)
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO engine_members AS m (lease_key, holder, shard_count, seen_at)
+    VALUES (p_key, p_holder, p_shard_count, clock_timestamp())
+    ON CONFLICT (lease_key, holder) DO UPDATE
+        SET shard_count = EXCLUDED.shard_count, seen_at = EXCLUDED.seen_at;
+    DELETE FROM engine_members
+    WHERE lease_key = p_key AND seen_at < clock_timestamp() - make_interval(secs => 30 * p_ttl_ms / 1000.0);
+    SELECT count(*) FILTER (WHERE m.shard_count = p_shard_count),
+           count(*) FILTER (WHERE m.shard_count <> p_shard_count),
+           COALESCE(min(held.n) FILTER (WHERE m.shard_count = p_shard_count), 0)
+    INTO members, disagreeing, fewest_held
+    FROM engine_members m
+    CROSS JOIN LATERAL (
+        SELECT count(*)::int AS n FROM engine_lease l
+        WHERE l.holder = m.holder AND l.lease_key >= p_key AND l.lease_key < p_key + p_shard_count
+          AND l.expires_at >= clock_timestamp()) held
+    WHERE m.lease_key = p_key AND m.seen_at >= clock_timestamp() - make_interval(secs => p_ttl_ms / 1000.0);
+END $$;
+
+-- A process stopping cleanly leaves at once, so the others take its share without waiting.
+CREATE OR REPLACE FUNCTION engine_member_leave(p_key BIGINT, p_holder TEXT)
+RETURNS VOID
+LANGUAGE sql AS $$
+    DELETE FROM engine_members WHERE lease_key = p_key AND holder = p_holder
 $$;
 
 -- Roster -------------------------------------------------------------------------------------

@@ -61,16 +61,18 @@ class Deposed(RuntimeError):
 class Bus(Protocol):
     async def connect(self) -> None: ...
     async def close(self) -> None: ...
-    async def publish(self, frame: Frame, term: int = 0) -> None: ...
-    async def publish_many(self, frames: list[Frame], term: int = 0) -> None:
-        """Raises Deposed when a newer term has published (fencing)."""
+    async def publish(self, frame: Frame, term: int = 0, shard: int = 0) -> None: ...
+    async def publish_many(self, frames: list[Frame], term: int = 0, shard: int = 0) -> None:
+        """Raises Deposed when a newer term of the same engine shard has published (fencing:
+        each shard's lease counts its own terms)."""
         ...
     async def latest(self, topics: list[str]) -> dict[str, Frame]: ...
     def listen(self) -> AsyncIterator[Frame | None]: ...
     async def health(self) -> str: ...
 
-    async def state_survived(self, epoch: str) -> bool:
-        """False if the stored frames may be gone since the last call (e.g. Redis restarted)."""
+    async def state_survived(self, epoch: str, shard: int = 0) -> bool:
+        """False if the stored frames may be gone since this shard's last call (e.g. Redis
+        restarted)."""
         ...
 
 
@@ -80,7 +82,7 @@ class MemoryBus:
     def __init__(self) -> None:
         self._frames: dict[str, Frame] = {}
         self._listeners: set[asyncio.Queue[Frame | None]] = set()
-        self._term = 0
+        self._terms: dict[int, int] = {}  # engine shard -> newest term seen
 
     async def connect(self) -> None:
         return None
@@ -88,10 +90,11 @@ class MemoryBus:
     async def close(self) -> None:
         return None
 
-    async def publish(self, frame: Frame, term: int = 0) -> None:
-        if term < self._term:
-            raise Deposed(f"term {term} is older than {self._term}")
-        self._term = term
+    async def publish(self, frame: Frame, term: int = 0, shard: int = 0) -> None:
+        newest = self._terms.get(shard, 0)
+        if term < newest:
+            raise Deposed(f"term {term} of shard {shard} is older than {newest}")
+        self._terms[shard] = term
         stored = self._frames.get(frame.topic)
         if stored is not None and stored.version >= frame.version:
             return  # only forward, as in Redis
@@ -99,9 +102,9 @@ class MemoryBus:
         for queue in self._listeners:
             queue.put_nowait(frame)
 
-    async def publish_many(self, frames: list[Frame], term: int = 0) -> None:
+    async def publish_many(self, frames: list[Frame], term: int = 0, shard: int = 0) -> None:
         for frame in frames:
-            await self.publish(frame, term)
+            await self.publish(frame, term, shard)
 
     async def latest(self, topics: list[str]) -> dict[str, Frame]:
         return {t: self._frames[t] for t in topics if t in self._frames}
@@ -118,7 +121,7 @@ class MemoryBus:
     async def health(self) -> str:
         return "ok (in-process)"
 
-    async def state_survived(self, epoch: str) -> bool:
+    async def state_survived(self, epoch: str, shard: int = 0) -> bool:
         return True
 
 
@@ -150,21 +153,25 @@ class RedisBus:
     async def close(self) -> None:
         await self._redis.aclose()
 
-    async def publish(self, frame: Frame, term: int = 0) -> None:
-        await self.publish_many([frame], term)
+    def _of_shard(self, key: str, shard: int) -> str:
+        # Shard 0 keeps the keys of the single engine, so one shard is exactly the old layout.
+        return key if shard == 0 else f"{key}:{shard}"
 
-    async def publish_many(self, frames: list[Frame], term: int = 0) -> None:
+    async def publish(self, frame: Frame, term: int = 0, shard: int = 0) -> None:
+        await self.publish_many([frame], term, shard)
+
+    async def publish_many(self, frames: list[Frame], term: int = 0, shard: int = 0) -> None:
         """All of a recompute's frames in one command: a script stores each as its topic's latest
         and publishes them together as one message. One command instead of two per frame: at a
         hundred changes a second the per-command cost in redis-py was most of the engine's CPU."""
         if not frames:
             return
         published = await self._publish_script(
-            keys=[*(self._key + frame.topic for frame in frames), self._term_key],
+            keys=[*(self._key + frame.topic for frame in frames), self._of_shard(self._term_key, shard)],
             args=[SNAPSHOT_TTL_S, self._channel, BATCH_SEPARATOR, term, *(f.encode() for f in frames),
                   *(f.version for f in frames)])
         if published == -1:
-            raise Deposed(f"a newer leadership term than {term} has published")
+            raise Deposed(f"a newer leadership term than {term} of shard {shard} has published")
 
     async def latest(self, topics: list[str]) -> dict[str, Frame]:
         if not topics:
@@ -201,9 +208,10 @@ class RedisBus:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.RECONNECT_MAX_S)
 
-    async def state_survived(self, epoch: str) -> bool:
-        # Redis here keeps nothing on disk: a restart empties it, and with it this marker.
-        previous = await self._redis.set(self._marker, epoch, get=True)
+    async def state_survived(self, epoch: str, shard: int = 0) -> bool:
+        # Redis here keeps nothing on disk: a restart empties it, and with it this marker (one
+        # per shard: the first shard to look must not hide the loss from the others).
+        previous = await self._redis.set(self._of_shard(self._marker, shard), epoch, get=True)
         return previous is not None
 
     async def health(self) -> str:

@@ -22,6 +22,7 @@ from app.live.bus import Bus, Deposed
 from app.live.changes import ChangeNotice
 from app.live.design_keys import DesignKeys
 from app.live.frames import Frame
+from app.live.shard_hash import shard_of
 from app.live.write_back import PositionWriteBack
 from app.settings import Settings
 
@@ -62,8 +63,11 @@ class PerKeyInterval:
 
 class QueueEngine:
     def __init__(self, pool: asyncpg.Pool, bus: Bus, settings: Settings,
-                 design_keys: DesignKeys | None = None) -> None:
+                 design_keys: DesignKeys | None = None, shard: int = 0, shards: int = 1) -> None:
         self._pool = pool
+        # This engine computes the hospitals of one shard (shards.py); one of one: all of them.
+        self.shard = shard
+        self._shards = shards
         self._bus = bus
         self._settings = settings
         self._design_keys = design_keys
@@ -115,6 +119,8 @@ class QueueEngine:
     # Inputs --------------------------------------------------------------------------------
     def note_change(self, payload: ChangeNotice) -> None:
         """A NOTIFY from the database (sql/functions.sql, tokens_after_write and friends)."""
+        if self._shards > 1 and shard_of(payload.get("hospital_id") or "", self._shards) != self.shard:
+            return  # another shard's hospital: its engine has the same notice
         self.stats["changes"] += 1
         metrics.CHANGES.inc()
         at = payload.get("at")
@@ -172,7 +178,7 @@ class QueueEngine:
         self._wake.set()
 
     async def bus_state_survived(self) -> bool:
-        return await self._bus.state_survived(self.epoch)
+        return await self._bus.state_survived(self.epoch, self.shard)
 
     def bus_state_lost(self) -> None:
         """The bus lost its stored snapshots (Redis restarted empty): publish every topic again
@@ -243,7 +249,7 @@ class QueueEngine:
         self.stats["batches"] += 1
         everything, self._everything = self._everything, 0
         try:
-            if everything and not await self._bus.state_survived(self.epoch):
+            if everything and not await self._bus.state_survived(self.epoch, self.shard):
                 # The bus lost its stored snapshots (Redis restarted empty): publish everything again.
                 self._published.clear()
                 everything = REBUILD
@@ -402,7 +408,8 @@ class QueueEngine:
         self._layouts_stale = False
         try:
             rows = await self._pool.fetch(
-                "SELECT hospital_layout(hospital_id) AS layout FROM hospitals WHERE status = 'ACTIVE'")
+                "SELECT hospital_layout(hospital_id) AS layout FROM hospitals "
+                "WHERE status = 'ACTIVE' AND engine_shard(hospital_id, $1) = $2", self._shards, self.shard)
         except BaseException:
             self._layout_changes = {**loading, **self._layout_changes}
             self._layouts_stale = True
@@ -624,7 +631,7 @@ class QueueEngine:
         if not staged:
             return
         try:
-            await self._bus.publish_many([frame for frame, _, _ in staged], self.term)
+            await self._bus.publish_many([frame for frame, _, _ in staged], self.term, self.shard)
         except Deposed:
             # Another process leads now (this one was frozen, or cut off): publish nothing more.
             log.warning("a newer leadership term has published; this engine (term %d) stops", self.term)

@@ -21,7 +21,7 @@ from app.gc_policy import run_gc_policy
 from app.live.bus import RedisBus
 from app.live.design_keys import DesignKeys
 from app.live.engine import QueueEngine
-from app.live.leader import LeaderLoop
+from app.live.shards import EngineGroup
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,8 @@ async def run_engine_process(settings: Settings, dsn: str) -> None:
     bus = RedisBus(settings.redis_url, settings.bus_namespace)
     await bus.connect()
     design_keys = DesignKeys(bus.client)
-    leader = LeaderLoop(dsn, settings.leader_lock_key,
-                        lambda: QueueEngine(pool, bus, settings, design_keys),
-                        settings.safety_refresh_s, settings.eta_tick_s)
+    leader = EngineGroup(dsn, pool, settings,
+                         lambda shard, shards: QueueEngine(pool, bus, settings, design_keys, shard, shards))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

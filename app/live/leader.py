@@ -1,6 +1,7 @@
 """Leader election and the LISTEN connection.
 
-Exactly one process recomputes: the holder of the engine lease (sql/migrations/003_engine_lease.sql),
+Exactly one process recomputes (each shard: shards.py): the holder of the engine lease
+(sql/migrations/003_engine_lease.sql),
 renewed every LEASE_RENEW_S on the dedicated connection that also LISTENs (never a pooled one:
 a released pooled connection runs UNLISTEN *). A leader that dies, loses its connection or
 freezes stops renewing; the lease lapses after LEASE_TTL_S and a follower, trying every
@@ -25,6 +26,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import asyncpg
 
@@ -42,45 +44,74 @@ RECONNECT_MAX_S = 10.0      # backoff ceiling when PostgreSQL is unreachable
 STOP_WAIT_S = 1.0           # how long a lost leader waits for its engine tasks to stop ...
 STOP_ATTEMPTS = 5           # ... cancelling them again each time
 BUS_CHECK_S = 1.0           # how soon the engine notices that Redis restarted empty
+SHARE_CHECK_S = 0.5         # how often a shard's leader asks whether to hand it back
+
+
+class TakingRule(Protocol):
+    """Whether this process may take, or must hand back, a shard (shards.FairShare)."""
+    held: set[int]
+    def may_take(self, shard: int) -> bool: ...
+    def must_yield(self, shard: int) -> bool: ...
 
 
 class LeaderLoop:
+    """Leads one shard of the queue engine (shards.py; shard 0 of 1 unless OPD_ENGINE_SHARDS)."""
+
     def __init__(self, dsn: str, lock_key: int, make_engine: Callable[[], QueueEngine],
-                 safety_refresh_s: float, eta_tick_s: float) -> None:
+                 safety_refresh_s: float, eta_tick_s: float, *, shard: int = 0,
+                 share: TakingRule | None = None, holder: str | None = None) -> None:
         self._dsn = dsn
         self._lock_key = lock_key
         self._make_engine = make_engine
         self._safety_refresh_s = safety_refresh_s
         self._eta_tick_s = eta_tick_s
+        self.shard = shard
+        self._share = share      # None: take the lease whenever it is free (one shard)
         self.engine: QueueEngine | None = None
         self.is_leader = False
         self.leader_terms = 0  # how many times this process became leader
         self.term = 0          # the lease term this process holds or last held
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
     async def run(self) -> None:
+        """Follow, lead when the lease is free (and the share allows), follow again. A follower
+        keeps its connection between attempts rather than opening one four times a second."""
         delay = 0.2
-        while True:
-            try:
-                became_leader = await self._lead_once()
-                delay = 0.2
-                if not became_leader:
-                    await asyncio.sleep(LEADER_RETRY_S)
-            except Exception as exc:  # PostgreSQL or Redis away: whatever it was, lead again later
-                log.warning("leader loop failed (%r); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX_S)
-
-    async def _lead_once(self) -> bool:
-        """Try to become leader; if so, lead until the lease or the connection is lost. False if
-        another process holds the lease."""
-        conn = await asyncpg.connect(self._dsn, timeout=10)
+        conn: asyncpg.Connection | None = None
         try:
-            ttl_ms = int(LEASE_TTL_S * 1000)
-            term = await conn.fetchval("SELECT engine_lease_acquire($1, $2, $3)",
-                                       self._lock_key, self.holder, ttl_ms)
-            if term is None:
-                return False
+            while True:
+                try:
+                    if self._share is not None and not self._share.may_take(self.shard):
+                        await asyncio.sleep(LEADER_RETRY_S)
+                        continue
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self._dsn, timeout=10)
+                    term = await conn.fetchval("SELECT engine_lease_acquire($1, $2, $3)",
+                                               self._lock_key, self.holder, int(LEASE_TTL_S * 1000),
+                                               timeout=RECONNECT_MAX_S)
+                    delay = 0.2
+                    if term is None:
+                        await asyncio.sleep(LEADER_RETRY_S)
+                        continue
+                    # The term owns the connection (its LISTEN and its renewals) and closes it.
+                    leading, conn = conn, None
+                    await self._lead(leading, term)
+                except Exception as exc:  # PostgreSQL or Redis away: whatever it was, lead again later
+                    log.warning("leader loop of shard %d failed (%r); retrying in %.1fs",
+                                self.shard, exc, delay)
+                    if conn is not None:
+                        conn.terminate()
+                        conn = None
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RECONNECT_MAX_S)
+        finally:
+            if conn is not None:
+                conn.terminate()
+
+    async def _lead(self, conn: asyncpg.Connection, term: int) -> None:
+        """Lead with the lease of this term until the lease or the connection is lost (or the
+        share says hand it back)."""
+        try:
             renewed_at = time.monotonic()
             await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key)
             lost = asyncio.Event()
@@ -99,16 +130,20 @@ class LeaderLoop:
 
             await conn.add_listener(CHANNEL, on_notify)
             self.is_leader = True
+            if self._share is not None:
+                self._share.held.add(self.shard)
             self.leader_terms += 1
             metrics.LEADER_TERMS.inc()
-            metrics.ENGINE_LEADER.set(1)
             engine.mark_everything_stale()
-            log.info("this process is the queue engine leader (term %d, epoch %s)", term, engine.epoch)
+            log.info("this process leads shard %d of the queue engine (term %d, epoch %s)",
+                     self.shard, term, engine.epoch)
             tasks = [asyncio.create_task(engine.run(), name="queue-engine"),
                      asyncio.create_task(self._timers(engine), name="engine-timers"),
                      asyncio.create_task(self._watch_bus(engine), name="engine-bus-watch"),
                      asyncio.create_task(self._renew(conn, term, renewed_at), name="lease-renewal"),
                      asyncio.create_task(self._watch(conn, lost), name="leader-watch")]
+            if self._share is not None:
+                tasks.append(asyncio.create_task(self._hand_back_when_asked(), name="share-watch"))
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -118,7 +153,8 @@ class LeaderLoop:
                 # The lease is gone or going: this process is no longer the leader, whatever its
                 # tasks still do while they wind down (the term fences what they publish).
                 self.is_leader = False
-                metrics.ENGINE_LEADER.set(0)
+                if self._share is not None:
+                    self._share.held.discard(self.shard)
                 if lost.is_set():
                     metrics.LISTEN_LOST.inc()
                 engine.stop()
@@ -135,10 +171,17 @@ class LeaderLoop:
                 with contextlib.suppress(Exception):  # hand over at once, not after the lapse
                     await asyncio.wait_for(conn.execute("SELECT engine_lease_release($1, $2, $3)",
                                                         self._lock_key, self.holder, term), timeout=1)
-            return True
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), timeout=2)
+
+    async def _hand_back_when_asked(self) -> None:
+        """Returns (ending the term, which releases the lease) when another engine process has
+        joined and this one leads more than its share."""
+        assert self._share is not None
+        while not self._share.must_yield(self.shard):
+            await asyncio.sleep(SHARE_CHECK_S)
+        log.info("handing shard %d to another engine process (fair share)", self.shard)
 
     async def _renew(self, conn: asyncpg.Connection, term: int, renewed_at: float) -> None:
         """The heartbeat. Returns (ending the term) when the lease is lost: taken by another

@@ -11,7 +11,7 @@ from app.live.bus import MemoryBus, RedisBus, create_bus
 from app.live.design_keys import DesignKeys
 from app.live.engine import QueueEngine
 from app.live.hub import Hub
-from app.live.leader import LeaderLoop
+from app.live.shards import EngineGroup
 from app.live.supervise import Supervised
 from app.notify.dispatcher import prepare_dispatcher, run_dispatcher
 from app.settings import Settings
@@ -33,10 +33,9 @@ class LiveRuntime:
         self.access = TopicAccess(pool)
         design_keys = DesignKeys(self.bus.client) if isinstance(self.bus, RedisBus) else None
         self._design_keys = design_keys
-        self.leader = LeaderLoop(
-            dsn, settings.leader_lock_key,
-            lambda: QueueEngine(pool, self.bus, settings, design_keys),
-            settings.safety_refresh_s, settings.eta_tick_s)
+        self.leader = EngineGroup(
+            dsn, pool, settings,
+            lambda shard, shards: QueueEngine(pool, self.bus, settings, design_keys, shard, shards))
         self._tasks: list[Supervised] = []
 
     async def start(self) -> None:
@@ -81,6 +80,8 @@ class LiveRuntime:
     async def health(self) -> dict[str, str]:
         engine = "off" if self.settings.engine == "off" else "leader" if self.leader.is_leader else "follower"
         checks = {"bus": await self.bus.health(), "engine": engine}
+        if self.settings.engine != "off" and self.leader.count > 1:
+            checks["engine_shards"] = self.leader.describe()
         for task in self._tasks:
             checks[f"task:{task.name}"] = task.status
         if self.hub.trouble is not None:

@@ -19,7 +19,7 @@ import pytest
 from tests.support.app_server import AppServer
 from tests.support.redis_server import find_redis_server, free_port, launch_redis
 
-_lock_keys = itertools.count(800_000 + secrets.randbelow(100_000) * 100)
+_lock_keys = itertools.count(800_000 + secrets.randbelow(100_000) * 64, 64)  # room for 64 shards each
 
 StartServer = Callable[..., Awaitable[AppServer]]
 

@@ -17,13 +17,15 @@ from tests.support.ws_client import live_client
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_engine(database: str, redis_url: str | None, namespace: str, lock_key: int) -> subprocess.Popen[bytes]:
+def start_engine(database: str, redis_url: str | None, namespace: str, lock_key: int,
+                 extra_env: dict[str, str] | None = None, log_name: str | None = None
+                 ) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update({"DATABASE_URL": database, "OPD_BUS_NAMESPACE": namespace,
-                "OPD_LEADER_LOCK_KEY": str(lock_key), "OPD_LOG_LEVEL": "WARNING"})
+                "OPD_LEADER_LOCK_KEY": str(lock_key), "OPD_LOG_LEVEL": "WARNING", **(extra_env or {})})
     if redis_url:
         env["REDIS_URL"] = redis_url
-    log = log_path(namespace).open("wb")  # a file, not a pipe nobody reads: it would fill and block
+    log = log_path(log_name or namespace).open("wb")  # a file, not a pipe nobody reads: it would fill and block
     return subprocess.Popen([sys.executable, "-m", "app", "engine"], cwd=REPO_ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
 
