@@ -32,7 +32,7 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 MEMBER_BEAT_S = 0.5   # each process beats this often ...
-MEMBER_TTL_S = 2.0    # ... and counts as a member while its last beat is this recent
+MEMBER_TTL_S = 1.5    # ... and counts as a member while its last beat is this recent (as a lease)
 BEATS_BEFORE_TAKING = 2  # processes started together see each other before any takes a shard
 MAX_SHARDS = 64
 
