@@ -143,10 +143,6 @@ class RedisBus:
         # redis-py sends EVALSHA and falls back to EVAL when Redis lost its script cache.
         self._publish_script = self._redis.register_script(PUBLISH_FRAMES_LUA)
 
-    @property
-    def client(self):  # type: ignore[no-untyped-def]
-        return self._redis
-
     async def connect(self) -> None:
         await self._redis.ping()
 

@@ -90,6 +90,9 @@ return #KEYS
 
 
 class DesignKeys:
+    """Writes the design's keys through a Redis handle of its own (not the bus's): the bus is
+    one interface with two backends, and these keys exist only with Redis."""
+
     def __init__(self, redis: Any) -> None:
         self._redis = redis
         self._write_doctor_script = redis.register_script(WRITE_DOCTOR_LUA)
@@ -113,11 +116,19 @@ class DesignKeys:
             except Exception as exc:  # Redis away: the next recompute writes them again
                 log.warning("could not write the design's Redis keys: %r", exc)
 
+    @classmethod
+    def connect(cls, redis_url: str) -> DesignKeys:
+        import redis.asyncio as redis
+
+        return cls(redis.Redis.from_url(redis_url, health_check_interval=15, socket_keepalive=True,
+                                        retry_on_timeout=True))
+
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+        await self._redis.aclose()
 
     @staticmethod
     async def _execute(pipe: Any) -> None:

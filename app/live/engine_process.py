@@ -18,10 +18,7 @@ from app import metrics
 from app.db.migrate import upgrade
 from app.db.pool import create_pool
 from app.gc_policy import run_gc_policy
-from app.live.bus import RedisBus
-from app.live.design_keys import DesignKeys
-from app.live.engine import QueueEngine
-from app.live.shards import EngineGroup
+from app.live.wiring import EngineParts
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,11 +35,9 @@ async def run_engine_process(settings: Settings, dsn: str) -> None:
                                "the web processes")
     await upgrade(dsn)
     pool = await create_pool(dsn, max_size=16, warm=True)
-    bus = RedisBus(settings.redis_url, settings.bus_namespace)
-    await bus.connect()
-    design_keys = DesignKeys(bus.client)
-    leader = EngineGroup(dsn, pool, settings,
-                         lambda shard, shards: QueueEngine(pool, bus, settings, design_keys, shard, shards))
+    parts = EngineParts(settings, dsn, pool)
+    await parts.bus.connect()
+    leader = parts.engines
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -59,8 +54,7 @@ async def run_engine_process(settings: Settings, dsn: str) -> None:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await design_keys.close()
-        await bus.close()
+        await parts.close()
         try:  # recomputes cancelled mid-query may hold connections a moment longer
             await asyncio.wait_for(pool.close(), timeout=5)
         except TimeoutError:

@@ -7,12 +7,10 @@ import logging
 import asyncpg
 
 from app.live.access import TopicAccess
-from app.live.bus import MemoryBus, RedisBus, create_bus
-from app.live.design_keys import DesignKeys
-from app.live.engine import QueueEngine
+from app.live.bus import MemoryBus
 from app.live.hub import Hub
-from app.live.shards import EngineGroup
 from app.live.supervise import Supervised
+from app.live.wiring import EngineParts
 from app.notify.dispatcher import prepare_dispatcher, run_dispatcher
 from app.settings import Settings
 
@@ -28,14 +26,11 @@ class LiveRuntime:
         self.settings = settings
         self.pool = pool
         self._dsn = dsn
-        self.bus = create_bus(settings.redis_url, settings.bus_namespace)
+        self._parts = EngineParts(settings, dsn, pool)
+        self.bus = self._parts.bus
         self.hub = Hub(self.bus)
         self.access = TopicAccess(pool)
-        design_keys = DesignKeys(self.bus.client) if isinstance(self.bus, RedisBus) else None
-        self._design_keys = design_keys
-        self.leader = EngineGroup(
-            dsn, pool, settings,
-            lambda shard, shards: QueueEngine(pool, self.bus, settings, design_keys, shard, shards))
+        self.leader = self._parts.engines
         self._tasks: list[Supervised] = []
 
     async def start(self) -> None:
@@ -73,9 +68,7 @@ class LiveRuntime:
     async def stop(self) -> None:
         for task in self._tasks:
             await task.stop()
-        if self._design_keys is not None:
-            await self._design_keys.close()
-        await self.bus.close()
+        await self._parts.close()
 
     async def health(self) -> dict[str, str]:
         engine = "off" if self.settings.engine == "off" else "leader" if self.leader.is_leader else "follower"
