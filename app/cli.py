@@ -236,6 +236,29 @@ def cmd_dispatcher(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_abdm_bridge(args: argparse.Namespace, settings: Settings) -> int:
+    """Tell the ABDM gateway where to call this server (docs/abdm.md)."""
+    from app.abdm.gateway import AbdmConfigError, GatewayError, gateway_from_settings
+
+    async def register() -> int:
+        gateway = gateway_from_settings(settings)
+        if gateway is None:
+            print("OPD_ABDM_GATEWAY_URL is not set: Scan & Share is off", file=sys.stderr)
+            return 2
+        try:
+            status = await gateway.register_bridge(args.url or settings.base_url())
+        finally:
+            await gateway.close()
+        print(f"bridge URL {args.url or settings.base_url()}: the gateway answered HTTP {status}")
+        return 0 if 200 <= status < 300 else 1
+
+    try:
+        return asyncio.run(register())
+    except (AbdmConfigError, GatewayError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     """A pg_dump archive of the database (app/db/backup.py)."""
     from app.db.backup import BackupError, backup
@@ -394,6 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
                    ).set_defaults(func=cmd_engine)
     sub.add_parser("dispatcher", help="run only the message outbox (web processes then set OPD_DISPATCHER=off)"
                    ).set_defaults(func=cmd_dispatcher)
+
+    bridge = sub.add_parser("abdm-bridge", help="register this server's URL with the ABDM gateway (Scan & Share)")
+    bridge.add_argument("--url", help="the public base URL the gateway calls (default: OPD_PUBLIC_URL)")
+    bridge.set_defaults(func=cmd_abdm_bridge)
 
     backup = sub.add_parser("backup", help="write a pg_dump archive of the database (var/backups/ by default)")
     backup.add_argument("--out", help="the archive's file name (must not exist yet)")

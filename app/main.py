@@ -15,7 +15,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app import logs, metrics
+from app.abdm.gateway import gateway_from_settings
 from app.api import (  # noqa: F401  (these imports register the operations)
+    abdm,
     admin,
     errors,
     messages,
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.api_pool = BoundedPool(app.state.pool, settings.db_wait_s)
         # The tracker's "Notify me" subscribes with this key's public half (app/notify/web_push.py).
         app.state.vapid_public_key = (await load_vapid_key(app.state.pool, settings)).public_key
+        # ABDM Scan & Share's gateway (None when not set up): checks the gateway's calls to us.
+        app.state.abdm_gateway = gateway_from_settings(settings)
         app.state.live = LiveRuntime(settings, dsn, app.state.pool)
         await app.state.live.start()
         gc_policy = asyncio.create_task(run_gc_policy(settings.gc_freeze_s, settings.gc_full_s),
@@ -106,6 +110,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await app.state.live.stop()
+            if app.state.abdm_gateway is not None:
+                await app.state.abdm_gateway.close()
             await app.state.pool.close()
             metrics.process_exited()
 

@@ -148,6 +148,24 @@ class Settings:
         "For many hospitals on one database; every engine process must have the same value "
         "(1–64)",
         parse=lambda raw: _bounded_int(raw, 1, 64))
+    abdm_gateway_url: str | None = setting(
+        "OPD_ABDM_GATEWAY_URL", None,
+        "ABDM Scan & Share (docs/abdm.md): the gateway's base URL — `https://dev.abdm.gov.in` in "
+        "the sandbox, `https://live.abdm.gov.in` in production. Unset: Scan & Share is off and "
+        "`/api/v3/hip/patient/share` answers 404")
+    abdm_client_id: str | None = setting(
+        "OPD_ABDM_CLIENT_ID", None,
+        "the bridge's client id, given by ABDM when the software is registered")
+    abdm_client_secret: Secret | None = setting(
+        "OPD_ABDM_CLIENT_SECRET", None,
+        "the bridge's client secret (with the client id, it opens a gateway session)")
+    abdm_cm_id: str = setting(
+        "OPD_ABDM_CM_ID", "sbx",
+        "`X-CM-ID` on every gateway call: `sbx` in the sandbox, `abdm` in production")
+    abdm_share_url: str = setting(
+        "OPD_ABDM_SHARE_URL", "https://phrsbx.abdm.gov.in/share-profile",
+        "what a counter's QR code opens (with `?hip-id=…&counter-id=…`): the sandbox PHR's "
+        "share-profile page; in production `https://phr.abdm.gov.in/share-profile`")
     leader_lock_key: int = setting(
         "OPD_LEADER_LOCK_KEY", 727001,
         "the key of the engine lease (`engine_lease.lease_key`) that elects the engine leader "

@@ -38,6 +38,7 @@
 --   Queue engine shards (sql/migrations/010_engine_members.sql)
 --   Roster
 --   Patient search
+--   ABDM Scan & Share (sql/migrations/011_abdm_scan_share.sql)
 --
 
 -- Time ---------------------------------------------------------------------------------------
@@ -175,6 +176,14 @@ END $$;
 
 CREATE OR REPLACE FUNCTION opd_request_id() RETURNS TEXT
 LANGUAGE sql STABLE AS $$ SELECT NULLIF(current_setting('opd.request_id', true), '') $$;
+
+-- The channel an action came through when it is not a person or a key (the ABDM gateway's Scan &
+-- Share): set for the transaction, written by the token trigger as token_history.metadata.via.
+CREATE OR REPLACE FUNCTION opd_set_via(p_via TEXT) RETURNS VOID
+LANGUAGE sql AS $$ SELECT set_config('opd.via', COALESCE(left(p_via, 64), ''), true) $$;
+
+CREATE OR REPLACE FUNCTION opd_via() RETURNS TEXT
+LANGUAGE sql STABLE AS $$ SELECT NULLIF(current_setting('opd.via', true), '') $$;
 
 -- Geofence ------------------------------------------------------------------------------------
 -- Great-circle distance in metres (earthdistance's sphere).
@@ -796,6 +805,9 @@ BEGIN
         END IF;
         IF opd_request_id() IS NOT NULL THEN
             v_meta := v_meta || jsonb_build_object('request_id', opd_request_id());
+        END IF;
+        IF opd_via() IS NOT NULL THEN
+            v_meta := v_meta || jsonb_build_object('via', opd_via());
         END IF;
         INSERT INTO token_history (token_id, visit_date, previous_status, new_status, changed_by,
                                    changed_by_key, change_reason, metadata, changed_at)
@@ -2810,4 +2822,207 @@ END $$;
 CREATE OR REPLACE FUNCTION phone_contains(p_phone TEXT, p_digits TEXT) RETURNS BOOLEAN
 LANGUAGE sql IMMUTABLE AS $$
     SELECT length(p_digits) >= 4 AND regexp_replace(p_phone, '[^0-9]', '', 'g') LIKE '%' || p_digits || '%'
+$$;
+
+-- ABDM Scan & Share (sql/migrations/011_abdm_scan_share.sql) ----------------------------------
+-- A profile shared by the ABDM gateway (app/api/abdm.py has checked the gateway's signature and
+-- read the body): issue a WALK_IN token in the counter's department through issue_token, the
+-- reception's own path (same numbering, queue, audit, messages), and build the on-share reply
+-- in the same transaction. Concurrent shares of one patient at one counter are serialized by an
+-- advisory lock and the same token is handed back within p_repeat_minutes of its first share
+-- (while it is still open); a redelivered REQUEST-ID returns the share already recorded. What
+-- cannot be done (unknown HIP id, counter not set up, department closed, day full, no doctor
+-- on shift) is recorded as FAILED with its reason and answered so; nothing of the attempt
+-- stays (it ran in a subtransaction).
+CREATE OR REPLACE FUNCTION abdm_receive_share(
+    p_request_id TEXT, p_hip_id TEXT, p_context TEXT, p_abha_number TEXT, p_abha_address TEXT,
+    p_name TEXT, p_gender TEXT, p_birth_year INT, p_birth_date DATE, p_phone TEXT, p_address TEXT,
+    p_expiry_s INT, p_repeat_minutes INT)
+RETURNS abdm_shares
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_share abdm_shares;
+    v_previous abdm_shares;
+    v_hospital hospitals;
+    v_counter abdm_counters;
+    v_dept departments;
+    v_key TEXT := COALESCE(p_abha_number, lower(p_abha_address));
+    v_patient UUID;
+    v_token tokens;
+    v_code TEXT;
+    v_reason TEXT;
+BEGIN
+    IF v_key IS NULL THEN
+        RAISE EXCEPTION 'a share needs an ABHA number or address' USING ERRCODE = 'OPD16';
+    END IF;
+    -- A redelivery of the same request (the gateway retries): the answer already recorded.
+    PERFORM pg_advisory_xact_lock(hashtextextended('abdm-request:' || p_request_id, 0));
+    SELECT * INTO v_share FROM abdm_shares WHERE request_id = p_request_id;
+    IF FOUND THEN
+        RETURN v_share;
+    END IF;
+    SELECT * INTO v_hospital FROM hospitals WHERE abdm_hip_id = p_hip_id AND status = 'ACTIVE';
+    IF NOT FOUND THEN
+        RETURN abdm_record_share(p_request_id, p_hip_id, p_context, NULL, NULL, v_key, p_abha_address, NULL, NULL,
+                                 'OPD-UNKNOWN-HIP', format('HIP id %s is not a hospital served here', p_hip_id), NULL);
+    END IF;
+    SELECT * INTO v_counter FROM abdm_counters
+    WHERE hospital_id = v_hospital.hospital_id AND context = p_context AND active;
+    IF NOT FOUND THEN
+        RETURN abdm_record_share(p_request_id, p_hip_id, p_context, v_hospital.hospital_id, NULL, v_key,
+                                 p_abha_address, NULL, NULL, 'OPD-UNKNOWN-COUNTER',
+                                 format('counter %s is not set up at %s', p_context, v_hospital.name), NULL);
+    END IF;
+    -- One patient at one counter at a time: a double scan waits here and finds the first token.
+    PERFORM pg_advisory_xact_lock(hashtextextended(
+        'abdm-share:' || v_counter.counter_id || ':' || v_key, 0));
+    SELECT s.* INTO v_previous FROM abdm_shares s JOIN tokens t ON t.token_id = s.token_id
+    WHERE s.hospital_id = v_hospital.hospital_id AND s.counter_id = v_counter.counter_id
+      AND s.abha_key = v_key AND s.status = 'SUCCESS' AND s.repeat_of IS NULL
+      AND s.share_day = hospital_today(v_hospital.hospital_id)
+      AND s.received_at > opd_now() - make_interval(mins => p_repeat_minutes)
+      AND t.status IN ('BOOKED', 'CHECKED_IN', 'WAITING', 'IN_CONSULTATION')
+    ORDER BY s.received_at DESC LIMIT 1;
+    IF FOUND THEN
+        RETURN abdm_record_share(p_request_id, p_hip_id, p_context, v_hospital.hospital_id, v_counter.counter_id,
+                                 v_key, p_abha_address, v_previous.patient_id,
+                                 (SELECT t FROM tokens t WHERE t.token_id = v_previous.token_id),
+                                 NULL, NULL, p_expiry_s, v_previous.share_id);
+    END IF;
+    SELECT * INTO v_dept FROM departments WHERE dept_id = v_counter.dept_id;
+    IF v_dept.status <> 'ACTIVE' THEN
+        RETURN abdm_record_share(p_request_id, p_hip_id, p_context, v_hospital.hospital_id, v_counter.counter_id,
+                                 v_key, p_abha_address, NULL, NULL, 'OPD-DEPARTMENT-CLOSED',
+                                 format('%s is closed', v_dept.name), NULL);
+    END IF;
+    IF p_phone IS NULL THEN
+        RETURN abdm_record_share(p_request_id, p_hip_id, p_context, v_hospital.hospital_id, v_counter.counter_id,
+                                 v_key, p_abha_address, NULL, NULL, 'OPD-NO-PHONE',
+                                 'the profile has no mobile number; please register at the counter', NULL);
+    END IF;
+    BEGIN
+        v_patient := abdm_find_or_register_patient(v_hospital.hospital_id, p_abha_number, p_abha_address,
+                                                   p_name, p_gender, p_birth_year, p_birth_date, p_phone, p_address);
+        PERFORM opd_request_actor(NULL, p_request_id);
+        PERFORM opd_set_via('ABDM Scan & Share');
+        v_token := issue_token(v_hospital.hospital_id, v_patient, v_counter.doctor_id, v_counter.dept_id,
+                               'WALK_IN', 1, NULL, 'ABDM Scan & Share', NULL);
+        RETURN abdm_record_share(p_request_id, p_hip_id, p_context, v_hospital.hospital_id, v_counter.counter_id,
+                                 v_key, p_abha_address, v_patient, v_token, NULL, NULL, p_expiry_s, NULL);
+    EXCEPTION WHEN SQLSTATE 'OPD10' OR SQLSTATE 'OPD11' OR SQLSTATE 'OPD14' OR SQLSTATE 'OPD15'
+                   OR SQLSTATE 'OPD16' OR check_violation THEN
+        -- Rolled back to the BEGIN above: no patient, no token, no message, no NOTIFY.
+        v_code := CASE SQLSTATE WHEN 'OPD11' THEN 'OPD-DAY-FULL' WHEN 'OPD14' THEN 'OPD-NO-DOCTOR'
+                                ELSE 'OPD-REFUSED' END;
+        v_reason := SQLERRM;
+    END;
+    PERFORM opd_set_via(NULL);
+    RETURN abdm_record_share(p_request_id, p_hip_id, p_context, v_hospital.hospital_id, v_counter.counter_id,
+                             v_key, p_abha_address, NULL, NULL, v_code, v_reason, NULL);
+END $$;
+
+-- The patient of a share: by ABHA number, else ABHA address, else the same mobile, name and
+-- year of birth (a patient registered at the desk before); else a new record. The ABHA
+-- identifiers are kept on the record for the next share.
+CREATE OR REPLACE FUNCTION abdm_find_or_register_patient(
+    p_hospital_id UUID, p_abha_number TEXT, p_abha_address TEXT, p_name TEXT, p_gender TEXT,
+    p_birth_year INT, p_birth_date DATE, p_phone TEXT, p_address TEXT)
+RETURNS UUID
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_patient UUID;
+BEGIN
+    SELECT patient_id INTO v_patient FROM patients
+    WHERE hospital_id = p_hospital_id AND p_abha_number IS NOT NULL AND abha_number = p_abha_number;
+    IF v_patient IS NULL AND p_abha_address IS NOT NULL THEN
+        SELECT patient_id INTO v_patient FROM patients
+        WHERE hospital_id = p_hospital_id AND lower(abha_address) = lower(p_abha_address)
+        ORDER BY created_at LIMIT 1;
+    END IF;
+    IF v_patient IS NULL THEN
+        SELECT patient_id INTO v_patient FROM patients
+        WHERE hospital_id = p_hospital_id AND phone IN (p_phone, right(p_phone, 10))
+          AND lower(btrim(name)) = lower(btrim(p_name))
+          AND (date_of_birth IS NULL OR p_birth_year IS NULL OR extract(year FROM date_of_birth) = p_birth_year)
+          AND (abha_number IS NULL OR p_abha_number IS NULL OR abha_number = p_abha_number)
+        ORDER BY created_at LIMIT 1;
+    END IF;
+    IF v_patient IS NULL THEN
+        INSERT INTO patients (hospital_id, uhid, name, phone, gender, date_of_birth, address,
+                              abha_number, abha_address)
+        VALUES (p_hospital_id, 'P' || upper(left(md5(gen_random_uuid()::text), 10)), btrim(p_name), p_phone,
+                p_gender, p_birth_date, p_address, p_abha_number, p_abha_address)
+        RETURNING patient_id INTO v_patient;
+    ELSE
+        UPDATE patients SET abha_number = COALESCE(abha_number, p_abha_number),
+                            abha_address = COALESCE(abha_address, p_abha_address),
+                            updated_at = now()
+        WHERE patient_id = v_patient AND (abha_number IS NULL OR abha_address IS NULL);
+    END IF;
+    RETURN v_patient;
+END $$;
+
+-- One share recorded with its on-share reply (the body the gateway expects, ABDM v3).
+CREATE OR REPLACE FUNCTION abdm_record_share(
+    p_request_id TEXT, p_hip_id TEXT, p_context TEXT, p_hospital_id UUID, p_counter_id UUID,
+    p_key TEXT, p_abha_address TEXT, p_patient_id UUID, p_token tokens, p_error_code TEXT,
+    p_reason TEXT, p_expiry_s INT, p_repeat_of UUID DEFAULT NULL)
+RETURNS abdm_shares
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_share abdm_shares;
+    v_ok BOOLEAN := p_token.token_id IS NOT NULL;
+    v_ack JSONB;
+BEGIN
+    v_ack := jsonb_build_object(
+        'status', CASE WHEN v_ok THEN 'SUCCESS' ELSE 'FAILED' END,
+        'abhaAddress', p_abha_address,
+        'profile', CASE WHEN v_ok
+                        THEN jsonb_build_object('context', p_context, 'tokenNumber', p_token.token_number,
+                                                'expiry', p_expiry_s::text)
+                        ELSE jsonb_build_object('context', p_context) END);
+    INSERT INTO abdm_shares (request_id, hip_id, context, hospital_id, counter_id, abha_key, abha_address,
+                             patient_id, token_id, token_number, share_day, status, reason, repeat_of,
+                             received_at, on_share)
+    VALUES (p_request_id, p_hip_id, p_context, p_hospital_id, p_counter_id, p_key, p_abha_address,
+            p_patient_id, p_token.token_id, p_token.token_number,
+            CASE WHEN p_hospital_id IS NOT NULL THEN hospital_today(p_hospital_id) END,
+            CASE WHEN v_ok THEN 'SUCCESS' ELSE 'FAILED' END, p_reason, p_repeat_of, opd_now(),
+            jsonb_build_object('acknowledgement', v_ack, 'response', jsonb_build_object('requestId', p_request_id))
+            || CASE WHEN v_ok THEN '{}'::jsonb
+                    ELSE jsonb_build_object('error', jsonb_build_object('code', p_error_code, 'message', p_reason)) END)
+    RETURNING * INTO v_share;
+    RETURN v_share;
+END $$;
+
+-- The on-share outbox (app/abdm/on_share.py), on real time like the message outbox: due replies
+-- are claimed for p_claim_s (SKIP LOCKED: two senders never hold the same one) and counted as
+-- an attempt; a reply is marked sent once the gateway took it, or put back with a later time.
+CREATE OR REPLACE FUNCTION abdm_claim_on_shares(p_limit INT, p_claim_s INT)
+RETURNS SETOF abdm_shares
+LANGUAGE sql AS $$
+    UPDATE abdm_shares s
+    SET claimed_until = clock_timestamp() + make_interval(secs => p_claim_s), attempts = s.attempts + 1
+    WHERE s.share_id IN (
+        SELECT share_id FROM abdm_shares
+        WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= clock_timestamp()
+          AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
+        ORDER BY next_attempt_at
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED)
+    RETURNING s.*
+$$;
+
+CREATE OR REPLACE FUNCTION abdm_on_share_done(p_share_id UUID, p_sent BOOLEAN, p_error TEXT,
+                                              p_retry_in_s DOUBLE PRECISION, p_give_up BOOLEAN)
+RETURNS VOID
+LANGUAGE sql AS $$
+    UPDATE abdm_shares
+    SET sent_at = CASE WHEN p_sent THEN clock_timestamp() END,
+        gave_up_at = CASE WHEN NOT p_sent AND p_give_up THEN clock_timestamp() END,
+        last_error = CASE WHEN p_sent THEN last_error ELSE left(p_error, 500) END,
+        next_attempt_at = CASE WHEN p_sent THEN next_attempt_at
+                               ELSE clock_timestamp() + make_interval(secs => p_retry_in_s) END,
+        claimed_until = NULL
+    WHERE share_id = p_share_id
 $$;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.api.registry import API_PREFIX, Api
+from app.api.registry import Api
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -24,7 +24,7 @@ def _openapi_schema(schema: dict[str, Any]) -> dict[str, Any]:
 def build_openapi(api: Api) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in api.operations:
-        path = API_PREFIX + op.path
+        path = op.full_path
         params = [{"name": name, "in": "path", "required": True,
                    "schema": {"type": "string"} if name == "code" else {"type": "string", "format": "uuid"}}
                   for name in re.findall(r"{(\w+)}", op.path)]

@@ -73,6 +73,11 @@ class Operation:
     status: int = 200
     query: list[dict[str, Any]] = field(default_factory=list)
     responses: dict[int, str] = field(default_factory=dict)
+    prefix: str = API_PREFIX  # another only for a path fixed by someone else (the ABDM gateway's)
+
+    @property
+    def full_path(self) -> str:
+        return self.prefix + self.path
 
 
 class Api:
@@ -82,15 +87,15 @@ class Api:
     def op(self, method: str, path: str, *, summary: str, tag: str,
            body: dict[str, Any] | None = None, auth: bool = True, status: int = 200,
            query: list[dict[str, Any]] | None = None,
-           responses: dict[int, str] | None = None) -> Callable[[Handler], Handler]:
+           responses: dict[int, str] | None = None, prefix: str = API_PREFIX) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.operations.append(Operation(method, path, handler, summary, tag, body, auth,
-                                             status, query or [], responses or {}))
+                                             status, query or [], responses or {}, prefix))
             return handler
         return register
 
     def routes(self) -> list[Route]:
-        return [Route(API_PREFIX + op.path, _endpoint(op), methods=[op.method],
+        return [Route(op.full_path, _endpoint(op), methods=[op.method],
                       name=op.handler.__name__) for op in self.operations]
 
 

@@ -20,6 +20,8 @@ import asyncpg
 import httpx
 
 from app import metrics
+from app.abdm.gateway import gateway_from_settings
+from app.abdm.on_share import run_on_share_sender
 from app.db.queries import query
 from app.notify.providers import (
     Message,
@@ -143,9 +145,19 @@ class Dispatcher:
 
 
 async def run_dispatcher(pool: asyncpg.Pool, settings: Settings) -> None:
-    """The dispatcher of one process, with its own HTTP client, until cancelled."""
+    """The dispatcher of one process, with its own HTTP client, until cancelled; beside it, the
+    ABDM on-share replies when Scan & Share is set up (app/abdm/on_share.py)."""
+    gateway = gateway_from_settings(settings)
     async with httpx.AsyncClient(timeout=settings.notify_timeout_s) as client:
-        await (await Dispatcher.from_settings(pool, settings, client)).run()
+        dispatcher = await Dispatcher.from_settings(pool, settings, client)
+        try:
+            if gateway is None:
+                await dispatcher.run()
+            else:
+                await asyncio.gather(dispatcher.run(), run_on_share_sender(pool, gateway))
+        finally:
+            if gateway is not None:
+                await gateway.close()
 
 
 async def prepare_dispatcher(pool: asyncpg.Pool, settings: Settings) -> None:

@@ -25,7 +25,8 @@ SELECT t.token_id, t.token_number, t.status, t.booking_type, t.priority, t.dept_
        to_char(t.called_time AT TIME ZONE h.timezone, 'HH24:MI') AS called_local,
        CASE WHEN t.status IN ('BOOKED', 'CHECKED_IN') THEN
            to_char(token_running_late_until(t.token_id) AT TIME ZONE h.timezone, 'HH24:MI') END AS late_until_local,
-       p.name AS patient_name, p.phone, d.name AS doctor_name, dep.code AS dept_code
+       p.name AS patient_name, p.phone, d.name AS doctor_name, dep.code AS dept_code,
+       EXISTS (SELECT 1 FROM abdm_shares s WHERE s.token_id = t.token_id) AS via_abha
 FROM tokens t
 JOIN hospitals h ON h.hospital_id = t.hospital_id
 JOIN patients p ON p.patient_id = t.patient_id

@@ -225,6 +225,34 @@ async def slip(request: Request) -> Response:
     return render(request, "slip.html", {"token": row, "tracking_url": url, "qr_svg": qr_svg}, principal=staff)
 
 
+async def abdm_counter_qr(request: Request) -> Response:
+    """A counter's Scan & Share poster: the QR code an ABHA app scans, which opens ABDM's
+    share-profile page with the hospital's HIP id and the counter's code (docs/abdm.md)."""
+    from urllib.parse import urlencode
+
+    import segno
+
+    staff = await staff_member(request, "admin", "receptionist")
+    if isinstance(staff, Response):
+        return staff
+    counter_id = uuid_or_none(request.path_params["counter_id"])
+    pool = request.app.state.pool
+    counter = None if counter_id is None else await pool.fetchrow(
+        """SELECT c.context, c.label, d.name AS dept_name FROM abdm_counters c JOIN departments d USING (dept_id)
+           WHERE c.counter_id = $1 AND c.hospital_id = $2""", counter_id, staff.hospital_id)
+    if counter is None:
+        return render(request, "error.html", {"message": "No such counter."}, principal=staff, status_code=404)
+    hospital = await pool.fetchrow("SELECT name, abdm_hip_id FROM hospitals WHERE hospital_id = $1",
+                                   staff.hospital_id)
+    share_url = qr_svg = None
+    if hospital["abdm_hip_id"]:
+        share_url = (request.app.state.settings.abdm_share_url + "?"
+                     + urlencode({"hip-id": hospital["abdm_hip_id"], "counter-id": counter["context"]}))
+        qr_svg = segno.make(share_url, error="m").svg_inline(scale=6, omitsize=False)
+    return render(request, "abdm_counter_qr.html", {"counter": counter, "hospital": hospital,
+                                                    "share_url": share_url, "qr_svg": qr_svg}, principal=staff)
+
+
 async def admin_page(request: Request) -> Response:
     staff = await staff_member(request, "admin")
     if isinstance(staff, Response):
@@ -232,7 +260,7 @@ async def admin_page(request: Request) -> Response:
     pool = request.app.state.pool
     hospital = await pool.fetchrow(
         """SELECT hospital_id, code, name, timezone, geofence_radius, board_shows_names, called_not_seen_minutes,
-                  auto_absent_minutes, dlt_pe_id, sms_service_implicit,
+                  auto_absent_minutes, dlt_pe_id, sms_service_implicit, abdm_hip_id,
                   (SELECT value FROM app_settings WHERE key = 'public_url') AS public_url
            FROM hospitals WHERE hospital_id = $1""", staff.hospital_id)
     doctors = await pool.fetch(
@@ -254,6 +282,7 @@ async def admin_page(request: Request) -> Response:
                                           "today": today, "departments": departments,
                                           "all_departments": all_departments,
                                           "message_events": MESSAGE_EVENTS,
+                                          "abdm_on": request.app.state.abdm_gateway is not None,
                                           "timedelta": dt.timedelta}, principal=staff)
 
 
@@ -301,6 +330,19 @@ _ADMIN_LISTS = {
                 FROM schedule_exceptions e JOIN doctors d USING (doctor_id) JOIN hospitals h USING (hospital_id)
                 WHERE d.hospital_id = $1 AND e.end_datetime > opd_now()
                 ORDER BY pending DESC, e.start_datetime LIMIT 50""",
+    "abdm_counters": """SELECT c.counter_id, c.context, c.label, c.active, d.code AS dept_code, doc.name AS doctor_name
+                        FROM abdm_counters c JOIN departments d USING (dept_id)
+                        LEFT JOIN doctors doc ON doc.doctor_id = c.doctor_id
+                        WHERE c.hospital_id = $1 ORDER BY c.active DESC, c.context""",
+    # Scan & Share today: what each patient got, or why not, and whether their app was answered.
+    "abdm_shares": """SELECT s.status, s.reason, s.token_number, s.repeat_of IS NOT NULL AS repeat, s.context,
+                             p.name AS patient_name, s.sent_at IS NOT NULL AS answered,
+                             s.gave_up_at IS NOT NULL AS gave_up, s.attempts, s.last_error,
+                             to_char(s.received_at AT TIME ZONE h.timezone, 'HH24:MI') AS received_local
+                      FROM abdm_shares s JOIN hospitals h USING (hospital_id)
+                      LEFT JOIN patients p ON p.patient_id = s.patient_id
+                      WHERE s.hospital_id = $1 AND s.share_day = hospital_today($1)
+                      ORDER BY s.received_at DESC LIMIT 50""",
     "keys": """SELECT key_id, key_prefix, role, label, revoked_at FROM api_keys
                WHERE hospital_id = $1 ORDER BY created_at DESC""",
     # Registered message texts, each with what would stop it now (docs/operations.md).

@@ -30,5 +30,6 @@ def web_routes() -> list[BaseRoute]:
         Route("/operations", operations.operations_page),
         Route("/admin/lists/{which}", pages.admin_list),
         Route("/admin/message-preview", pages.message_preview),
+        Route("/admin/abdm/counters/{counter_id}/qr", pages.abdm_counter_qr),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

@@ -176,6 +176,26 @@
       }).catch(function () { /* shown as a toast */ });
     });
   });
+  // ABDM Scan & Share: the hospital's HIP id, its counters (added, closed, reopened).
+  var abdmForm = document.getElementById("abdm-facility-form");
+  abdmForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    api.call("PUT", "/api/v1/abdm", { hip_id: abdmForm.elements.hip_id.value.trim() || null })
+      .then(function () { api.toast("Saved.", "info"); }).catch(function () { /* shown as a toast */ });
+  });
+  bind("abdm-counter-form", "/api/v1/abdm/counters", function (f) {
+    return { context: f.context.value.trim(), label: f.label.value.trim(), dept_id: f.dept_id.value,
+             doctor_id: f.doctor_id.value || null };
+  }, "abdm_counters");
+  document.getElementById("abdm-counters").addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-counter-active]");
+    if (!button) { return; }
+    var open = button.getAttribute("data-counter-active") === "true";
+    if (!open && !window.confirm("Close counter " + button.getAttribute("data-what") + "? Its QR code then gives patients no token.")) { return; }
+    var id = button.closest("li[data-counter-id]").getAttribute("data-counter-id");
+    api.call("PATCH", "/api/v1/abdm/counters/" + id, { active: open })
+      .then(function () { refresh("abdm_counters"); }).catch(function () { /* shown as a toast */ });
+  });
   // Messages in India: the hospital's DLT entity, and each registered text (PUT, checked by the
   // server: what DLT would refuse comes back as the toast).
   var dltForm = document.getElementById("dlt-form");
