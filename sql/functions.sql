@@ -2948,10 +2948,14 @@ BEGIN
         ORDER BY created_at LIMIT 1;
     END IF;
     IF v_patient IS NULL THEN
+        -- A new patient asked for this token by sharing their profile with its mobile number:
+        -- the SMS about it (with the tracking link) is what they asked for, so SMS is on; not
+        -- WhatsApp, which needs an opt-in of its own (docs/abdm.md). A known patient's recorded
+        -- choice stands.
         INSERT INTO patients (hospital_id, uhid, name, phone, gender, date_of_birth, address,
-                              abha_number, abha_address)
+                              abha_number, abha_address, sms_opt_in, whatsapp_opt_in)
         VALUES (p_hospital_id, 'P' || upper(left(md5(gen_random_uuid()::text), 10)), btrim(p_name), p_phone,
-                p_gender, p_birth_date, p_address, p_abha_number, p_abha_address)
+                p_gender, p_birth_date, p_address, p_abha_number, p_abha_address, TRUE, FALSE)
         RETURNING patient_id INTO v_patient;
     ELSE
         UPDATE patients SET abha_number = COALESCE(abha_number, p_abha_number),

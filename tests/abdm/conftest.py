@@ -68,7 +68,8 @@ async def bridge(abdm_server: AppServer) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-_abha_numbers = iter(range(10**13 + secrets.randbelow(10**12) * 1000, 10**14))
+_abha_number_start = 10**13 + secrets.randbelow(8 * 10**13)
+_abha_numbers = iter(range(_abha_number_start, _abha_number_start + 10**6))  # 14 digits each
 
 
 def new_patient(**overrides: Any) -> dict[str, Any]:

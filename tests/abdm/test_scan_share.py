@@ -128,7 +128,7 @@ async def test_a_forged_expired_or_missing_signature_is_refused_and_writes_nothi
     for what, headers in cases.items():
         response = await bridge.post(SHARE_PATH, json=body, headers=headers)
         assert response.status_code == 401, (what, response.text)
-        assert response.json()["code"] == "unauthorized"
+        assert response.json()["error"]["code"] == "unauthorized"
     assert await shares_of(pool, facility.hospital.hospital_id) == []
     assert await pool.fetchval("SELECT count(*) FROM tokens WHERE hospital_id = $1", facility.hospital.hospital_id) == 0
 
@@ -165,14 +165,14 @@ async def test_payload_variants_are_accepted_and_only_what_is_missing_is_refused
                                  facility.hospital.hospital_id)
     for field, patient in missing:
         response = await bridge.post(SHARE_PATH, json=share_body(facility, patient), headers=share_headers(gateway))
-        assert response.status_code == 422 and response.json()["field"] == field, response.text
+        assert response.status_code == 422 and response.json()["error"]["field"] == field, response.text
     no_context = share_body(facility, new_patient())
     del no_context["metaData"]["context"]
     response = await bridge.post(SHARE_PATH, json=no_context, headers=share_headers(gateway))
-    assert response.status_code == 422 and response.json()["field"] == "metaData.context"
+    assert response.status_code == 422 and response.json()["error"]["field"] == "metaData.context"
     response = await bridge.post(SHARE_PATH, json=share_body(facility, new_patient()),
                                  headers={k: v for k, v in share_headers(gateway).items() if k != "REQUEST-ID"})
-    assert response.status_code == 422 and response.json()["field"] == "REQUEST-ID"
+    assert response.status_code == 422 and response.json()["error"]["field"] == "REQUEST-ID"
     assert await pool.fetchval("SELECT count(*) FROM abdm_shares WHERE hospital_id = $1",
                                facility.hospital.hospital_id) == before
 
@@ -247,11 +247,11 @@ async def test_the_desk_and_the_admin_api_see_shares(
     assert made.status_code == 201 and made.json()["doctor_id"] == str(doctor)
     again = await bridge.post("/api/v1/abdm/counters", headers=key, json={
         "context": "OPD2", "label": "x", "dept_id": str(facility.hospital.dept_id)})
-    assert again.status_code == 409 and again.json()["field"] == "context"
+    assert again.status_code == 409 and again.json()["error"]["field"] == "context"
     other = await factory.make_hospital(pool)
     foreign = await bridge.post("/api/v1/abdm/counters", headers=key, json={
         "context": "OPD3", "label": "x", "dept_id": str(other.dept_id)})
-    assert foreign.status_code == 404 and foreign.json()["field"] == "dept_id"
+    assert foreign.status_code == 404 and foreign.json()["error"]["field"] == "dept_id"
     closed = await bridge.patch(f"/api/v1/abdm/counters/{made.json()['counter_id']}", headers=key,
                                 json={"active": False})
     assert closed.json()["active"] is False

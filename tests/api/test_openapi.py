@@ -69,9 +69,10 @@ async def test_openapi_lists_every_operation(anonymous: httpx.AsyncClient) -> No
         for method, op in ops.items():
             assert op["summary"], (method, path)
             # Public: the patient's own endpoints, and provider callbacks that prove themselves
-            # otherwise (an HMAC signature, Meta's verify token, a secret in the URL).
+            # otherwise (an HMAC signature, Meta's verify token, a secret in the URL, the ABDM
+            # gateway's signed JWT).
             public = path.startswith(("/api/v1/track/", "/api/v1/notifications/receipts",
-                                      "/api/v1/notifications/whatsapp"))
+                                      "/api/v1/notifications/whatsapp", "/api/v3/hip/"))
             assert ("security" in op) is not public, (method, path)
 
 
