@@ -9,10 +9,15 @@ import uuid
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.abdm.conftest import SHARE_PATH, Facility, new_patient, share_body, share_headers
 from tests.abdm.fake_gateway import FakeGateway, new_key, sign
 from tests.support import factory
+
+# The repeat rule is "the same hospital day": run under every calendar clock too (year end, the
+# evening hour when the hospital's day is already tomorrow).
+pytestmark = pytest.mark.calendar
 
 
 async def shares_of(pool: asyncpg.Pool, hospital_id: uuid.UUID) -> list[asyncpg.Record]:
