@@ -118,9 +118,10 @@ class Settings:
     engine: str = setting(
         "OPD_ENGINE", "auto",
         "`auto` (default): this process may become the queue engine (the lease holder); `off`: it "
-        "never does, because a `python -m app engine` process does. At 100 changes/s and 10,000 "
-        "screens on 2 cores both ways meet the 100 ms p99 target (one process 71–76 ms, engine "
-        "process 76–98 ms; docs/performance.md)",
+        "never does, because a `python -m app engine` process does. On a quiet 2-core machine at "
+        "100 changes/s and 10,000 screens both ways meet the 100 ms p99 (one process 71–76 ms, "
+        "engine process 76–98 ms); with other work on the machine the engine process holds up "
+        "better (docs/operations.md, \"Running\")",
         choices=("auto", "off"))
     gc_full_s: float = setting(
         "OPD_GC_FULL_S", 3600.0,
@@ -140,6 +141,12 @@ class Settings:
         "OPD_LOGIN_ATTEMPTS_PER_ADDRESS", 20,
         "sign-in attempts per client address per 5 minutes, per process. The test suite raises it "
         "for its shared server, whose sign-ins all come from 127.0.0.1")
+    engine_pool_size: int = setting(
+        "OPD_ENGINE_POOL_SIZE", 16,
+        "database connections of a `python -m app engine` process, opened and warmed at start: its "
+        "recomputes (12 at once per shard it leads) and the write-back. Each shard it may lead adds "
+        "one more (LISTEN and lease)",
+        parse=lambda raw: _bounded_int(raw, 2, 200))
     engine_shards: int = setting(
         "OPD_ENGINE_SHARDS", 1,
         "hospitals are hashed to this many shards of the queue engine, each led by one process at "

@@ -34,7 +34,7 @@ async def run_engine_process(settings: Settings, dsn: str) -> None:
         raise EngineNeedsRedis("a separate engine process needs REDIS_URL: its frames must reach "
                                "the web processes")
     await upgrade(dsn)
-    pool = await create_pool(dsn, max_size=16, warm=True)
+    pool = await create_pool(dsn, max_size=settings.engine_pool_size, warm=True)
     parts = EngineParts(settings, dsn, pool)
     await parts.bus.connect()
     leader = parts.engines

@@ -10,6 +10,7 @@ import secrets
 import signal
 import subprocess
 import uuid
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -18,11 +19,12 @@ from app.live.shard_hash import shard_of
 from app.live.shards import BEATS_BEFORE_TAKING, FairShare
 from tests.live.actions import issue_token
 from tests.live.conftest import staff_http
-from tests.live.test_engine_process import start_engine
+from tests.live.test_engine_process import log_path, start_engine
 from tests.support import factory
 from tests.support.ws_client import live_client
 
 SHARDS = 4
+ENGINE_LOGS: dict[int, Path] = {}   # pid -> the engine process's log
 
 
 async def test_python_and_sql_put_every_hospital_in_the_same_shard(pool):
@@ -98,6 +100,10 @@ async def wait_for_shares(pool: asyncpg.Pool, base: int, engines: list[subproces
     deadline = loop.time() + timeout
     counts: dict[int, int] = {}
     while loop.time() < deadline:
+        for engine in engines:
+            if engine.poll() is not None:
+                raise AssertionError(f"engine process {engine.pid} exited ({engine.returncode}):\n"
+                                     f"{ENGINE_LOGS[engine.pid].read_text()[-3000:]}")
         holders = await shard_holders(pool, base)
         counts = {pid: 0 for pid in pids}
         for holder in holders.values():
@@ -111,7 +117,8 @@ async def wait_for_shares(pool: asyncpg.Pool, base: int, engines: list[subproces
 async def test_engine_processes_share_the_shards_and_take_over_a_lost_ones(
         start_server, lock_key, database, redis_url, pool):
     namespace = f"opdshards{secrets.token_hex(4)}"
-    env = {"OPD_ENGINE_SHARDS": str(SHARDS)}
+    # A small pool each: the suite's other processes hold many of PostgreSQL's 100 connections.
+    env = {"OPD_ENGINE_SHARDS": str(SHARDS), "OPD_ENGINE_POOL_SIZE": "4"}
     # Hospitals until every shard has at least one of this test's.
     hospitals: list[factory.Hospital] = []
     while {shard_of(h.hospital_id, SHARDS) for h in hospitals} != set(range(SHARDS)):
@@ -119,8 +126,9 @@ async def test_engine_processes_share_the_shards_and_take_over_a_lost_ones(
     engines: list[subprocess.Popen[bytes]] = []
 
     def start(n: int) -> None:
-        engines.append(start_engine(database, redis_url, namespace, lock_key, env,
-                                    log_name=f"{namespace}-{n}"))
+        engine = start_engine(database, redis_url, namespace, lock_key, env, log_name=f"{namespace}-{n}")
+        ENGINE_LOGS[engine.pid] = log_path(f"{namespace}-{n}")
+        engines.append(engine)
 
     try:
         web = await start_server(namespace=namespace, lock_key=lock_key,
