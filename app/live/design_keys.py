@@ -18,6 +18,7 @@ from redis.exceptions import ResponseError
 
 from app import jsonutil
 from app.live.mailbox import LatestByKey
+from app.live.shapes import DoctorQueue, Layout
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +98,10 @@ class DesignKeys:
         self._redis = redis
         self._write_doctor_script = redis.register_script(WRITE_DOCTOR_LUA)
         self._write_counts_script = redis.register_script(WRITE_COUNTS_LUA)
-        self._pending: LatestByKey[dict[str, Any]] = LatestByKey()  # doctor_id -> latest queue
+        self._pending: LatestByKey[DoctorQueue] = LatestByKey()  # doctor_id -> latest queue
         self._writer: asyncio.Task[None] | None = None
 
-    def queue_doctor(self, queue: dict[str, Any]) -> None:
+    def queue_doctor(self, queue: DoctorQueue) -> None:
         """Write the doctor's keys soon, off the engine's critical path: a click reaches the
         screens without waiting for these. A queue still pending is replaced by the newer one;
         one writer keeps each doctor's writes in order."""
@@ -138,7 +139,7 @@ class DesignKeys:
         except ResponseError as exc:
             log.warning("could not write the design's Redis keys: %s", exc)
 
-    async def write_doctor(self, queue: dict[str, Any]) -> None:
+    async def write_doctor(self, queue: DoctorQueue) -> None:
         doctor_id = queue["doctor_id"]
         serving = queue.get("now_serving")
         waiting = queue.get("waiting", [])
@@ -176,7 +177,7 @@ class DesignKeys:
             except ResponseError as exc:
                 log.warning("could not write department counts: %s", exc)
 
-    async def write_geofences(self, layouts: Iterable[dict[str, Any]]) -> None:
+    async def write_geofences(self, layouts: Iterable[Layout]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             for layout in layouts:
                 latitude, longitude = float(layout["latitude"]), float(layout["longitude"])

@@ -25,6 +25,7 @@ from app.live.design_keys import DesignKeys
 from app.live.engine_state import EngineState
 from app.live.publisher import Publisher
 from app.live.schedule import Launch, RecomputeSchedule
+from app.live.shapes import DoctorQueue, Layout, LayoutDepartment
 from app.live.shard_hash import shard_of
 from app.live.write_back import PositionWriteBack
 from app.settings import Settings
@@ -109,11 +110,11 @@ class QueueEngine:
         return self.publisher.deposed
 
     @property
-    def queues(self) -> dict[str, dict[str, Any]]:
+    def queues(self) -> dict[str, DoctorQueue]:
         return self.state.queues
 
     @property
-    def layouts(self) -> dict[str, dict[str, Any]]:
+    def layouts(self) -> dict[str, Layout]:
         return self.state.layouts
 
     # Inputs --------------------------------------------------------------------------------
@@ -346,8 +347,8 @@ class QueueEngine:
             hospital_id = self.state.doctor_hospital.get(doctor_id)
             if hospital_id is None:
                 continue
-            queue = self.state.queues.get(doctor_id, {})
-            live = queue.get("now_serving") or queue.get("waiting") or queue.get("booked_count")
+            queue = self.state.queues.get(doctor_id)
+            live = queue is not None and bool(queue["now_serving"] or queue["waiting"] or queue["booked_count"])
             if everything == REBUILD or live:
                 self.schedule.add_to_sweep(doctor_id, everything == REBUILD)
                 self._sweep_hospitals.setdefault(hospital_id)
@@ -391,7 +392,7 @@ class QueueEngine:
         self.stats["queries"] += 1
         if result is None or result["queue"] is None:
             return
-        queue = result["queue"]
+        queue: DoctorQueue = result["queue"]
         self.state.set_queue(doctor_id, queue)
         self.publisher.stage(f"doctor:{doctor_id}", views.doctor_topic_view(queue), changed_at)
         if known is None:
@@ -439,8 +440,7 @@ class QueueEngine:
         await self._publish_operations(hospital_id, departments, changed_at, everything)
         await self._flush()
 
-    def _publish_department(self, layout: dict[str, Any], dept: dict[str, Any],
-                            changed_at: float | None) -> None:
+    def _publish_department(self, layout: Layout, dept: LayoutDepartment, changed_at: float | None) -> None:
         """Stage a department's board and its cabins' door views (kept for the hospital board),
         once every doctor of the department is computed."""
         if not self.state.department_ready(dept):
@@ -451,8 +451,7 @@ class QueueEngine:
             self.publisher.stage(f"cabin:{cabin['cabin_id']}", self.state.cabin_view(layout, dept, cabin),
                                  changed_at)
 
-    def _publish_doctor_boards(self, doctor_id: str, queue: dict[str, Any],
-                               changed_at: float | None) -> None:
+    def _publish_doctor_boards(self, doctor_id: str, queue: DoctorQueue, changed_at: float | None) -> None:
         """The department boards and door displays that show this doctor, in the same flush as
         the doctor's own topics: a TV shows a call as soon as the doctor's console does. (The
         hospital-wide board, built from every department, follows at most every

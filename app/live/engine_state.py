@@ -9,26 +9,27 @@ from __future__ import annotations
 from typing import Any
 
 from app.live import views
+from app.live.shapes import DoctorQueue, Layout, LayoutCabin, LayoutDepartment, TokenView
 
-# What a waiting patient's view takes from the computed queue (doctor_queue; docs/eta.md).
-ESTIMATE_KEYS = ("position", "eta_minutes", "eta_low_minutes", "eta_high_minutes", "eta_beyond_shift")
+# What a waiting patient's view takes from the computed queue (doctor_queue; docs/eta.md): its
+# position, eta_minutes, eta_low_minutes, eta_high_minutes and eta_beyond_shift.
 
 
 class EngineState:
     def __init__(self) -> None:
-        self.queues: dict[str, dict[str, Any]] = {}     # doctor_id -> latest queue (private)
-        self.by_cabin: dict[str, dict[str, dict[str, Any]]] = {}  # cabin_id -> doctor_id -> queue
-        self.layouts: dict[str, dict[str, Any]] = {}    # hospital_id -> layout
+        self.queues: dict[str, DoctorQueue] = {}        # doctor_id -> latest queue (private)
+        self.by_cabin: dict[str, dict[str, DoctorQueue]] = {}  # cabin_id -> doctor_id -> queue
+        self.layouts: dict[str, Layout] = {}            # hospital_id -> layout
         self.doctor_hospital: dict[str, str] = {}
         self.department_views: dict[str, dict[str, Any]] = {}  # dept_id -> its board, as last built
-        self._doctor_departments: dict[str, list[dict[str, Any]]] = {}  # doctor_id -> departments
-        self._cabin_department: dict[str, dict[str, Any]] = {}  # cabin_id -> its department
+        self._doctor_departments: dict[str, list[LayoutDepartment]] = {}  # doctor_id -> departments
+        self._cabin_department: dict[str, LayoutDepartment] = {}  # cabin_id -> its department
         # The open patient views as last published, by doctor, and where each token's is held.
-        self._views: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}  # doctor -> token -> (code, view)
+        self._views: dict[str, dict[str, tuple[str, TokenView]]] = {}  # doctor -> token -> (code, view)
         self._view_doctor: dict[str, str] = {}
 
     # Layouts ------------------------------------------------------------------------------
-    def set_layouts(self, layouts: list[dict[str, Any]]) -> set[str]:
+    def set_layouts(self, layouts: list[Layout]) -> set[str]:
         """The hospitals' layouts as just read. Returns the hospitals that gained a doctor whose
         queue was computed before its hospital was known: their boards must go out now."""
         self.layouts = {layout["hospital_id"]: layout for layout in layouts}
@@ -51,10 +52,10 @@ class EngineState:
                     self._cabin_department[cabin["cabin_id"]] = dept
         return due
 
-    def layout_of_doctor(self, doctor_id: str) -> dict[str, Any] | None:
+    def layout_of_doctor(self, doctor_id: str) -> Layout | None:
         return self.layouts.get(self.doctor_hospital.get(doctor_id, ""))
 
-    def departments_showing(self, doctor_id: str, queue: dict[str, Any]) -> list[dict[str, Any]]:
+    def departments_showing(self, doctor_id: str, queue: DoctorQueue) -> list[LayoutDepartment]:
         """The departments whose boards show this doctor: its own, and the one its cabin belongs
         to (a doctor may sit in another department's cabin)."""
         departments = {d["dept_id"]: d for d in self._doctor_departments.get(doctor_id, [])}
@@ -64,7 +65,7 @@ class EngineState:
         return list(departments.values())
 
     # Queues and boards ------------------------------------------------------------------------
-    def set_queue(self, doctor_id: str, queue: dict[str, Any]) -> None:
+    def set_queue(self, doctor_id: str, queue: DoctorQueue) -> None:
         """The doctor's latest queue, also filed under its cabin for the door displays."""
         previous = self.queues.get(doctor_id)
         cabin = queue.get("cabin_id") or ""
@@ -74,16 +75,16 @@ class EngineState:
         # In place when the cabin is the same: a door display lists its doctors in a stable order.
         self.by_cabin.setdefault(cabin, {})[doctor_id] = queue
 
-    def department_ready(self, dept: dict[str, Any]) -> bool:
+    def department_ready(self, dept: LayoutDepartment) -> bool:
         """Every doctor of the department computed: a new engine's first boards once showed a
         department with one of its two desks for a moment (issue 20)."""
         return all(doctor_id in self.queues for doctor_id in dept["doctor_ids"])
 
-    def build_department(self, layout: dict[str, Any], dept: dict[str, Any]) -> dict[str, Any]:
+    def build_department(self, layout: Layout, dept: LayoutDepartment) -> dict[str, Any]:
         view = self.department_views[dept["dept_id"]] = views.department_view(layout, dept, self.queues)
         return view
 
-    def cabin_view(self, layout: dict[str, Any], dept: dict[str, Any], cabin: dict[str, Any]) -> dict[str, Any]:
+    def cabin_view(self, layout: Layout, dept: LayoutDepartment, cabin: LayoutCabin) -> dict[str, Any]:
         return views.cabin_view(layout, dept, cabin, self.by_cabin.get(cabin["cabin_id"], {}))
 
     # Patient views ------------------------------------------------------------------------------
@@ -95,7 +96,7 @@ class EngineState:
         for token_id in self._views.pop(doctor_id, {}):
             self._view_doctor.pop(token_id, None)
 
-    def hold_view(self, code: str, view: dict[str, Any]) -> str:
+    def hold_view(self, code: str, view: TokenView) -> str:
         """Keep a view read from the database while its visit is open (a closed one no longer
         follows the queue); under its token's doctor, which a transfer changes."""
         token_id: str = view["token_id"]
@@ -107,8 +108,8 @@ class EngineState:
             self._view_doctor[token_id] = view["doctor_id"]
         return token_id
 
-    def patched_views(self, doctor_id: str, queue: dict[str, Any],
-                      read: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    def patched_views(self, doctor_id: str, queue: DoctorQueue,
+                      read: set[str]) -> list[tuple[str, TokenView]]:
         """Bring the doctor's held patient views up to date from the queue just computed (a
         waiting patient's position and ETA, and for every open visit who is being served, as
         token_views in sql/functions.sql would build them); returns (code, view) of those that
@@ -116,7 +117,8 @@ class EngineState:
         held = self._views.get(doctor_id)
         if not held:
             return []
-        serving = (queue.get("now_serving") or {}).get("token_number")
+        serving_now = queue.get("now_serving")
+        serving = serving_now["token_number"] if serving_now else None
         waiting = {w["token_id"]: w for w in queue.get("waiting") or []}
         changed = []
         for token_id, (code, view) in list(held.items()):
@@ -126,15 +128,19 @@ class EngineState:
                 del held[token_id]
                 self._view_doctor.pop(token_id, None)
                 continue
-            estimate = {key: view.get(key) for key in ESTIMATE_KEYS}
+            patched = view.copy()
+            patched["now_serving"] = serving
             if view["status"] == "CHECKED_IN":
                 place = waiting.get(token_id)
                 if place is None:  # its own change is not here yet: its NOTIFY brings the view
                     continue
-                estimate = {key: place.get(key) for key in ESTIMATE_KEYS}
-            if serving == view["now_serving"] and all(view.get(k) == v for k, v in estimate.items()):
+                patched["position"] = place["position"]
+                patched["eta_minutes"] = place["eta_minutes"]
+                patched["eta_low_minutes"] = place["eta_low_minutes"]
+                patched["eta_high_minutes"] = place["eta_high_minutes"]
+                patched["eta_beyond_shift"] = place["eta_beyond_shift"]
+            if patched == view:
                 continue
-            view = {**view, **estimate, "now_serving": serving}
-            held[token_id] = (code, view)
-            changed.append((code, view))
+            held[token_id] = (code, patched)
+            changed.append((code, patched))
         return changed

@@ -7,7 +7,10 @@ name and initial when the hospital opts in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from app.live.shapes import DoctorQueue, Layout, LayoutCabin, LayoutDepartment
 
 # A visit is open in these statuses: its patient's view shows who is being served
 # (token_views in sql/functions.sql).
@@ -26,7 +29,7 @@ def board_name(full_name: str | None, shows_names: bool) -> str | None:
     return f"{parts[0]} {parts[-1][0]}."
 
 
-def desk(queue: dict[str, Any], shows_names: bool, next_count: int) -> dict[str, Any]:
+def desk(queue: DoctorQueue, shows_names: bool, next_count: int) -> dict[str, Any]:
     """One doctor at one cabin: who is being served and who is next."""
     serving = queue.get("now_serving")
     return {
@@ -54,8 +57,8 @@ def desk(queue: dict[str, Any], shows_names: bool, next_count: int) -> dict[str,
     }
 
 
-def department_view(layout: dict[str, Any], dept: dict[str, Any],
-                    queues: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def department_view(layout: Layout, dept: LayoutDepartment,
+                    queues: Mapping[str, DoctorQueue]) -> dict[str, Any]:
     shows = bool(layout.get("board_shows_names"))
     desks = [desk(queues[d], shows, BOARD_NEXT) for d in dept["doctor_ids"]
              if d in queues and queues[d].get("shift") is not None]
@@ -68,12 +71,12 @@ def department_view(layout: dict[str, Any], dept: dict[str, Any],
     }
 
 
-def notices_for(layout: dict[str, Any], dept_id: str) -> list[dict[str, Any]]:
+def notices_for(layout: Layout, dept_id: str) -> list[dict[str, Any]]:
     """The notices a department's board and doors show: the hospital's and its own."""
     return [n for n in layout.get("notices", []) if n["dept_id"] in (None, dept_id)]
 
 
-def hospital_view(layout: dict[str, Any], departments: list[dict[str, Any]]) -> dict[str, Any]:
+def hospital_view(layout: Layout, departments: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "hospital_id": layout["hospital_id"], "code": layout["code"], "name": layout["name"],
         "timezone": layout["timezone"], "announcement_languages": layout["announcement_languages"],
@@ -81,8 +84,8 @@ def hospital_view(layout: dict[str, Any], departments: list[dict[str, Any]]) -> 
     }
 
 
-def cabin_view(layout: dict[str, Any], dept: dict[str, Any], cabin: dict[str, Any],
-               queues: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def cabin_view(layout: Layout, dept: LayoutDepartment, cabin: LayoutCabin,
+               queues: Mapping[str, DoctorQueue]) -> dict[str, Any]:
     shows = bool(layout.get("board_shows_names"))
     desks = [desk(q, shows, DOOR_NEXT) for q in queues.values()
              if q.get("cabin_id") == cabin["cabin_id"] and q.get("shift") is not None]
@@ -94,12 +97,16 @@ def cabin_view(layout: dict[str, Any], dept: dict[str, Any], cabin: dict[str, An
     }
 
 
-def operations_view(layout: dict[str, Any], departments: list[dict[str, Any]],
-                    queues: dict[str, dict[str, Any]], operations: dict[str, Any]) -> dict[str, Any]:
+def operations_view(layout: Layout, departments: list[dict[str, Any]],
+                    queues: Mapping[str, DoctorQueue], operations: dict[str, Any]) -> dict[str, Any]:
     """The operations dashboard: department loads, doctors' statuses, open alerts (staff only)."""
+    def last_in_line_eta(doctor_id: str) -> int | None:
+        queue = queues.get(doctor_id)
+        waiting = queue["waiting"] if queue is not None else []
+        return waiting[-1]["eta_minutes"] if waiting else None
+
     def longest_eta(dept: dict[str, Any]) -> int:
-        tails = [queues[desk["doctor_id"]]["waiting"][-1]["eta_minutes"] for desk in dept["desks"]
-                 if queues.get(desk["doctor_id"], {}).get("waiting")]
+        tails = [eta for desk in dept["desks"] if (eta := last_in_line_eta(desk["doctor_id"])) is not None]
         return max(tails, default=0)
 
     loads = [{"dept_id": d["dept_id"], "code": d["code"], "name": d["name"], "color_code": d["color_code"],
@@ -107,12 +114,11 @@ def operations_view(layout: dict[str, Any], departments: list[dict[str, Any]],
              for d in departments]
     # Each doctor's wait for the last one in line, from the engine's queues: reception shows it
     # beside the doctor when issuing a token (issue 13).
-    doctors = [{**d, "last_in_line_eta": (queues.get(d["doctor_id"], {}).get("waiting") or [{}])[-1].get("eta_minutes")}
-               for d in operations.get("doctors", [])]
+    doctors = [{**d, "last_in_line_eta": last_in_line_eta(d["doctor_id"])} for d in operations.get("doctors", [])]
     return {"hospital_id": layout["hospital_id"], "departments": loads, **operations, "doctors": doctors}
 
 
-def doctor_topic_view(queue: dict[str, Any]) -> dict[str, Any]:
+def doctor_topic_view(queue: DoctorQueue) -> dict[str, Any]:
     """The staff view of a doctor's queue: the API's shape, without engine-only fields."""
     from app.jsonutil import strip_private
 
