@@ -16,7 +16,7 @@ from app import jsonutil
 from app.api.auth import Principal, authenticate
 from app.api.errors import ApiError
 from app.api.validation import parse_uuid, read_json
-from app.db.bounded import BoundedPool
+from app.db.bounded import REQUEST_DB, BoundedPool, RequestTransaction
 from app.logs import HOSPITAL_ID
 
 API_PREFIX = "/api/v1"
@@ -39,8 +39,9 @@ class Call:
 
     @property
     def pool(self) -> BoundedPool:
-        """The database, with a bounded wait for a connection (503 busy beyond it)."""
-        pool: BoundedPool = self.request.app.state.api_pool
+        """The database, with a bounded wait for a connection (503 busy beyond it); for a
+        one-transaction operation, that request's connection and transaction."""
+        pool: BoundedPool = self.request.scope.get(REQUEST_DB) or self.request.app.state.api_pool
         return pool
 
     @property
@@ -74,6 +75,7 @@ class Operation:
     query: list[dict[str, Any]] = field(default_factory=list)
     responses: dict[int, str] = field(default_factory=dict)
     prefix: str = API_PREFIX  # another only for a path fixed by someone else (the ABDM gateway's)
+    one_transaction: bool = False  # the credential check and the handler in one transaction
 
     @property
     def full_path(self) -> str:
@@ -87,10 +89,11 @@ class Api:
     def op(self, method: str, path: str, *, summary: str, tag: str,
            body: dict[str, Any] | None = None, auth: bool = True, status: int = 200,
            query: list[dict[str, Any]] | None = None,
-           responses: dict[int, str] | None = None, prefix: str = API_PREFIX) -> Callable[[Handler], Handler]:
+           responses: dict[int, str] | None = None, prefix: str = API_PREFIX,
+           one_transaction: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.operations.append(Operation(method, path, handler, summary, tag, body, auth,
-                                             status, query or [], responses or {}, prefix))
+                                             status, query or [], responses or {}, prefix, one_transaction))
             return handler
         return register
 
@@ -101,6 +104,19 @@ class Api:
 
 def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        if op.one_transaction:
+            # A click: the credential check, the checks and the change in one transaction on one
+            # connection (issue 19); it commits before the answer is sent, or not at all.
+            api_pool: BoundedPool = request.app.state.api_pool
+            async with api_pool.acquire() as conn, conn.transaction():
+                request.scope[REQUEST_DB] = RequestTransaction(conn)
+                try:
+                    return await run(request)
+                finally:
+                    del request.scope[REQUEST_DB]
+        return await run(request)
+
+    async def run(request: Request) -> Response:
         principal = await authenticate(request) if op.auth else None
         if principal is not None:
             HOSPITAL_ID.set(str(principal.hospital_id))  # on this request's log lines

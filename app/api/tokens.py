@@ -41,8 +41,9 @@ async def load_token_for(call: Call, token_id: uuid.UUID) -> asyncpg.Record:
 async def act_on_token(call: Call, token_id: uuid.UUID, function_call: str, *args: Any) -> dict[str, Any]:
     """Runs a lifecycle function (function_call names the token `t.token_id` and its own
     arguments $2, $3, ...) in the same statement that checks the caller may act on the token:
-    its hospital's, and for a doctor their own patient. One transaction per click instead of a
-    read and then the change (issue 19); a refusal then asks why, to answer 404 or 403 as before."""
+    its hospital's, and for a doctor their own patient. One statement instead of a read and then
+    the change, in the request's one transaction with the credential check (issue 19); a refusal
+    then asks why, to answer 404 or 403 as before."""
     hospital, doctor, request = f"${len(args) + 2}", f"${len(args) + 3}", f"${len(args) + 4}"
     own_doctor = call.staff.doctor_id if call.staff.role == "doctor" else None
     # The caller's actor argument goes through opd_request_actor(), which notes this request's id
@@ -61,7 +62,7 @@ async def act_on_token(call: Call, token_id: uuid.UUID, function_call: str, *arg
 
 
 @api.op("POST", "/tokens", summary="Issue a token (walk-in, online booking or emergency)", tag=TAG,
-        body=schemas.TOKEN_ISSUE, status=201)
+        body=schemas.TOKEN_ISSUE, status=201, one_transaction=True)
 async def issue_token(call: Call) -> dict[str, Any]:
     staff = call.staff
     staff.require_role("admin", "receptionist")
@@ -120,7 +121,7 @@ async def get_token_history(call: Call) -> list[dict[str, Any]]:
     return [dict(r.items()) for r in rows]
 
 
-@api.op("POST", "/tokens/{token_id}/check-in", tag=TAG, body=schemas.CHECK_IN,
+@api.op("POST", "/tokens/{token_id}/check-in", tag=TAG, body=schemas.CHECK_IN, one_transaction=True,
         summary="Check a booked patient in: inside the geofence, or by staff override with a reason")
 async def check_in(call: Call) -> dict[str, Any]:
     token_id = call.path_id("token_id", "token")
@@ -145,7 +146,7 @@ def _status_op(path: str, status: str, from_statuses: list[str], summary: str,
         return await _doctor_action(call, "set_token_status(t.token_id, $2, $3, $4, $5)", status,
                                     call.staff.actor_id, call.body.get("reason"), from_statuses)
     handler.__name__ = f"token_{path.replace('-', '_')}"
-    api.op("POST", f"/tokens/{{token_id}}/{path}", summary=summary, tag=TAG, body=body)(handler)
+    api.op("POST", f"/tokens/{{token_id}}/{path}", summary=summary, tag=TAG, body=body, one_transaction=True)(handler)
 
 
 _status_op("call", "WAITING", ["CHECKED_IN"],
@@ -161,19 +162,19 @@ _status_op("cancel", "CANCELLED", ["BOOKED", "CHECKED_IN", "WAITING"], "Cancel a
 
 
 @api.op("POST", "/tokens/{token_id}/recall", summary="Announce a called token again", tag=TAG,
-        body=schemas.EMPTY)
+        body=schemas.EMPTY, one_transaction=True)
 async def recall_token(call: Call) -> dict[str, Any]:
     return await _doctor_action(call, "recall_token(t.token_id, $2)", call.staff.actor_id)
 
 
 @api.op("POST", "/tokens/{token_id}/transfer", summary="Move a queued token to another doctor of the department",
-        tag=TAG, body=schemas.TRANSFER)
+        tag=TAG, body=schemas.TRANSFER, one_transaction=True)
 async def transfer_token(call: Call) -> dict[str, Any]:
     return await _doctor_action(call, "transfer_token(t.token_id, $2, $3, $4)",
                                 call.body["to_doctor_id"], call.staff.actor_id, call.body.get("reason"))
 
 
-@api.op("POST", "/tokens/{token_id}/reschedule", tag=TAG, body=schemas.RESCHEDULE, status=201,
+@api.op("POST", "/tokens/{token_id}/reschedule", tag=TAG, body=schemas.RESCHEDULE, status=201, one_transaction=True,
         summary="Close as RESCHEDULED and issue a linked token for another time")
 async def reschedule_token(call: Call) -> dict[str, Any]:
     token_id = call.path_id("token_id", "token")
@@ -184,7 +185,7 @@ async def reschedule_token(call: Call) -> dict[str, Any]:
         call.body.get("reason"))
 
 
-@api.op("POST", "/doctors/{doctor_id}/call-next", tag=TAG, body=schemas.CALL_NEXT,
+@api.op("POST", "/doctors/{doctor_id}/call-next", tag=TAG, body=schemas.CALL_NEXT, one_transaction=True,
         summary="Call the doctor's next patient (409 when nobody is waiting)")
 async def call_next(call: Call) -> dict[str, Any]:
     doctor_id = call.path_id("doctor_id", "doctor")

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 from starlette.requests import HTTPConnection
 
+from app.db.bounded import REQUEST_DB
 from app.errors import ApiError
 from app.security.sessions import (
     DISPLAY_COOKIE,
@@ -150,7 +151,9 @@ async def optional_principal(conn: HTTPConnection) -> Principal | None:
         return cached
     # An HTTP request waits for a connection within the API's bound (503 busy beyond it); a
     # WebSocket's (re)validation uses the pool as it is.
-    pool: Any = conn.app.state.api_pool if conn.scope["type"] == "http" else conn.app.state.pool
+    # A one-transaction API request checks the credential in its own transaction (registry.py).
+    pool: Any = (conn.scope.get(REQUEST_DB) or conn.app.state.api_pool if conn.scope["type"] == "http"
+                 else conn.app.state.pool)
     principal: Principal | None = None
     key = bearer_token(conn)
     if key:
