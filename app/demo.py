@@ -61,6 +61,7 @@ async def load_demo(pool: asyncpg.Pool) -> str:
     async with pool.acquire() as conn:
         hospital_id = await _upsert_structure(conn)
         await _register_demo_messages(conn, hospital_id)
+        await _set_up_scan_and_share(conn, hospital_id)
         made = await _make_todays_tokens(conn, hospital_id)
         counts = await conn.fetchrow(
             """SELECT (SELECT count(*) FROM departments WHERE hospital_id = $1) AS departments,
@@ -113,6 +114,25 @@ async def _upsert_structure(conn: asyncpg.Connection) -> uuid.UUID:
             hospital_id, f"DEMO-{i:04d}", name, f"9{rng.randrange(10**8, 10**9):09d}", born,
             rng.choice(["MALE", "FEMALE"]), rng.choice(["en", "en", "hi"]), i % 10 != 0, i % 2 == 0)
     return uuid.UUID(str(hospital_id))
+
+
+# A sample HIP id, registered nowhere: a real hospital types its facility id from HFR (docs/abdm.md).
+DEMO_HIP_ID = "DEMO-HIP-0001"
+
+
+async def _set_up_scan_and_share(conn: asyncpg.Connection, hospital_id: uuid.UUID) -> None:
+    """ABDM Scan & Share as a hospital would set it up: its HIP id and two counters, so the admin
+    page shows the counters and their printable QR posters. (No gateway: shares need
+    OPD_ABDM_GATEWAY_URL.) An admin's own edits are kept."""
+    await conn.execute("UPDATE hospitals SET abdm_hip_id = COALESCE(abdm_hip_id, $2) WHERE hospital_id = $1",
+                       hospital_id, DEMO_HIP_ID)
+    await conn.execute(
+        """INSERT INTO abdm_counters (hospital_id, context, label, dept_id)
+           SELECT $1, c.context, c.label, d.dept_id
+           FROM (VALUES ('OPD-GEN', 'OPD registration, ground floor', 'GEN'),
+                        ('OPD-PED', 'Paediatrics desk, fourth floor', 'PED')) c(context, label, code)
+           JOIN departments d ON d.hospital_id = $1 AND d.code = c.code
+           ON CONFLICT (hospital_id, context) DO NOTHING""", hospital_id)
 
 
 # Sample identifiers, registered nowhere: a real hospital types its own from the DLT portal, its

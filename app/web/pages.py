@@ -248,7 +248,7 @@ async def abdm_counter_qr(request: Request) -> Response:
     if hospital["abdm_hip_id"]:
         share_url = (request.app.state.settings.abdm_share_url + "?"
                      + urlencode({"hip-id": hospital["abdm_hip_id"], "counter-id": counter["context"]}))
-        qr_svg = segno.make(share_url, error="m").svg_inline(scale=6, omitsize=False)
+        qr_svg = segno.make(share_url, error="m").svg_inline(scale=6, omitsize=True)
     return render(request, "abdm_counter_qr.html", {"counter": counter, "hospital": hospital,
                                                     "share_url": share_url, "qr_svg": qr_svg}, principal=staff)
 

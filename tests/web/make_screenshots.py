@@ -33,6 +33,7 @@ PHONE = {"width": 390, "height": 844}
 DESK = {"width": 1280, "height": 800}
 DOOR = {"width": 800, "height": 480}
 SLIP = {"width": 420, "height": 760}
+SLIP_POSTER = {"width": 640, "height": 900}  # a counter's Scan & Share poster, A5-ish
 
 
 async def main() -> None:
@@ -164,6 +165,16 @@ async def shoot_all(browser: Browser, base_url: str, pool: asyncpg.Pool, account
     await expect(admin.locator("#displays li").first).to_contain_text("Waiting hall TV")
     await expect(admin.locator("#users li").first).to_be_visible()
     await admin.screenshot(path=OUT / "admin.png", full_page=True)
+    # A Scan & Share counter's poster, as printed for the registration counter.
+    counter_id = await pool.fetchval(
+        """SELECT c.counter_id FROM abdm_counters c JOIN hospitals h USING (hospital_id)
+           WHERE h.code = $1 AND c.context = 'OPD-GEN'""", HOSPITAL_CODE)
+    poster = await (await browser.new_context(viewport=SLIP_POSTER, storage_state=await admin.context.storage_state())
+                    ).new_page()
+    await poster.goto(f"{base_url}/admin/abdm/counters/{counter_id}/qr")
+    await expect(poster.locator("#abdm-qr svg")).to_be_visible()
+    await poster.evaluate("() => document.fonts.ready")
+    await poster.screenshot(path=OUT / "abdm-poster.png", full_page=True)
     await admin.set_viewport_size({"width": 1366, "height": 768})
     await admin.goto(f"{base_url}/operations")
     await expect(admin.locator("#loads tr").first).to_be_visible()
