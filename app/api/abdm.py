@@ -11,11 +11,8 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
-
-from starlette.responses import Response
 
 from app import clock
 from app.abdm import on_share
@@ -56,7 +53,7 @@ FACILITY = schemas.obj({"hip_id": {"type": ["string", "null"], "pattern": CODE.p
         summary="ABDM gateway callback: a patient shared their ABHA profile at a counter (Scan & Share)",
         responses={401: "not signed by the ABDM gateway", 404: "Scan & Share is not set up on this server",
                    422: "the share lacks what a token needs"})
-async def receive_share(call: Call) -> Response:
+async def receive_share(call: Call) -> dict[str, Any]:
     gateway = call.request.app.state.abdm_gateway
     if gateway is None:
         raise ApiError(404, "ABDM Scan & Share is not set up on this server (OPD_ABDM_GATEWAY_URL)",
@@ -81,8 +78,7 @@ async def receive_share(call: Call) -> Response:
         profile.name, profile.gender, profile.birth_year, profile.birth_date, profile.phone,
         profile.address, TOKEN_EXPIRY_S, REPEAT_MINUTES)
     on_share.wake.set()  # this process's sender, if it runs one, replies at once
-    return Response(json.dumps({"status": "ACCEPTED", "share": share["status"]}), status_code=202,
-                    media_type="application/json")
+    return {"status": "ACCEPTED", "share": share["status"]}
 
 
 @api.op("GET", "/abdm", tag=TAG, summary="The hospital's ABDM facility (HIP id) and whether Scan & Share is on")

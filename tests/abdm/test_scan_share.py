@@ -263,3 +263,15 @@ async def test_the_desk_and_the_admin_api_see_shares(
     taken = await bridge.put("/api/v1/abdm", headers={"Authorization": f"Bearer {other.keys['admin']}"},
                              json={"hip_id": facility.hip_id})
     assert taken.status_code == 409
+    # Bad input is refused by name and changes nothing.
+    bad_hip = await bridge.put("/api/v1/abdm", headers=key, json={"hip_id": "IN 123; DROP"})
+    assert bad_hip.status_code == 422 and bad_hip.json()["error"]["field"] == "hip_id"
+    bad_code = await bridge.post("/api/v1/abdm/counters", headers=key, json={
+        "context": "a counter", "label": "x", "dept_id": str(facility.hospital.dept_id)})
+    assert bad_code.status_code == 422 and bad_code.json()["error"]["field"] == "context"
+    unknown = await bridge.patch(f"/api/v1/abdm/counters/{uuid.uuid4()}", headers=key, json={"active": False})
+    assert unknown.status_code == 404
+    assert await pool.fetchval("SELECT abdm_hip_id FROM hospitals WHERE hospital_id = $1",
+                               facility.hospital.hospital_id) == facility.hip_id
+    assert await pool.fetchval("SELECT count(*) FROM abdm_counters WHERE hospital_id = $1",
+                               facility.hospital.hospital_id) == 2
