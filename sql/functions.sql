@@ -16,6 +16,14 @@
 -- sql/queries/. Functions are grouped by what they serve; old signatures are dropped by
 -- migrations (sql/migrations/009_old_function_signatures.sql), not here.
 --
+-- The entry points of a click and of the engine's recompute (the lifecycle steps, doctor_live_views,
+-- write_back_queues) carry `SET plan_cache_mode = force_generic_plan`, which holds for everything
+-- they call. Their statements read the partitioned tokens table: a generic plan of such a statement
+-- costs more than a custom one on paper (it lists every partition; pruning happens at run time), so
+-- PostgreSQL chose to plan them afresh at every call, and the planning was most of the work:
+-- doctor_live_views 5.7 ms -> 1.8 ms, call_next_token 1.7 -> 1.0 ms (bench/sql_costs.py,
+-- docs/performance.md).
+--
 -- Contents (each a section below, in this order; tests/db/test_functions_map.py keeps the list true):
 --   Time
 --   Partitions
@@ -948,7 +956,7 @@ CREATE OR REPLACE FUNCTION issue_token(
     p_booking_type TEXT, p_priority INT, p_scheduled_time TIMESTAMPTZ, p_visit_reason TEXT,
     p_actor UUID DEFAULT NULL, p_rescheduled_from UUID DEFAULT NULL)
 RETURNS tokens
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_token tokens;
     v_doctor_id UUID := p_doctor_id;
@@ -1019,7 +1027,7 @@ END $$;
 CREATE OR REPLACE FUNCTION set_token_status(p_token_id UUID, p_status TEXT, p_actor UUID,
                                             p_reason TEXT DEFAULT NULL, p_from TEXT[] DEFAULT NULL)
 RETURNS tokens
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_token tokens := token_for_update(p_token_id);
 BEGIN
@@ -1073,7 +1081,7 @@ END $$;
 CREATE OR REPLACE FUNCTION call_next_token(p_doctor_id UUID, p_actor UUID,
                                            p_complete_current BOOLEAN DEFAULT FALSE)
 RETURNS tokens
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_day DATE;
     v_token tokens;
@@ -1104,7 +1112,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION recall_token(p_token_id UUID, p_actor UUID) RETURNS tokens
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_token tokens := token_for_update(p_token_id);
 BEGIN
@@ -1116,7 +1124,7 @@ END $$;
 CREATE OR REPLACE FUNCTION check_in_token(p_token_id UUID, p_lat NUMERIC, p_lon NUMERIC,
                                           p_override_reason TEXT, p_actor UUID)
 RETURNS tokens
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_token tokens := token_for_update(p_token_id);
     v_distance DOUBLE PRECISION;
@@ -1149,7 +1157,7 @@ END $$;
 CREATE OR REPLACE FUNCTION transfer_token(p_token_id UUID, p_to_doctor_id UUID, p_actor UUID,
                                           p_reason TEXT DEFAULT NULL)
 RETURNS tokens
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_token tokens := token_for_update(p_token_id);
 BEGIN
@@ -1166,7 +1174,7 @@ END $$;
 CREATE OR REPLACE FUNCTION reschedule_token(p_token_id UUID, p_scheduled_time TIMESTAMPTZ,
                                             p_doctor_id UUID, p_actor UUID, p_reason TEXT DEFAULT NULL)
 RETURNS tokens
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_old tokens := token_for_update(p_token_id);
     v_new tokens;
@@ -1181,7 +1189,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION set_doctor_paused(p_doctor_id UUID, p_paused BOOLEAN) RETURNS doctors
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_doctor doctors;
 BEGIN
@@ -1646,77 +1654,6 @@ $$;
 CREATE OR REPLACE FUNCTION delay_confirm_minutes() RETURNS INT
 LANGUAGE sql IMMUTABLE AS $$ SELECT 5 $$;
 
-CREATE OR REPLACE FUNCTION notify_queue_progress(p_doctor_id UUID, p_day DATE) RETURNS VOID
-LANGUAGE plpgsql AS $$
-DECLARE
-    v RECORD;
-    v_now TIMESTAMPTZ := opd_now();
-BEGIN
-    -- Set-based first: only the few tokens that need a message are visited one by one.
-    UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => COALESCE(eta_high_minutes, estimated_wait_time))
-    WHERE doctor_id = p_doctor_id AND visit_date = p_day AND status = 'CHECKED_IN'
-      AND estimated_wait_time IS NOT NULL AND notified_expected_at IS NULL;
-    FOR v IN SELECT t.token_id, t.queue_position, t.estimated_wait_time,
-                    COALESCE(t.eta_low_minutes, t.estimated_wait_time) AS low,
-                    COALESCE(t.eta_high_minutes, t.estimated_wait_time) AS high FROM tokens t
-             WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day AND t.status = 'CHECKED_IN'
-               AND t.queue_position <= 4
-               AND NOT EXISTS (SELECT 1 FROM notifications_log n
-                               WHERE n.token_id = t.token_id AND n.event_type = 'T_MINUS_3') LOOP
-        PERFORM enqueue_notification(v.token_id, 'T_MINUS_3', jsonb_build_object(
-            'position', v.queue_position, 'eta', v.estimated_wait_time, 'low', v.low, 'high', v.high));
-    END LOOP;
-    -- Later than told: note since when; back within what was told: forget it.
-    UPDATE tokens t SET delay_pending_since = CASE WHEN late.is_late THEN v_now END
-    FROM (SELECT x.token_id,
-                 v_now + make_interval(mins => x.estimated_wait_time)
-                   > x.notified_expected_at + make_interval(mins => delay_notify_minutes()) AS is_late
-          FROM tokens x
-          WHERE x.doctor_id = p_doctor_id AND x.visit_date = p_day AND x.status = 'CHECKED_IN'
-            AND x.estimated_wait_time IS NOT NULL AND x.notified_expected_at IS NOT NULL) late
-    WHERE t.token_id = late.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
-      AND late.is_late <> (t.delay_pending_since IS NOT NULL);
-    FOR v IN SELECT t.token_id, t.estimated_wait_time, COALESCE(t.eta_low_minutes, t.estimated_wait_time) AS low,
-                    COALESCE(t.eta_high_minutes, t.estimated_wait_time) AS high, h.timezone
-             FROM tokens t JOIN hospitals h ON h.hospital_id = t.hospital_id
-             WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day AND t.status = 'CHECKED_IN'
-               AND t.delay_pending_since <= v_now - make_interval(mins => delay_confirm_minutes()) LOOP
-        -- The message quotes the cautious end as a clock time: "now expected by 11:40".
-        PERFORM enqueue_notification(v.token_id, 'DELAYED', jsonb_build_object(
-            'eta', v.high, 'low', v.low, 'high', v.high,
-            'by', to_char((v_now + make_interval(mins => v.high)) AT TIME ZONE v.timezone, 'HH24:MI')));
-        UPDATE tokens SET notified_expected_at = v_now + make_interval(mins => v.high), delay_pending_since = NULL
-        WHERE token_id = v.token_id AND visit_date = p_day;
-    END LOOP;
-END $$;
-
--- Records what the doctor's waiting patients are told (eta_told): a token's first estimate, then
--- whenever its expected time moved by more than a minute, at most once a minute, and every five
--- minutes regardless. Bounded: at most one row per token per minute waited.
-CREATE OR REPLACE FUNCTION record_eta_told(p_doctor_id UUID, p_day DATE) RETURNS VOID
-LANGUAGE sql AS $$
-    WITH due AS (
-        UPDATE tokens t SET eta_told_at = opd_now(),
-                            eta_told_expected_at = opd_now() + make_interval(mins => t.estimated_wait_time)
-        WHERE t.doctor_id = p_doctor_id AND t.visit_date = p_day AND t.status = 'CHECKED_IN'
-          AND t.estimated_wait_time IS NOT NULL AND t.queue_position IS NOT NULL
-          AND (t.eta_told_at IS NULL
-               OR (t.eta_told_at <= opd_now() - interval '1 minute'
-                   AND (t.eta_told_at <= opd_now() - interval '5 minutes'
-                        OR abs(extract(epoch FROM opd_now() + make_interval(mins => t.estimated_wait_time)
-                                                  - t.eta_told_expected_at)) > 60)))
-        RETURNING t.token_id, t.visit_date, t.hospital_id, t.dept_id, t.doctor_id, t.queue_position,
-                  t.estimated_wait_time, t.eta_low_minutes, t.eta_high_minutes
-    )
-    INSERT INTO eta_told (token_id, visit_date, hospital_id, dept_id, doctor_id, told_at, queue_position,
-                          eta_minutes, eta_low_minutes, eta_high_minutes)
-    SELECT token_id, visit_date, hospital_id, dept_id, doctor_id, opd_now(), queue_position,
-           estimated_wait_time, COALESCE(eta_low_minutes, estimated_wait_time),
-           COALESCE(eta_high_minutes, estimated_wait_time)
-    FROM due
-    ON CONFLICT DO NOTHING
-$$;
-
 -- How accurate the ETAs were (python -m app eta-report, the operations dashboard): every
 -- recorded estimate of a token that was later called, with the error of its median (told minus
 -- real, in minutes: positive = called earlier than told) and whether the call fell inside the
@@ -1758,31 +1695,124 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Writes a doctor's computed positions and ETAs (p_queue: doctor_queue's rows as JSON; computed
--- here when NULL) to the tokens whose values changed, then decides the position- and ETA-driven
--- messages. No trigger fires for these columns. Returns the number of tokens written.
+-- here when NULL) and, in the same single UPDATE, what follows from them for each waiting patient:
+--   * eta_told (what the patient is told, for the accuracy report): a token's first estimate, then
+--     whenever its expected time moved by more than a minute, at most once a minute, and every
+--     five minutes regardless. Bounded: at most one row per token per minute waited.
+--   * notified_expected_at: the cautious end first told (DELAYED compares against it);
+--   * delay_pending_since: since when the median has been later than told by more than
+--     delay_notify_minutes(); confirmed delay_confirm_minutes() on, DELAYED is sent and what the
+--     patient is told moves to the new cautious end.
+-- Then the messages, only for the few tokens that need one: T_MINUS_3 (at most three ahead, once
+-- per token) and DELAYED. One UPDATE, not three: each token row is written once per write-back
+-- (it was rewritten three times; a write-back of a 63-patient queue cost 13-16 ms, see
+-- docs/performance.md). No trigger fires for these columns. Returns the number of tokens whose
+-- position or ETA changed.
 CREATE OR REPLACE FUNCTION write_back_queue(p_doctor_id UUID, p_day DATE, p_queue JSON DEFAULT NULL)
 RETURNS INT
 LANGUAGE plpgsql AS $$
 DECLARE
     v_queue JSON := p_queue;
+    v_now TIMESTAMPTZ := opd_now();
     v_count INT;
+    v_near JSON;
+    v_delayed JSON;
+    v RECORD;
+    v_timezone TEXT;
 BEGIN
     IF v_queue IS NULL THEN
         SELECT COALESCE(json_agg(q), '[]') INTO v_queue FROM doctor_queue(p_doctor_id, p_day) q;
     END IF;
-    UPDATE tokens t SET queue_position = NULLIF(q.queue_position, 0),
-                        estimated_wait_time = q.eta_minutes, eta_low_minutes = q.eta_low_minutes,
-                        eta_high_minutes = q.eta_high_minutes, eta_updated_at = opd_now()
-    FROM json_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, eta_minutes INT,
-                                         eta_low_minutes INT, eta_high_minutes INT)
-    -- doctor_id too, so the planner reads this doctor's rows, not the whole day's.
-    WHERE t.token_id = q.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
-      AND (t.queue_position IS DISTINCT FROM NULLIF(q.queue_position, 0)
-           OR t.estimated_wait_time IS DISTINCT FROM q.eta_minutes
-           OR t.eta_high_minutes IS DISTINCT FROM q.eta_high_minutes);
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    PERFORM record_eta_told(p_doctor_id, p_day);
-    PERFORM notify_queue_progress(p_doctor_id, p_day);
+    WITH fresh AS (
+        SELECT t.token_id, t.status = 'CHECKED_IN' AS queued,
+               NULLIF(q.queue_position, 0) AS pos, q.eta_minutes AS eta, q.eta_high_minutes AS high,
+               q.eta_low_minutes AS new_low, t.eta_low_minutes AS old_low,
+               t.queue_position IS DISTINCT FROM NULLIF(q.queue_position, 0)
+                 OR t.estimated_wait_time IS DISTINCT FROM q.eta_minutes
+                 OR t.eta_high_minutes IS DISTINCT FROM q.eta_high_minutes AS moved,
+               t.eta_told_at, t.eta_told_expected_at, t.notified_expected_at, t.delay_pending_since
+        FROM json_to_recordset(v_queue) AS q(token_id UUID, queue_position INT, eta_minutes INT,
+                                             eta_low_minutes INT, eta_high_minutes INT)
+        -- doctor_id too, so the planner reads this doctor's rows, not the whole day's.
+        JOIN tokens t ON t.token_id = q.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
+    ),
+    told AS (
+        SELECT f.*, CASE WHEN f.moved THEN f.new_low ELSE f.old_low END AS low,
+               f.queued AND f.eta IS NOT NULL AND f.pos IS NOT NULL
+                 AND (f.eta_told_at IS NULL
+                      OR (f.eta_told_at <= v_now - interval '1 minute'
+                          AND (f.eta_told_at <= v_now - interval '5 minutes'
+                               OR abs(extract(epoch FROM v_now + make_interval(mins => f.eta)
+                                                         - f.eta_told_expected_at)) > 60))) AS tell,
+               CASE WHEN f.queued AND f.eta IS NOT NULL AND f.notified_expected_at IS NULL
+                    THEN v_now + make_interval(mins => COALESCE(f.high, f.eta))
+                    ELSE f.notified_expected_at END AS notified
+        FROM fresh f
+    ),
+    late AS (
+        -- Later than told: since when (kept while it lasts); back within what was told: forgotten.
+        SELECT t.*,
+               CASE WHEN NOT (t.queued AND t.eta IS NOT NULL AND t.notified IS NOT NULL) THEN t.delay_pending_since
+                    WHEN v_now + make_interval(mins => t.eta) > t.notified + make_interval(mins => delay_notify_minutes())
+                    THEN COALESCE(t.delay_pending_since, v_now) END AS pending
+        FROM told t
+    ),
+    decided AS (
+        SELECT l.*, l.queued AND l.pending <= v_now - make_interval(mins => delay_confirm_minutes()) AS delayed
+        FROM late l
+    ),
+    written AS (
+        UPDATE tokens t
+        SET queue_position = d.pos, estimated_wait_time = d.eta, eta_low_minutes = d.low,
+            eta_high_minutes = d.high,
+            eta_updated_at = CASE WHEN d.moved THEN v_now ELSE t.eta_updated_at END,
+            eta_told_at = CASE WHEN d.tell THEN v_now ELSE t.eta_told_at END,
+            eta_told_expected_at = CASE WHEN d.tell THEN v_now + make_interval(mins => d.eta)
+                                        ELSE t.eta_told_expected_at END,
+            notified_expected_at = CASE WHEN d.delayed THEN v_now + make_interval(mins => COALESCE(d.high, d.eta))
+                                        ELSE d.notified END,
+            delay_pending_since = CASE WHEN d.delayed THEN NULL ELSE d.pending END
+        FROM decided d
+        WHERE t.token_id = d.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
+          AND (d.moved OR d.tell OR d.delayed OR d.notified IS DISTINCT FROM t.notified_expected_at
+               OR d.pending IS DISTINCT FROM t.delay_pending_since)
+        RETURNING t.token_id, t.visit_date, t.hospital_id, t.dept_id, t.doctor_id, d.tell
+    ),
+    recorded AS (
+        INSERT INTO eta_told (token_id, visit_date, hospital_id, dept_id, doctor_id, told_at, queue_position,
+                              eta_minutes, eta_low_minutes, eta_high_minutes)
+        SELECT w.token_id, w.visit_date, w.hospital_id, w.dept_id, w.doctor_id, v_now, d.pos, d.eta,
+               COALESCE(d.low, d.eta), COALESCE(d.high, d.eta)
+        FROM written w JOIN decided d ON d.token_id = w.token_id
+        WHERE w.tell
+        ON CONFLICT DO NOTHING
+    )
+    SELECT count(*) FILTER (WHERE d.moved),
+           json_agg(json_build_object('token_id', d.token_id, 'position', d.pos, 'eta', d.eta,
+                                      'low', COALESCE(d.low, d.eta), 'high', COALESCE(d.high, d.eta)))
+               FILTER (WHERE d.queued AND d.pos <= 4),
+           json_agg(json_build_object('token_id', d.token_id, 'low', COALESCE(d.low, d.eta),
+                                      'high', COALESCE(d.high, d.eta)))
+               FILTER (WHERE d.delayed)
+    INTO v_count, v_near, v_delayed
+    FROM decided d;
+    -- The messages, after the rows are written (a data-modifying WITH completes with its statement).
+    FOR v IN SELECT n.* FROM json_to_recordset(v_near) AS n(token_id UUID, position INT, eta INT, low INT, high INT)
+             WHERE NOT EXISTS (SELECT 1 FROM notifications_log l
+                               WHERE l.token_id = n.token_id AND l.event_type = 'T_MINUS_3') LOOP
+        PERFORM enqueue_notification(v.token_id, 'T_MINUS_3', jsonb_build_object(
+            'position', v.position, 'eta', v.eta, 'low', v.low, 'high', v.high));
+    END LOOP;
+    IF v_delayed IS NOT NULL THEN
+        SELECT h.timezone INTO v_timezone FROM doctors d JOIN hospitals h ON h.hospital_id = d.hospital_id
+        WHERE d.doctor_id = p_doctor_id;
+        FOR v IN SELECT n.* FROM json_to_recordset(v_delayed) AS n(token_id UUID, low INT, high INT) LOOP
+            -- The message quotes the cautious end as a clock time: "now expected by 11:40".
+            PERFORM enqueue_notification(v.token_id, 'DELAYED', jsonb_build_object(
+                'eta', v.high, 'low', v.low, 'high', v.high,
+                'by', to_char((v_now + make_interval(mins => v.high)) AT TIME ZONE v_timezone, 'HH24:MI')));
+        END LOOP;
+    END IF;
     RETURN v_count;
 END $$;
 
@@ -1794,7 +1824,7 @@ END $$;
 -- T_MINUS_3/DELAYED rows decided by what is already there).
 CREATE OR REPLACE FUNCTION write_back_queues(p_doctor_ids UUID[])
 RETURNS UUID[]
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_doctor UUID;
     v_day DATE;
@@ -1826,7 +1856,7 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 15 $$;
 DROP FUNCTION IF EXISTS doctor_queue_snapshot(UUID, DATE, BOOLEAN);
 CREATE OR REPLACE FUNCTION doctor_queue_snapshot(p_doctor_id UUID, p_day DATE, p_write_back BOOLEAN)
 RETURNS JSON
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_now TIMESTAMPTZ := opd_now();
     v_result JSON;
@@ -2052,7 +2082,7 @@ CREATE OR REPLACE FUNCTION doctor_live_views(p_doctor_id UUID, p_extra_token_ids
                                              p_all_of_day BOOLEAN DEFAULT FALSE,
                                              p_known_ids UUID[] DEFAULT NULL)
 RETURNS JSON
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_day DATE;
     v_queue JSON;
