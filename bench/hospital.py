@@ -70,6 +70,9 @@ async def build_hospital(admin_dsn: str, *, doctors: int, departments: int, queu
             hospital_id, dept_ids, doctor_ids = await _structure(conn, doctors, departments)
             await _queues(conn, hospital_id, doctor_ids, queue_length)
             _, key = await create_api_key(conn, hospital_id, role="admin", label="bench")
+        # Statistics now, as autovacuum keeps them on a running server: without them the planner
+        # guesses, and both its plans and its custom-versus-generic choices differ from production.
+        await conn.execute("ANALYZE")
         tail_codes = {}
         for doctor_id in doctor_ids:
             rows = await conn.fetch(
