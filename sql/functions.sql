@@ -18,11 +18,12 @@
 --
 -- The entry points of a click and of the engine's recompute (the lifecycle steps, doctor_live_views,
 -- write_back_queues) carry `SET plan_cache_mode = force_generic_plan`, which holds for everything
--- they call. Their statements read the partitioned tokens table: a generic plan of such a statement
--- costs more than a custom one on paper (it lists every partition; pruning happens at run time), so
--- PostgreSQL chose to plan them afresh at every call, and the planning was most of the work:
--- doctor_live_views 5.7 ms -> 1.8 ms, call_next_token 1.7 -> 1.0 ms (bench/sql_costs.py,
--- docs/performance.md).
+-- they call. Their statements read the partitioned tokens table. Without fresh statistics (a new
+-- install, a new month's partition before autovacuum has analyzed it) PostgreSQL planned them
+-- afresh at every call, and the planning was most of the work: doctor_live_views took 5.7 ms
+-- against 1.9 ms with generic plans; with custom plans forced on an analyzed table, 14.6 ms
+-- against 2.0 ms. With statistics it mostly chooses the generic plans itself; forcing them
+-- removes the cliff (bench/sql_costs.py, docs/performance.md).
 --
 -- Contents (each a section below, in this order; tests/db/test_functions_map.py keeps the list true):
 --   Time
@@ -1705,8 +1706,8 @@ $$;
 --     patient is told moves to the new cautious end.
 -- Then the messages, only for the few tokens that need one: T_MINUS_3 (at most three ahead, once
 -- per token) and DELAYED. One UPDATE, not three: each token row is written once per write-back
--- (it was rewritten three times; a write-back of a 63-patient queue cost 13-16 ms, see
--- docs/performance.md). No trigger fires for these columns. Returns the number of tokens whose
+-- (it was written three times, and a 63-patient queue's write-back after a call took about 10 ms
+-- of PostgreSQL alone; now about 4 ms, docs/performance.md). No trigger fires for these columns. Returns the number of tokens whose
 -- position or ETA changed.
 CREATE OR REPLACE FUNCTION write_back_queue(p_doctor_id UUID, p_day DATE, p_queue JSON DEFAULT NULL)
 RETURNS INT
