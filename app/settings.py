@@ -75,7 +75,8 @@ class Settings:
         "PostgreSQL DSN (15 or newer); unset runs the embedded PostgreSQL 18 under `var/`")
     redis_url: str | None = setting(
         "REDIS_URL", None,
-        "Redis URL; unset uses the in-process bus (one worker only)")
+        "Redis URL: `redis://host:6379/0`, or `unix:///path/redis.sock` when Redis runs on the same "
+        "machine (docs/performance.md); unset uses the in-process bus (one worker only)")
     host: str = setting(
         "HOST", "127.0.0.1",
         "bind address for `serve`")

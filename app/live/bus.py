@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.live.frames import BATCH_SEPARATOR, Frame, decode_bus_message
 
@@ -131,15 +131,12 @@ class RedisBus:
     RECONNECT_MAX_S = 5.0  # backoff ceiling while Redis is away
 
     def __init__(self, url: str, namespace: str = "opd") -> None:
-        import redis.asyncio as redis
-
         # The namespace keeps deployments (and test runs) that share one Redis apart.
         self._channel = f"{namespace}:frames"
         self._key = f"{namespace}:frame:"
         self._marker = f"{namespace}:engine"
         self._term_key = f"{namespace}:term"
-        self._redis = redis.Redis.from_url(url, health_check_interval=15,
-                                           socket_keepalive=True, retry_on_timeout=True)
+        self._redis = redis_client(url)
         # redis-py sends EVALSHA and falls back to EVAL when Redis lost its script cache.
         self._publish_script = self._redis.register_script(PUBLISH_FRAMES_LUA)
 
@@ -216,6 +213,18 @@ class RedisBus:
             return "ok"
         except Exception as exc:
             return f"error: {exc.__class__.__name__}"
+
+
+def redis_client(url: str) -> Any:
+    """A redis-py asyncio client for `url`: redis:// or rediss:// (TCP, with keepalive so a
+    half-open connection is found) or unix:// (a local socket, which takes no TCP options and
+    spares both sides the loopback TCP stack)."""
+    import redis.asyncio as redis
+
+    options: dict[str, Any] = {"health_check_interval": 15, "retry_on_timeout": True}
+    if not url.startswith("unix://"):
+        options["socket_keepalive"] = True
+    return redis.Redis.from_url(url, **options)
 
 
 def create_bus(redis_url: str | None, namespace: str = "opd") -> Bus:

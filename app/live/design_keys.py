@@ -17,6 +17,7 @@ import asyncpg
 from redis.exceptions import ResponseError
 
 from app import jsonutil
+from app.live.bus import redis_client
 from app.live.mailbox import LatestByKey
 from app.live.shapes import DoctorQueue, Layout
 
@@ -119,10 +120,7 @@ class DesignKeys:
 
     @classmethod
     def connect(cls, redis_url: str) -> DesignKeys:
-        import redis.asyncio as redis
-
-        return cls(redis.Redis.from_url(redis_url, health_check_interval=15, socket_keepalive=True,
-                                        retry_on_timeout=True))
+        return cls(redis_client(redis_url))
 
     async def close(self) -> None:
         if self._writer is not None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.live.bus import RESYNC, Bus, MemoryBus, RedisBus
+from app.live.design_keys import DesignKeys
 from app.live.frames import Frame
 from tests.support.redis_cleanup import NAMESPACES_USED
 from tests.support.redis_server import find_redis_server, free_port, launch_redis
@@ -200,4 +201,29 @@ async def test_redis_listen_resyncs_after_redis_restart():
     finally:
         await listener.stop()
         await bus.close()
+        await asyncio.to_thread(stop)
+
+
+async def test_redis_over_a_unix_socket_carries_frames_and_design_keys():
+    """REDIS_URL may name a local socket (unix://...), which takes no TCP options: the bus and
+    the design keys' client both connect through it (they used to fail on socket_keepalive)."""
+    url, stop = await asyncio.to_thread(launch_redis, find_redis_server(), free_port(), True)
+    assert url.startswith("unix://")
+    bus = RedisBus(url, namespace())
+    keys = DesignKeys.connect(url)
+    try:
+        await bus.connect()
+        listener = Listener(bus)
+        try:
+            await listener.ready()
+            sent = frame("doctor:over-the-socket", 1)
+            await bus.publish(sent)
+            await listener.until(lambda li: sent in li.frames, "the frame over the unix socket")
+            assert (await bus.latest([sent.topic]))[sent.topic] == sent
+        finally:
+            await listener.stop()
+        assert await keys._redis.ping()
+    finally:
+        await bus.close()
+        await keys.close()
         await asyncio.to_thread(stop)

@@ -35,8 +35,9 @@ class RedisExitedError(RuntimeError):
     """redis-server exited during startup, most often because its port was taken."""
 
 
-def launch_redis(executable: str, port: int) -> tuple[str, Callable[[], None]]:
-    """Start `executable` on `port` in its own temp dir; return its URL and a stop callback."""
+def launch_redis(executable: str, port: int, unix_socket: bool = False) -> tuple[str, Callable[[], None]]:
+    """Start `executable` on `port` in its own temp dir; return its URL and a stop callback.
+    With `unix_socket`, it listens on a socket file there too, and the URL is that socket's."""
     # Its own working directory, so nothing it writes lands in the repository; its log goes to
     # a file there, since a pipe nobody reads would block the server once full. No persistence.
     work_dir = Path(tempfile.mkdtemp(prefix="opd-redis-"))
@@ -46,6 +47,7 @@ def launch_redis(executable: str, port: int) -> tuple[str, Callable[[], None]]:
         f"bind 127.0.0.1\nport {port}\n"
         'save ""\nappendonly no\n'
         f'dir "{work_dir}"\nlogfile "{log_file}"\n'
+        + (f'unixsocket "{work_dir / "redis.sock"}"\nunixsocketperm 700\n' if unix_socket else "")
     )
     process = subprocess.Popen([executable, str(config_file)], stdout=subprocess.DEVNULL)
 
@@ -63,6 +65,8 @@ def launch_redis(executable: str, port: int) -> tuple[str, Callable[[], None]]:
     except BaseException:
         stop()
         raise
+    if unix_socket:
+        return f"unix://{work_dir / 'redis.sock'}?db=0", stop
     return f"redis://127.0.0.1:{port}/0", stop
 
 
