@@ -18,12 +18,12 @@
 --
 -- The entry points of a click and of the engine's recompute (the lifecycle steps, doctor_live_views,
 -- write_back_queues) carry `SET plan_cache_mode = force_generic_plan`, which holds for everything
--- they call. Their statements read the partitioned tokens table. Without fresh statistics (a new
--- install, a new month's partition before autovacuum has analyzed it) PostgreSQL planned them
--- afresh at every call, and the planning was most of the work: doctor_live_views took 5.7 ms
--- against 1.9 ms with generic plans; with custom plans forced on an analyzed table, 14.6 ms
--- against 2.0 ms. With statistics it mostly chooses the generic plans itself; forcing them
--- removes the cliff (bench/sql_costs.py, docs/performance.md).
+-- they call. The app's pooled sessions set it too (app/db/pool.py); here it also holds for a
+-- session opened any other way (behind PgBouncer with the startup parameter dropped, a tool).
+-- Their statements read the partitioned tokens table, and PostgreSQL may otherwise plan them
+-- afresh at every call: without fresh statistics (a new install, a month's new partition before
+-- autovacuum analyzes it) doctor_live_views took 5.7 ms against 1.9 ms with generic plans; with
+-- custom plans forced on analyzed tables, 14.6 ms against 2.0 ms (bench/sql_costs.py).
 --
 -- Contents (each a section below, in this order; tests/db/test_functions_map.py keeps the list true):
 --   Time
