@@ -104,7 +104,10 @@ class Monitor:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        # Not started when the app failed to come up: the run's cleanup (servers, the database)
+        # must still happen; it used to stop here and leave the bench database behind.
+        if self._thread.is_alive():
+            self._thread.join(5)
 
     def usage(self, since: float, until: float) -> dict[str, Usage]:
         return {name: g.usage(since, until) for name, g in self.groups.items()}
