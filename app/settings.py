@@ -76,7 +76,7 @@ class Settings:
     redis_url: str | None = setting(
         "REDIS_URL", None,
         "Redis URL: `redis://host:6379/0`, or `unix:///path/redis.sock` when Redis runs on the same "
-        "machine (docs/performance.md); unset uses the in-process bus (one worker only)")
+        "machine (docs/operations.md, \"Database sessions\"); unset uses the in-process bus (one worker only)")
     host: str = setting(
         "HOST", "127.0.0.1",
         "bind address for `serve`")

@@ -8,9 +8,10 @@ import secrets
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as redis
 
 from app.live.bus import RESYNC, Bus, MemoryBus, RedisBus
-from app.live.design_keys import DesignKeys
+from app.live.design_keys import DesignKeys, department_count_key
 from app.live.frames import Frame
 from tests.support.redis_cleanup import NAMESPACES_USED
 from tests.support.redis_server import find_redis_server, free_port, launch_redis
@@ -222,7 +223,13 @@ async def test_redis_over_a_unix_socket_carries_frames_and_design_keys():
             assert (await bus.latest([sent.topic]))[sent.topic] == sent
         finally:
             await listener.stop()
-        assert await keys._redis.ping()
+        dept_id = secrets.token_hex(8)
+        await keys.write_department_counts({dept_id: 7})
+        reader = redis.Redis.from_url(url)
+        try:
+            assert int(await reader.get(department_count_key(dept_id))) == 7
+        finally:
+            await reader.aclose()
     finally:
         await bus.close()
         await keys.close()
