@@ -38,7 +38,8 @@ class Context:
 
 
 def client_specs(ctx: Context) -> list[ClientSpec]:
-    """Phones on the tail tokens, a console per doctor, two TVs per board topic."""
+    """Phones on the tail tokens, a console per doctor, two TVs per department board and two
+    whole-hospital boards (each, like the board page, on every department's topic)."""
     h = ctx.hospital
     specs = []
     if ctx.args.idle:
@@ -54,8 +55,9 @@ def client_specs(ctx: Context) -> list[ClientSpec]:
             specs.append(ClientSpec(f"token:{codes[k]}"))
         i += 1
     specs += [ClientSpec(f"doctor:{d}", staff=True) for d in h.doctor_ids]
-    boards = [f"hospital:{h.hospital_id}"] + [f"department:{d}" for d in h.dept_ids]
-    specs += [ClientSpec(t, staff=True) for t in boards for _ in range(2)]
+    departments = [f"department:{d}" for d in h.dept_ids]
+    specs += [ClientSpec(t, staff=True) for t in departments for _ in range(2)]
+    specs += [ClientSpec(departments[0], staff=True, more_topics=tuple(departments[1:])) for _ in range(2)]
     return specs
 
 
@@ -73,29 +75,40 @@ async def db_counters(dsn: str, database: str) -> dict[str, int]:
             **{f"{r['funcname']}.self_ms": float(r["self_time"]) for r in rows}}
 
 
-async def sample_backends(dsn: str, database: str, stop: asyncio.Event) -> dict[str, float]:
-    """What the app's connections do during the drive: pool use, lock waits, engine lanes."""
+async def sample_backends(dsn: str, database: str, stop: asyncio.Event) -> dict[str, Any]:
+    """What the app's connections do during the drive: pool use, lock waits, engine lanes; and
+    the seconds (since the sampling started) at which autovacuum worked in the database, to line
+    up with the slow seconds."""
     conn = await asyncpg.connect(dsn)
     rows: list[asyncpg.Record] = []
+    started = time.time()
+    autovacuum_at: list[int] = []
     try:
         while not stop.is_set():
-            rows.append(await conn.fetchrow(
-                """SELECT count(*) AS connections,
-                          count(*) FILTER (WHERE state <> 'idle') AS busy,
-                          count(*) FILTER (WHERE wait_event_type = 'Lock') AS lock_waits,
-                          count(*) FILTER (WHERE query LIKE '%doctor_live_views%'
-                                             AND state = 'active') AS recomputing
-                   FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()
-                     AND backend_type = 'client backend'""", database))
+            row = await conn.fetchrow(
+                """SELECT count(*) FILTER (WHERE backend_type = 'client backend') AS connections,
+                          count(*) FILTER (WHERE backend_type = 'client backend'
+                                             AND state <> 'idle') AS busy,
+                          count(*) FILTER (WHERE backend_type = 'client backend'
+                                             AND wait_event_type = 'Lock') AS lock_waits,
+                          count(*) FILTER (WHERE backend_type = 'client backend'
+                                             AND query LIKE '%doctor_live_views%'
+                                             AND state = 'active') AS recomputing,
+                          count(*) FILTER (WHERE backend_type = 'autovacuum worker') AS autovacuum
+                   FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()""", database)
+            rows.append(row)
+            if row["autovacuum"] and int(time.time() - started) not in autovacuum_at:
+                autovacuum_at.append(int(time.time() - started))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.25)
     finally:
         await conn.close()
     if not rows:
         return {}
-    return {f"{k}_{agg}": round(fn([r[k] for r in rows]), 2)
-            for k in ("connections", "busy", "lock_waits", "recomputing")
-            for agg, fn in (("avg", lambda v: sum(v) / len(v)), ("max", max))}
+    return {**{f"{k}_{agg}": round(fn([r[k] for r in rows]), 2)
+               for k in ("connections", "busy", "lock_waits", "recomputing")
+               for agg, fn in (("avg", lambda v: sum(v) / len(v)), ("max", max))},
+            "autovacuum_at_s": autovacuum_at}
 
 
 def window_figures(stats: WindowStats, seconds: float) -> dict[str, Any]:
@@ -124,7 +137,7 @@ async def _replays(ctx: Context, swarm: Swarm, frames: list[replay.Captured],
     print(f"{server} timed replay: {out['timed']['frames_per_s']} frames/s, "
           f"{report.fmt_latency(out['timed']['latency_ms'])}", flush=True)
     if ctx.args.flat_out_seconds > 0:
-        topics = {s.topic for s in client_specs(ctx)}
+        topics = {t for s in client_specs(ctx) for t in s.topics}
         watched = [f for f in frames if f.topic in topics]
         t0 = time.monotonic()
         start_at = await swarm.start()
@@ -179,6 +192,8 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         drive = drive_all.changed_between(cutoff, drive_all.started + drive_all.seconds)
         stop_sampling.set()
         backends = await sampler
+        # ... its seconds counted, like the slow seconds', from the end of the warm-up
+        backends["autovacuum_at_s"] = [int(s - warmup) for s in backends.get("autovacuum_at_s", [])]
         caught_up = await _wait_quiet(capture)
         if args.statement_log:
             await statements.mark(h.dsn, "drive-end")
@@ -225,6 +240,7 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         print(f"e2e: {drive.changes} changes ({drive.rate:.1f}/s), {e2e['frames_per_s']} frames/s, "
               f"{report.fmt_latency(e2e['latency_ms'])}", flush=True)
         data["e2e"]["to_bus_ms"] = to_bus_latency(frames, cutoff)
+        data["e2e"]["by_second"] = by_second(frames, cutoff)
         await capture.close()
         target = replay.AppTarget(args.redis_url, ctx.namespace,
                                   max((f.version for f in frames), default=0) + 10**9)
@@ -269,6 +285,39 @@ def to_bus_latency(frames: list[replay.Captured], start: float = 0.0,
     every = array("d", (v for values in by_kind.values() for v in values))
     return {"all": report.percentiles(every),
             **{kind: report.percentiles(values) for kind, values in sorted(by_kind.items())}}
+
+
+def by_second(frames: list[replay.Captured], start: float) -> dict[str, Any]:
+    """When in the measured window the engine was slow, and what else it published then: per
+    second since `start`, the change-to-bus p99 of the changes committed in that second, and the
+    frames that no change caused (the ETA tick, the safety refresh). Lines the worst seconds up
+    with the timer work, if that is what they are."""
+    from array import array
+
+    latency: dict[int, array] = {}
+    timer_frames: dict[int, int] = {}
+    for frame in frames:
+        changed_at = replay.changed_at(frame.text)
+        if changed_at is None:
+            if frame.at >= start:
+                second = int(frame.at - start)
+                timer_frames[second] = timer_frames.get(second, 0) + 1
+        elif changed_at >= start:
+            latency.setdefault(int(changed_at - start), array("d")).append(frame.at - changed_at)
+    p99 = {second: report.percentiles(values)["p99"] for second, values in latency.items()}
+    published: dict[str, list[int]] = {}  # topic kind -> [frames, bytes] published in the window
+    for frame in frames:
+        if frame.at >= start:
+            counts = published.setdefault(frame.topic.split(":", 1)[0], [0, 0])
+            counts[0] += 1
+            counts[1] += len(frame.text)
+    worst = sorted(p99, key=lambda second: -(p99[second] or 0))[:5]
+    return {"to_bus_p99_ms": {str(s): p99[s] for s in sorted(p99)},
+            "timer_frames": {str(s): n for s, n in sorted(timer_frames.items())},
+            "published_by_kind": {kind: {"frames": n, "kb": round(size / 1024)}
+                                  for kind, (n, size) in sorted(published.items())},
+            "worst": [{"second": s, "to_bus_p99_ms": p99[s], "timer_frames": timer_frames.get(s, 0)}
+                      for s in worst]}
 
 
 def _seconds(ms: list[float]) -> Any:
@@ -324,6 +373,13 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
         ("  of which to bus", report.fmt_latency(e2e["to_bus_ms"]["all"])),
         *((f"    {kind}", report.fmt_latency(lat)) for kind, lat in e2e["to_bus_ms"].items()
           if kind != "all"),
+        ("worst seconds", "; ".join(
+            f"t+{w['second']}s to bus p99 {w['to_bus_p99_ms']} ms, {w['timer_frames']} timer frames"
+            for w in e2e["by_second"]["worst"]) + "; timer frames at t+" + ", ".join(
+            f"{s}s: {n}" for s, n in e2e["by_second"]["timer_frames"].items() if n >= 100)),
+        ("published (window)", ", ".join(
+            f"{kind} {v['frames']} frames {v['kb']} KB"
+            for kind, v in e2e["by_second"]["published_by_kind"].items())),
         ("frames delivered", f"{e2e['frames']} = {e2e['frames_per_s']}/s "
                              f"(engine published {e2e['published']}; last frame "
                              f"{e2e['tail_after_last_change_s']}s after the last change"

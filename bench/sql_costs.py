@@ -33,6 +33,11 @@ async def _live_views(conn: asyncpg.Connection, s: dict[str, Any]) -> Any:
                                s["doctor"], s["changed"], s["known"])
 
 
+async def _live_views_every_view(conn: asyncpg.Connection, s: dict[str, Any]) -> Any:
+    # As the safety refresh calls it: every open view read again from the database.
+    return await conn.fetchval("SELECT doctor_live_views($1, $2, false, NULL)", s["doctor"], [])
+
+
 async def _snapshot(conn: asyncpg.Connection, s: dict[str, Any]) -> Any:
     return await conn.fetchval("SELECT doctor_queue_snapshot($1, hospital_today($2), false)",
                                s["doctor"], s["hospital"])
@@ -60,6 +65,7 @@ async def _issue(conn: asyncpg.Connection, s: dict[str, Any]) -> Any:
 
 STEPS: dict[str, Step] = {
     "doctor_live_views (engine, after a call)": _live_views,
+    "doctor_live_views (refresh, every view)": _live_views_every_view,
     "doctor_queue_snapshot": _snapshot,
     "enqueue_notification (CALLED)": _enqueue,
     "call_next_token (the click)": _call_next,

@@ -2,8 +2,8 @@
 what limits the measurement (check: the same swarm against bench/node_ws_server).
 
 Each worker runs its own event loop and is driven over a pipe: connect, start, stop, close.
-A client subscribes to one topic; the first message after subscribing (the current snapshot,
-or an ack) is not a change and is not counted.
+A client subscribes to one topic (a whole-hospital TV: one per department); the first message
+after each subscribe (the current snapshot, or an ack) is not a change and is not counted.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ _STAMP = '"changed_at":'
 class ClientSpec:
     topic: str
     staff: bool = False     # sends the API key (every topic but token: needs one)
+    more_topics: tuple[str, ...] = ()  # subscribed too, on the same connection
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return (self.topic, *self.more_topics)
 
 
 @dataclass
@@ -98,8 +103,10 @@ class _Worker:
                                    ping_interval=None, max_size=MAX_FRAME_BYTES,
                                    compression="deflate" if self.deflate else None,
                                    local_addr=(self.local_ip, 0))
-                await ws.send(json.dumps({"type": "subscribe", "topic": spec.topic}))
-                await ws.recv()
+                for topic in spec.topics:
+                    await ws.send(json.dumps({"type": "subscribe", "topic": topic}))
+                for _ in spec.topics:
+                    await ws.recv()
         except Exception:
             self.failed += 1
             first.set()

@@ -37,7 +37,11 @@ REBUILD = 2  # recompute every doctor, every token of the day (after a reconnect
 SWEEP_HOSPITALS_SLICE = 8  # hospitals whose boards and alerts are redone per round
 SWEEP_HOSPITALS_INTERVAL_S = 0.02  # ... and how often such a round may run
 RETRY_AFTER_ERROR_S = 1.0
-BOARD_INTERVAL_S = 0.05  # a hospital-wide board is rebuilt at most this often (it covers every doctor)
+# The hospital topic (every department's board in one frame) is rebuilt at most this often. No
+# page of ours waits on it: a whole-hospital TV follows each department's topic, which goes out
+# with the doctor's recompute. It carries every department, 187 KB for a hospital of 49; rebuilt
+# every 50 ms it was a third of the bytes on the bus at 100 changes/s (docs/performance.md).
+HOSPITAL_BOARD_INTERVAL_S = 1.0
 OPERATIONS_INTERVAL_S = 1.0  # the operations dashboard is rebuilt at most this often per hospital
 OPERATIONS_QUERY_INTERVAL_S = 5.0  # ... and its doctors' statuses and alerts read at most this often
 
@@ -83,7 +87,7 @@ class QueueEngine:
         self._sweep_started: float | None = None        # when the sweep under way was planned
         self._next_hospital_sweep = 0.0
         self._boards_due: dict[str, float | None] = {}  # hospital_id -> earliest change not on its board
-        self._boards_pace = PerKeyInterval(BOARD_INTERVAL_S)
+        self._boards_pace = PerKeyInterval(HOSPITAL_BOARD_INTERVAL_S)
         self._sweep_hospitals: dict[str, None] = {}      # boards and alerts to redo after the sweep, in order
         self._layout_changes: dict[str, float | None] = {}  # hospital_id -> when its layout changed
         self._layouts_loaded: dict[str, float | None] = {}  # ... and since then loaded, to publish
@@ -203,7 +207,7 @@ class QueueEngine:
     # A pipeline, not batches: each doctor's recompute starts as soon as a slot is free and goes
     # out as soon as it is done, so a click never waits for a batch of other doctors' changes
     # (the order and the limits: schedule.py). Boards, built from every doctor's latest queue,
-    # follow at most every BOARD_INTERVAL_S per hospital.
+    # follow at most every HOSPITAL_BOARD_INTERVAL_S per hospital.
     async def run(self) -> None:
         coalesce_s = self._settings.coalesce_ms / 1000
         self._write_back_task = asyncio.create_task(self.write_back.run(), name="write-back")
@@ -454,8 +458,8 @@ class QueueEngine:
     def _publish_doctor_boards(self, doctor_id: str, queue: DoctorQueue, changed_at: float | None) -> None:
         """The department boards and door displays that show this doctor, in the same flush as
         the doctor's own topics: a TV shows a call as soon as the doctor's console does. (The
-        hospital-wide board, built from every department, follows at most every
-        BOARD_INTERVAL_S.)"""
+        hospital topic, built from every department, follows at most every
+        HOSPITAL_BOARD_INTERVAL_S.)"""
         layout = self.state.layout_of_doctor(doctor_id)
         if layout is None:
             return

@@ -17,10 +17,9 @@ from app.live.access import TopicDenied
 from app.live.frames import Frame
 from app.live.hub import Client
 from app.security.identity import Principal, optional_principal
+from app.ws_limits import MAX_TOPICS_PER_CONNECTION
 
 log = logging.getLogger(__name__)
-
-MAX_TOPICS_PER_CONNECTION = 64
 
 
 def _error(message: str, topic: str | None = None) -> str:

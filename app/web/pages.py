@@ -20,6 +20,7 @@ from app.web.desk_filters import STATUSES
 from app.web.displays import pairing_page
 from app.web.login import HOME_BY_ROLE, login_redirect
 from app.web.templating import STATIC_DIR, render
+from app.ws_limits import MAX_TOPICS_PER_CONNECTION
 
 
 def uuid_or_none(raw: str) -> uuid.UUID | None:
@@ -66,8 +67,14 @@ async def board(request: Request) -> Response:
         """SELECT dept_id, code, name FROM departments
            WHERE hospital_id = $1 AND status = 'ACTIVE' AND (cardinality($2::text[]) = 0 OR code = ANY($2))
            ORDER BY code""", hospital["hospital_id"], wanted)
-    topics = ([f"hospital:{hospital['hospital_id']}"] if not wanted
-              else [f"department:{d['dept_id']}" for d in departments])
+    # The whole hospital too is one topic per department, not the hospital topic: a call reaches
+    # the TV in the same publish as the doctor's console, and a change sends the one department
+    # it touched (a few KB) rather than every department (187 KB for a hospital of 49, up to 20
+    # times a second before; docs/performance.md). Only a hospital with more departments than a
+    # connection may hold topics uses the hospital topic, rebuilt once a second.
+    topics = [f"department:{d['dept_id']}" for d in departments]
+    if not wanted and (not topics or len(topics) > MAX_TOPICS_PER_CONNECTION):
+        topics = [f"hospital:{hospital['hospital_id']}"]
     # ?page_seconds=N: how long each page of departments stays when they do not fit one screen.
     try:
         page_seconds = min(max(int(request.query_params.get("page_seconds", "12")), 3), 120)

@@ -14,7 +14,7 @@
   var notices = new window.OpdNotices(document.getElementById("notices"), languages.indexOf("hi") >= 0);
   var departments = {};     // dept_id -> latest department view
   var lastCall = {};        // doctor_id -> "token|call_count" last seen, to spot new calls
-  var primed = false;       // the first snapshot shows state; it does not announce old calls
+  var primed = {};          // topic -> seen: a topic's first snapshot shows state, it does not announce old calls
   var timeZone = root.getAttribute("data-timezone") || undefined;
   function $(id) { return document.getElementById(id); }
   function localTime(date) {
@@ -154,11 +154,11 @@
   }, PAGE_MS);
   window.addEventListener("resize", paginate);
 
-  function noticeCalls(dept) {
+  function noticeCalls(dept, announce) {
     dept.desks.forEach(function (desk) {
       var s = desk.now_serving;
       var key = s && s.status === "WAITING" ? s.token_number + "|" + s.call_count : "";
-      if (primed && key && lastCall[desk.doctor_id] !== key) { announcer.announce(s.token_number, desk.cabin_number || ""); }
+      if (announce && key && lastCall[desk.doctor_id] !== key) { announcer.announce(s.token_number, desk.cabin_number || ""); }
       lastCall[desk.doctor_id] = key;
     });
   }
@@ -183,8 +183,10 @@
 
   new window.OpdLive(topics, function (topic, data) {
     var list = topic.indexOf("hospital:") === 0 ? data.departments : [data];
-    list.forEach(function (dept) { noticeCalls(dept); departments[dept.dept_id] = dept; });
-    primed = true;
+    // A whole-hospital board follows each department's topic (app/web/pages.py), or the
+    // hospital topic that carries them all.
+    list.forEach(function (dept) { noticeCalls(dept, primed[topic]); departments[dept.dept_id] = dept; });
+    primed[topic] = true;
     // The notice strip first: the pages are measured in the height it leaves.
     notices.show([].concat.apply([], Object.keys(departments).map(function (id) { return departments[id].notices || []; })));
     render();

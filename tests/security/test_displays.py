@@ -44,7 +44,8 @@ async def test_pairing_flow(anon: httpx.AsyncClient, pool: asyncpg.Pool, hospita
     board = await anon.get(f"/board/{hospital.code}", headers=as_screen)
     assert board.status_code == 200
     assert 'id="pair-code"' not in board.text
-    assert f"hospital:{hospital.hospital_id}" in board.text
+    # The whole hospital's board follows each department's topic (app/web/pages.py).
+    assert f"department:{hospital.dept_id}" in board.text
     # A used code pairs nothing else.
     reused = await anon.post(f"{API}/displays/pair", json={"code": code, "label": "TV 2"},
                              headers=bearer(hospital.keys["admin"]))

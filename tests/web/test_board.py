@@ -114,3 +114,33 @@ async def test_sound_blocked_is_shown_and_a_tap_enables_it(server: AppServer, po
     await board.locator("#enable-sound").click()
     await expect(board.locator("#enable-sound")).to_be_hidden()
     await expect(board.locator("#sound-blocked")).to_be_hidden()
+
+
+async def test_the_whole_hospital_board_announces_new_calls_in_any_department_and_not_old_ones(
+        server: AppServer, pool: asyncpg.Pool, new_context: NewContext) -> None:
+    # Seven departments, each with a patient called before the board opens: the board follows
+    # each department's topic (app/web/pages.py), and each topic's first snapshot is the state
+    # it finds, not calls to announce.
+    hospital = await busy_hospital(pool)
+    board = await (await new_context(viewport={"width": 1920, "height": 1080})).new_page()
+    await pair_display(board, server.base_url, f"/board/{hospital.code}", hospital.keys["admin"])
+    await expect(board.locator(".dept")).to_have_count(7)
+    topics = (await board.locator("#board").get_attribute("data-topics") or "").split(",")
+    assert len(topics) == 7 and all(t.startswith("department:") for t in topics), topics
+    await asyncio.sleep(1.5)
+    await expect(board.locator("#announcement")).to_be_hidden()
+
+    # A call in the last department to load is announced.
+    derm = await pool.fetchrow(
+        """SELECT d.doctor_id, c.cabin_number FROM doctors d
+           JOIN departments dep ON dep.dept_id = d.primary_dept_id AND dep.code = 'DERM'
+           JOIN cabin_doctors cd ON cd.doctor_id = d.doctor_id
+           JOIN cabins c ON c.cabin_id = cd.cabin_id
+           ORDER BY d.name LIMIT 1""")
+    await pool.execute(
+        """SELECT token_id FROM set_token_status(
+               (SELECT token_id FROM tokens WHERE doctor_id = $1 AND status = 'WAITING'), 'NO_SHOW', NULL)""",
+        derm["doctor_id"])
+    called = await pool.fetchrow("SELECT token_number FROM call_next_token($1, NULL)", derm["doctor_id"])
+    await expect(board.locator("#announcement")).to_have_text(
+        f"{called['token_number']} → Cabin {derm['cabin_number']} · केबिन {derm['cabin_number']}")
