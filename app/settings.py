@@ -98,8 +98,9 @@ class Settings:
         "OPD_WORKERS", 1,
         "uvicorn worker processes for `serve` (needs `REDIS_URL` when > 1)")
     coalesce_ms: int = setting(
-        "OPD_COALESCE_MS", 10,
-        "how long the engine gathers changes before recomputing")
+        "OPD_COALESCE_MS", 3,
+        "how long the engine gathers changes before recomputing (changes to a doctor whose "
+        "recompute is under way wait for it anyway)")
     safety_refresh_s: float = setting(
         "OPD_SAFETY_REFRESH_S", 30.0,
         "full recompute this often")

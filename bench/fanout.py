@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-timers", action="store_true",
                    help="keep the app's ETA tick and safety refresh (off by default so every "
                         "frame and query comes from a change)")
+    p.add_argument("--app-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting for the app's processes, e.g. OPD_COALESCE_MS=3 (repeatable)")
     p.add_argument("--contention", type=float, metavar="SHARE",
                    help="run a CPU hog taking this share of one core beside the run (e.g. 0.3; issue 19)")
     p.add_argument("--statement-log", type=Path, metavar="PATH",
@@ -173,6 +175,7 @@ async def run(args: argparse.Namespace, command: str) -> int:
         env = {"OPD_WORKERS": str(args.app_workers)}
         if not args.keep_timers:
             env.update({"OPD_ETA_TICK_S": "3600", "OPD_SAFETY_REFRESH_S": "3600"})
+        env.update(item.split("=", 1) for item in args.app_env)
         app = AppProcess(hospital.dsn, args.redis_url, namespace, env, args.engine_process)
         monitor.watch("app", lambda: app.processes() if app else [])
         if args.engine_process:

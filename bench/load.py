@@ -389,6 +389,7 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
         ("postgres (all)", _usage_text(usage.get("postgres"), rss=False)),
         ("redis", _usage_text(usage.get("redis"))),
         ("swarm", _usage_text(usage.get("swarm"))),
+        ("bench (driver, capture)", _usage_text(usage.get("bench"))),
         *([("contention (hog)", _usage_text(usage["contention"], rss=False))] if "contention" in usage else []),
         ("app idle, clients on", _usage_text(data["idle_with_clients"].get("app"))),
         ("DB per change", f"{db['transactions_per_change']} transactions "

@@ -55,12 +55,15 @@ class PerKeyInterval:
 
     def wait_s(self, key: str) -> float:
         """0 if key may run now (and counts it as run); else the seconds until it may."""
-        now = time.monotonic()
-        wait = self._last.get(key, -self._interval_s) + self._interval_s - now
+        wait = self.due_in_s(key)
         if wait > 0:
             return wait
-        self._last[key] = now
+        self._last[key] = time.monotonic()
         return 0.0
+
+    def due_in_s(self, key: str) -> float:
+        """The seconds until key may run (0: now), without counting a run."""
+        return max(0.0, self._last.get(key, -self._interval_s) + self._interval_s - time.monotonic())
 
 
 class QueueEngine:
@@ -316,8 +319,7 @@ class QueueEngine:
             self._wake.set()  # boards, and anything the loop must look at
 
     async def _publish_due_boards(self) -> None:
-        for hospital_id in list(self._boards_due) + [h for h in self._operations_late
-                                                      if h not in self._boards_due]:
+        for hospital_id in list(self._boards_due):
             wait = self._boards_pace.wait_s(hospital_id)
             if wait > 0:
                 self._wake_in(wait)
@@ -325,6 +327,16 @@ class QueueEngine:
             changed_at = self._boards_due.pop(hospital_id, None)
             if hospital_id in self.state.layouts:
                 await self._publish_boards(hospital_id, False, changed_at)
+        # A dashboard update held back by its own pace goes out at its time, not at the hospital
+        # topic's next turn as well (two one-second paces out of step made it wait up to 2 s).
+        for hospital_id in list(self._operations_late):
+            if self._operations_pace.due_in_s(hospital_id) > 0:
+                continue  # the loop is woken when it is due (_publish_operations)
+            layout = self.state.layouts.get(hospital_id)
+            departments = self._department_views(layout) if layout is not None else None
+            if departments is not None:
+                await self._publish_operations(hospital_id, departments, None, False)
+                await self._flush()
 
     async def _publish_changed_layouts(self) -> None:
         """The boards of hospitals whose changed layout has been read, rebuilt in full. (Not
@@ -426,15 +438,13 @@ class QueueEngine:
         layout = self.state.layouts.get(hospital_id)
         if layout is None:
             return
-        departments = []
         for dept in layout["departments"]:
             # A department's board and doors go out with its doctors' recomputes; here only in
             # a sweep, or when not built yet.
             if everything or dept["dept_id"] not in self.state.department_views:
                 self._publish_department(layout, dept, changed_at)
-            if dept["dept_id"] in self.state.department_views:
-                departments.append(self.state.department_views[dept["dept_id"]])
-        if len(departments) < len(layout["departments"]):
+        departments = self._department_views(layout)
+        if departments is None:
             await self._flush()  # a new engine still loading: the hospital board waits for it
             return
         self.publisher.stage(f"hospital:{hospital_id}", views.hospital_view(layout, departments), changed_at)
@@ -443,6 +453,12 @@ class QueueEngine:
                 {d["dept_id"]: d["waiting_count"] for d in departments})
         await self._publish_operations(hospital_id, departments, changed_at, everything)
         await self._flush()
+
+    def _department_views(self, layout: Layout) -> list[dict[str, Any]] | None:
+        """Every department board of the hospital, or None while some are not built yet."""
+        built = [self.state.department_views[d["dept_id"]] for d in layout["departments"]
+                 if d["dept_id"] in self.state.department_views]
+        return built if len(built) == len(layout["departments"]) else None
 
     def _publish_department(self, layout: Layout, dept: LayoutDepartment, changed_at: float | None) -> None:
         """Stage a department's board and its cabins' door views (kept for the hospital board),

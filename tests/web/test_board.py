@@ -136,7 +136,8 @@ async def test_the_whole_hospital_board_announces_new_calls_in_any_department_an
            JOIN departments dep ON dep.dept_id = d.primary_dept_id AND dep.code = 'DERM'
            JOIN cabin_doctors cd ON cd.doctor_id = d.doctor_id
            JOIN cabins c ON c.cabin_id = cd.cabin_id
-           ORDER BY d.name LIMIT 1""")
+           WHERE d.hospital_id = $1
+           ORDER BY d.name LIMIT 1""", hospital.hospital_id)
     await pool.execute(
         """SELECT token_id FROM set_token_status(
                (SELECT token_id FROM tokens WHERE doctor_id = $1 AND status = 'WAITING'), 'NO_SHOW', NULL)""",
