@@ -48,8 +48,11 @@ class CpuProbe:
         self._process.start()
 
     def collect(self) -> None:
-        while self._receive.poll():
-            self.samples.append(self._receive.recv())
+        try:
+            while self._receive.poll():
+                self.samples.append(self._receive.recv())
+        except (EOFError, OSError):  # the probe has stopped and closed its end
+            pass
 
     def stop(self) -> None:
         self._stop.set()

@@ -30,6 +30,7 @@ from bench import hospital as bench_hospital
 from bench import load, report
 from bench import statements as bench_statements
 from bench.contention import CpuHog
+from bench.cpu_probe import CpuProbe
 from bench.monitor import Monitor, by_pids, machine_info, processes_named
 from bench.servers import AppProcess
 
@@ -166,7 +167,9 @@ async def run(args: argparse.Namespace, command: str) -> int:
     monitor = Monitor()
     app: AppProcess | None = None
     hog = CpuHog(args.contention) if args.contention else None
+    probe = CpuProbe()
     try:
+        probe.start()
         if hog is not None:
             hog_pid = hog.start()
             monitor.watch("contention", by_pids(lambda: [hog_pid]))
@@ -186,7 +189,7 @@ async def run(args: argparse.Namespace, command: str) -> int:
         monitor.start()
         waited = await wait_for_engine(args.redis_url, namespace, hospital.hospital_id)
         print(f"app pid {app.pid} on {app.base_url}; first full publish took {waited:.1f}s", flush=True)
-        context = load.Context(args, hospital, app, monitor, namespace, layout)
+        context = load.Context(args, hospital, app, monitor, namespace, layout, probe)
         if args.idle:
             lines, data = await load.idle_mode(context)
             title = f"Idle connections: {args.idle}"
@@ -195,6 +198,7 @@ async def run(args: argparse.Namespace, command: str) -> int:
             title = f"Fan-out: {args.clients} clients, {args.rate:g} changes/s, {args.seconds:g} s"
     finally:
         monitor.stop()
+        probe.stop()
         if hog is not None:
             hog.stop()
         if app is not None:

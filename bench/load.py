@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from bench import replay, report, statements
+from bench.cpu_probe import CpuProbe
 from bench.driver import Driver
 from bench.hospital import BenchHospital
 from bench.monitor import Monitor, by_pids
@@ -35,6 +36,7 @@ class Context:
     monitor: Monitor
     namespace: str
     layout: dict[str, int]
+    probe: CpuProbe | None = None
 
 
 def client_specs(ctx: Context) -> list[ClientSpec]:
@@ -241,6 +243,7 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
               f"{report.fmt_latency(e2e['latency_ms'])}", flush=True)
         data["e2e"]["to_bus_ms"] = to_bus_latency(frames, cutoff)
         data["e2e"]["by_second"] = by_second(frames, cutoff)
+        data["e2e"]["cpu_probe"] = ctx.probe.figures(cutoff, drive_end) if ctx.probe else {}
         await capture.close()
         target = replay.AppTarget(args.redis_url, ctx.namespace,
                                   max((f.version for f in frames), default=0) + 10**9)
@@ -390,6 +393,7 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
         ("redis", _usage_text(usage.get("redis"))),
         ("swarm", _usage_text(usage.get("swarm"))),
         ("bench (driver, capture)", _usage_text(usage.get("bench"))),
+        ("machine speed (probe)", _probe_text(e2e.get("cpu_probe") or {})),
         *([("contention (hog)", _usage_text(usage["contention"], rss=False))] if "contention" in usage else []),
         ("app idle, clients on", _usage_text(data["idle_with_clients"].get("app"))),
         ("DB per change", f"{db['transactions_per_change']} transactions "
@@ -423,6 +427,14 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
             lines.append(("ratio app/node", f"{_ratio(app_r, node_r, 'flat_out')} (flat out: "
                                              "fan-out capacity)"))
     return lines
+
+
+def _probe_text(probe: dict[str, Any]) -> str:
+    if not probe:
+        return "n/a"
+    return (f"a fixed piece of work took {probe['cpu_ms_p50']} ms of CPU (p50; max {probe['cpu_ms_max']}; "
+            f"{probe['cpu_ms_best_of_run']} at best in the whole run) and {probe['wall_ms_p50']} ms "
+            f"of wall time (max {probe['wall_ms_max']}) during the window (bench/cpu_probe.py)")
 
 
 def _usage_text(usage: dict[str, float] | None, rss: bool = True) -> str:
