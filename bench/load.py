@@ -432,9 +432,11 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
 def _probe_text(probe: dict[str, Any]) -> str:
     if not probe:
         return "n/a"
-    return (f"a fixed piece of work took {probe['cpu_ms_p50']} ms of CPU (p50; max {probe['cpu_ms_max']}; "
+    return (f"fixed arithmetic took {probe['cpu_ms_p50']} ms of CPU (p50; max {probe['cpu_ms_max']}; "
             f"{probe['cpu_ms_best_of_run']} at best in the whole run) and {probe['wall_ms_p50']} ms "
-            f"of wall time (max {probe['wall_ms_max']}) during the window (bench/cpu_probe.py)")
+            f"of wall time (max {probe['wall_ms_max']}); a fixed walk through memory "
+            f"{probe['memory_ms_p50']} ms of CPU (max {probe['memory_ms_max']}; "
+            f"{probe['memory_ms_best_of_run']} at best) during the window (bench/cpu_probe.py)")
 
 
 def _usage_text(usage: dict[str, float] | None, rss: bool = True) -> str:
