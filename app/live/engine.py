@@ -209,8 +209,9 @@ class QueueEngine:
     # The loop ------------------------------------------------------------------------------
     # A pipeline, not batches: each doctor's recompute starts as soon as a slot is free and goes
     # out as soon as it is done, so a click never waits for a batch of other doctors' changes
-    # (the order and the limits: schedule.py). Boards, built from every doctor's latest queue,
-    # follow at most every HOSPITAL_BOARD_INTERVAL_S per hospital.
+    # (the order and the limits: schedule.py). A doctor's department boards and doors go out
+    # with the doctor's own topics; the hospital topic, built from every department, at most
+    # every HOSPITAL_BOARD_INTERVAL_S per hospital.
     async def run(self) -> None:
         coalesce_s = self._settings.coalesce_ms / 1000
         self._write_back_task = asyncio.create_task(self.write_back.run(), name="write-back")

@@ -3,6 +3,8 @@ only, revocation, and no reach into another hospital."""
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 import httpx
 
@@ -107,3 +109,36 @@ async def test_revocation_reaches_an_open_socket(anon: httpx.AsyncClient, server
         if not ws.closed:
             reply = await ws.subscribed(f"cabin:{hospital.doctor.cabin_id}")
             assert is_error(reply), f"a revoked display still subscribes on its open socket: {reply}"
+
+
+async def test_a_whole_hospital_board_follows_its_departments_up_to_the_topic_limit(
+        anon: httpx.AsyncClient, pool: asyncpg.Pool, hospital: factory.Hospital) -> None:
+    """app/web/pages.py: one topic per department (the page's data-topics), the hospital topic
+    only when there are more departments than a connection may follow."""
+    from app.ws_limits import MAX_TOPICS_PER_CONNECTION
+
+    credential, _ = await pair_display(anon, hospital)
+    as_screen = cookie_header(opd_display=credential)
+
+    async def board_topics() -> list[str]:
+        page = await anon.get(f"/board/{hospital.code}", headers=as_screen)
+        assert page.status_code == 200
+        match = re.search(r'data-topics="([^"]*)"', page.text)
+        assert match, "no data-topics on the board"
+        return match.group(1).split(",")
+
+    async def add_departments(count: int, start: int) -> None:
+        await pool.executemany(
+            """INSERT INTO departments (hospital_id, name, code, avg_consultation_time, buffer_time,
+                                        max_tokens_per_day)
+               VALUES ($1, $2, $3, 10, 5, 100)""",
+            [(hospital.hospital_id, f"Extra {n}", f"X{n}") for n in range(start, start + count)])
+
+    await add_departments(MAX_TOPICS_PER_CONNECTION - 1, 0)  # with the factory's: the limit
+    topics = await board_topics()
+    assert len(topics) == MAX_TOPICS_PER_CONNECTION
+    assert all(t.startswith("department:") for t in topics)
+    assert f"department:{hospital.dept_id}" in topics
+
+    await add_departments(1, MAX_TOPICS_PER_CONNECTION)
+    assert await board_topics() == [f"hospital:{hospital.hospital_id}"]
