@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-timers", action="store_true",
                    help="keep the app's ETA tick and safety refresh (off by default so every "
                         "frame and query comes from a change)")
-    p.add_argument("--app-env", action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--app-env", action="append", default=[], metavar="NAME=VALUE", type=_name_value,
                    help="a setting for the app's processes, e.g. OPD_COALESCE_MS=3 (repeatable)")
     p.add_argument("--contention", type=float, metavar="SHARE",
                    help="run a CPU hog taking this share of one core beside the run (e.g. 0.3; issue 19)")
@@ -178,7 +178,7 @@ async def run(args: argparse.Namespace, command: str) -> int:
         env = {"OPD_WORKERS": str(args.app_workers)}
         if not args.keep_timers:
             env.update({"OPD_ETA_TICK_S": "3600", "OPD_SAFETY_REFRESH_S": "3600"})
-        env.update(item.split("=", 1) for item in args.app_env)
+        env.update(args.app_env)
         app = AppProcess(hospital.dsn, args.redis_url, namespace, env, args.engine_process)
         monitor.watch("app", lambda: app.processes() if app else [])
         if args.engine_process:
@@ -211,6 +211,13 @@ async def run(args: argparse.Namespace, command: str) -> int:
                        {"command": command, "plan": layout, "machine": machine, **data})
     print("\n" + block + f"\n\n(saved {path})")
     return 0
+
+
+def _name_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def main(argv: list[str] | None = None) -> int:
