@@ -43,6 +43,14 @@ def main(argv: list[str]) -> int:
     return 2
 
 
+def run_in_venv_if_needed(argv: list[str]) -> None:
+    """Replace this process with .venv's Python running `-m app <argv>` when this Python is not
+    that one and .venv exists (the machine's `python3` has none of the app's dependencies)."""
+    if not VENV_PYTHON.exists() or Path(sys.prefix).resolve() == VENV_DIR.resolve():
+        return
+    os.execv(VENV_PYTHON, [str(VENV_PYTHON), "-m", "app", *argv])
+
+
 def up(argv: list[str]) -> int:
     """Install the app into .venv and replace this process with the demo server."""
     parser = argparse.ArgumentParser(prog="python3 -m app up")
