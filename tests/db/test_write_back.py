@@ -95,7 +95,8 @@ async def test_warm_up_connection_reads_only(pool: asyncpg.Pool) -> None:
     hospital, _, _ = await two_doctors_with_unwritten_queues(pool, 2, 1)
     snapshot = """SELECT (SELECT array_agg((token_id, xmin::text, queue_position) ORDER BY token_id)
                           FROM tokens WHERE hospital_id = $1),
-                         (SELECT count(*) FROM notifications_log)"""
+                         (SELECT count(*) FROM notifications_log n
+                          WHERE n.token_id IN (SELECT token_id FROM tokens WHERE hospital_id = $1))"""
     before = await pool.fetchrow(snapshot, hospital.hospital_id)
     await pool.execute("SELECT warm_up_connection()")
     assert await pool.fetchrow(snapshot, hospital.hospital_id) == before
