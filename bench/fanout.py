@@ -175,7 +175,7 @@ async def run(args: argparse.Namespace, command: str) -> int:
             monitor.watch("contention", by_pids(lambda: [hog_pid]))
             print(f"contention: a process busy {args.contention:.0%} of one core (pid {hog_pid})", flush=True)
         machine.update(await versions(hospital.dsn, args.redis_url))
-        env = {"OPD_WORKERS": str(args.app_workers)}
+        env = {"OPD_WORKERS": str(args.app_workers), **bench_hospital.clock_env()}
         if not args.keep_timers:
             env.update({"OPD_ETA_TICK_S": "3600", "OPD_SAFETY_REFRESH_S": "3600"})
         env.update(args.app_env)

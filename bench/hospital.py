@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -10,10 +11,28 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from app.api.auth import create_api_key
+from app.clock import OFFSET_ENV, offset_to_reach
 from app.db.migrate import upgrade
 
 # No limit should stop the bench: a department issues every token of the run.
 TOKEN_LIMIT = 1_000_000
+
+# The bench lives on a fixed day and hour, on the app's own fake clock (app/clock.py: its
+# processes and database sessions run with this offset): a run that crossed the hospital's
+# midnight (18:30 UTC for Asia/Kolkata) found every doctor off shift and failed every change.
+# Latencies are unaffected: a change's NOTIFY carries the real clock_timestamp().
+BENCH_CLOCK = dt.datetime(2027, 1, 4, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))
+CLOCK_OFFSET_S = offset_to_reach(BENCH_CLOCK)
+
+
+def clock_env() -> dict[str, str]:
+    """The environment that puts an app process on the bench's clock."""
+    return {OFFSET_ENV: str(CLOCK_OFFSET_S)}
+
+
+def clock_settings() -> dict[str, str]:
+    """The session settings that put a database connection on the bench's clock."""
+    return {"opd.clock_offset": f"{CLOCK_OFFSET_S} seconds"}
 
 
 @dataclass
@@ -64,7 +83,7 @@ async def build_hospital(admin_dsn: str, *, doctors: int, departments: int, queu
     consultation and `queue_length` waiting tokens."""
     name, dsn = await create_database(admin_dsn)
     await upgrade(dsn)
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, server_settings=clock_settings())
     try:
         async with conn.transaction():
             hospital_id, dept_ids, doctor_ids = await _structure(conn, doctors, departments)

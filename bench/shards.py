@@ -53,7 +53,8 @@ class Engines:
     def __init__(self, dsn: str, redis_url: str, namespace: str, shards: int) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("OPD_")}
         self.env.update({"DATABASE_URL": dsn, "REDIS_URL": redis_url, "OPD_BUS_NAMESPACE": namespace,
-                         "OPD_ENGINE_SHARDS": str(shards), "OPD_LOG_LEVEL": "WARNING"})
+                         "OPD_ENGINE_SHARDS": str(shards), "OPD_LOG_LEVEL": "WARNING",
+                         **bench_hospital.clock_env()})
         self.running: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> subprocess.Popen[bytes]:
@@ -76,7 +77,7 @@ class Engines:
 
 async def build(dsn: str, hospitals: int, doctors: int, queue: int) -> dict[str, list[str]]:
     """hospital_id -> doctor ids, every doctor with a patient in consultation and a queue."""
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, server_settings=bench_hospital.clock_settings())
     built: dict[str, list[str]] = {}
     try:
         for _ in range(hospitals):

@@ -116,7 +116,7 @@ async def run(args: argparse.Namespace) -> None:
         args.database_url, doctors=args.doctors, departments=max(1, args.doctors // 4),
         queue_length=args.queue_length, tail=1)
     try:
-        settings = dict(item.split("=", 1) for item in args.set)
+        settings = {**bench_hospital.clock_settings(), **dict(item.split("=", 1) for item in args.set)}
         conn = await asyncpg.connect(hospital.dsn, server_settings=settings)
         try:
             state = await _state(conn, hospital)
