@@ -61,6 +61,9 @@ ENGINE_LEADER = Gauge("opd_engine_leader",
 ENGINE_SHARDS = Gauge("opd_engine_shards", "OPD_ENGINE_SHARDS of this engine process (0: takes no part)",
                       multiprocess_mode="livemax")
 LEADER_TERMS = Counter("opd_engine_leader_terms_total", "Times a process became the engine leader")
+PATIENT_VIEWS_WITHDRAWN = Counter(
+    "opd_patient_views_withdrawn_total",
+    "Stored patient views deleted rather than republished, because nobody watched them")
 LISTEN_LOST = Counter("opd_listen_connection_lost_total",
                       "Times the engine's LISTEN connection to PostgreSQL was lost")
 SAFETY_SWEEP = Histogram("opd_safety_sweep_seconds",

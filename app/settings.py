@@ -41,6 +41,13 @@ def _bounded_int(raw: str, low: int, high: int) -> int:
     return value
 
 
+def _at_least_a_tenth(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0.1:
+        raise ValueError(f"{raw!r} is less than 0.1 seconds")
+    return value
+
+
 def _country_code(raw: str) -> str:
     return raw.strip().lstrip("+")
 
@@ -110,6 +117,11 @@ class Settings:
     ws_send_timeout_s: float = setting(
         "OPD_WS_SEND_TIMEOUT_S", 10.0,
         "a WebSocket client whose send blocks this long is disconnected")
+    watch_refresh_s: float = setting(
+        "OPD_WATCH_REFRESH_S", 10.0,
+        "how often each process tells the engines every patient view it has subscribers for "
+        "(the engines publish only watched views; the same value in every process)",
+        parse=_at_least_a_tenth)
     ws_ping_s: float = setting(
         "OPD_WS_PING_S", 20.0,
         "WebSocket ping interval and timeout")

@@ -1,7 +1,8 @@
 """One bus interface, two backends: in-process (one worker) and Redis (many processes and nodes).
 
 The bus carries snapshot frames: each publish stores the topic's latest frame (so a process
-can answer a new subscriber without the database) and fans the frame out to every process.
+can answer a new subscriber without the database) and fans the frame out to every process. It
+also carries what the web processes watch (interest.py), from them to the engines.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from app.live.frames import BATCH_SEPARATOR, Frame, decode_bus_message
@@ -20,17 +21,18 @@ log = logging.getLogger(__name__)
 RESYNC = None
 SNAPSHOT_TTL_S = 2 * 24 * 3600  # a topic's latest frame outlives its visit day, then expires
 
-# KEYS: each frame's key, then the term key; ARGV: ttl, channel, separator, the publishing
-# engine's term, then the encoded frames in KEYS' order, then their versions in the same order.
+# KEYS: each frame's key, then each key to withdraw, then the term key; ARGV: ttl, channel,
+# separator, the publishing engine's term, the number of frames, then the encoded frames in KEYS'
+# order, then their versions in the same order.
 # Fencing: a frame of an older term than the newest seen (a deposed leader that has not noticed
 # yet, e.g. one resumed after a freeze) is refused whole: nothing stored, nothing published, -1
 # returned. A stored snapshot only moves forward: a frame whose topic already holds a newer or
-# equal version (a slower concurrent recompute) is neither stored nor published. Returns how
-# many were.
+# equal version (a slower concurrent recompute) is neither stored nor published. A withdrawn
+# topic's stored snapshot is deleted (a patient view nobody watches: publisher.py). Returns how
+# many frames were published.
 PUBLISH_FRAMES_LUA = """
-local ttl, channel, separator, term = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local n = #KEYS - 1
-local term_key = KEYS[n + 1]
+local ttl, channel, separator, term, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local term_key = KEYS[#KEYS]
 local newest_term = tonumber(redis.call('GET', term_key) or '0')
 if term < newest_term then
     return -1
@@ -39,13 +41,16 @@ elseif term > newest_term then
 end
 local frames = {}
 for i = 1, n do
-    local version = tonumber(ARGV[4 + n + i])
+    local version = tonumber(ARGV[5 + n + i])
     local stored = redis.call('GET', KEYS[i])
     local stored_version = stored and tonumber(string.match(stored, '^[^\\n]*\\n[^\\n]*\\n(%d+)\\n'))
     if not stored_version or stored_version < version then
-        redis.call('SET', KEYS[i], ARGV[4 + i], 'EX', ttl)
-        frames[#frames + 1] = ARGV[4 + i]
+        redis.call('SET', KEYS[i], ARGV[5 + i], 'EX', ttl)
+        frames[#frames + 1] = ARGV[5 + i]
     end
+end
+for i = n + 1, #KEYS - 1 do
+    redis.call('DEL', KEYS[i])
 end
 if #frames > 0 then
     redis.call('PUBLISH', channel, table.concat(frames, separator))
@@ -62,12 +67,24 @@ class Bus(Protocol):
     async def connect(self) -> None: ...
     async def close(self) -> None: ...
     async def publish(self, frame: Frame, term: int = 0, shard: int = 0) -> None: ...
-    async def publish_many(self, frames: list[Frame], term: int = 0, shard: int = 0) -> None:
-        """Raises Deposed when a newer term of the same engine shard has published (fencing:
-        each shard's lease counts its own terms)."""
+    async def publish_many(self, frames: list[Frame], term: int = 0, shard: int = 0,
+                           withdrawn: Sequence[str] = ()) -> None:
+        """Store and send the frames, and delete the stored snapshots of the withdrawn topics
+        (nothing is sent for those). Raises Deposed when a newer term of the same engine shard
+        has published (fencing: each shard's lease counts its own terms)."""
         ...
     async def latest(self, topics: list[str]) -> dict[str, Frame]: ...
     def listen(self) -> AsyncIterator[Frame | None]: ...
+
+    async def announce_watching(self, topics: list[str]) -> None:
+        """This process has subscribers for these topics (interest.py)."""
+        ...
+
+    def listen_watching(self) -> AsyncIterator[list[str] | None]:
+        """Every process's announcements; None (RESYNC) first and after any gap in which some
+        may have been missed."""
+        ...
+
     async def health(self) -> str: ...
 
     async def state_survived(self, epoch: str, shard: int = 0) -> bool:
@@ -82,6 +99,7 @@ class MemoryBus:
     def __init__(self) -> None:
         self._frames: dict[str, Frame] = {}
         self._listeners: set[asyncio.Queue[Frame | None]] = set()
+        self._watch_listeners: set[asyncio.Queue[list[str] | None]] = set()
         self._terms: dict[int, int] = {}  # engine shard -> newest term seen
 
     async def connect(self) -> None:
@@ -102,12 +120,31 @@ class MemoryBus:
         for queue in self._listeners:
             queue.put_nowait(frame)
 
-    async def publish_many(self, frames: list[Frame], term: int = 0, shard: int = 0) -> None:
+    async def publish_many(self, frames: list[Frame], term: int = 0, shard: int = 0,
+                           withdrawn: Sequence[str] = ()) -> None:
+        if term < self._terms.get(shard, 0):
+            raise Deposed(f"term {term} of shard {shard} is older than {self._terms[shard]}")
         for frame in frames:
             await self.publish(frame, term, shard)
+        for topic in withdrawn:
+            self._frames.pop(topic, None)
 
     async def latest(self, topics: list[str]) -> dict[str, Frame]:
         return {t: self._frames[t] for t in topics if t in self._frames}
+
+    async def announce_watching(self, topics: list[str]) -> None:
+        for queue in self._watch_listeners:
+            queue.put_nowait(list(topics))
+
+    async def listen_watching(self) -> AsyncIterator[list[str] | None]:
+        queue: asyncio.Queue[list[str] | None] = asyncio.Queue()
+        self._watch_listeners.add(queue)
+        try:
+            yield RESYNC
+            while True:
+                yield await queue.get()
+        finally:
+            self._watch_listeners.discard(queue)
 
     async def listen(self) -> AsyncIterator[Frame | None]:
         queue: asyncio.Queue[Frame | None] = asyncio.Queue()
@@ -133,6 +170,7 @@ class RedisBus:
     def __init__(self, url: str, namespace: str = "opd") -> None:
         # The namespace keeps deployments (and test runs) that share one Redis apart.
         self._channel = f"{namespace}:frames"
+        self._watching_channel = f"{namespace}:watching"
         self._key = f"{namespace}:frame:"
         self._marker = f"{namespace}:engine"
         self._term_key = f"{namespace}:term"
@@ -153,16 +191,18 @@ class RedisBus:
     async def publish(self, frame: Frame, term: int = 0, shard: int = 0) -> None:
         await self.publish_many([frame], term, shard)
 
-    async def publish_many(self, frames: list[Frame], term: int = 0, shard: int = 0) -> None:
+    async def publish_many(self, frames: list[Frame], term: int = 0, shard: int = 0,
+                           withdrawn: Sequence[str] = ()) -> None:
         """All of a recompute's frames in one command: a script stores each as its topic's latest
         and publishes them together as one message. One command instead of two per frame: at a
         hundred changes a second the per-command cost in redis-py was most of the engine's CPU."""
-        if not frames:
+        if not frames and not withdrawn:
             return
         published = await self._publish_script(
-            keys=[*(self._key + frame.topic for frame in frames), self._of_shard(self._term_key, shard)],
-            args=[SNAPSHOT_TTL_S, self._channel, BATCH_SEPARATOR, term, *(f.encode() for f in frames),
-                  *(f.version for f in frames)])
+            keys=[*(self._key + frame.topic for frame in frames), *(self._key + t for t in withdrawn),
+                  self._of_shard(self._term_key, shard)],
+            args=[SNAPSHOT_TTL_S, self._channel, BATCH_SEPARATOR, term, len(frames),
+                  *(f.encode() for f in frames), *(f.version for f in frames)])
         if published == -1:
             raise Deposed(f"a newer leadership term than {term} of shard {shard} has published")
 
@@ -174,20 +214,37 @@ class RedisBus:
                 for t, v in zip(topics, values, strict=True) if v is not None}
 
     async def listen(self) -> AsyncIterator[Frame | None]:
+        # Frames published while we were away are lost: the hub rereads what it needs.
+        async for message in self._messages(self._channel):
+            if message is None:
+                yield RESYNC
+            else:
+                for frame in decode_bus_message(message):
+                    yield frame
+
+    async def announce_watching(self, topics: list[str]) -> None:
+        if topics:
+            await self._redis.publish(self._watching_channel, "\n".join(topics))
+
+    async def listen_watching(self) -> AsyncIterator[list[str] | None]:
+        async for message in self._messages(self._watching_channel):
+            yield RESYNC if message is None else message.split("\n")
+
+    async def _messages(self, channel: str) -> AsyncIterator[str | None]:
+        """The channel's messages, across reconnects; None on each (re)subscription, since what
+        was published meanwhile is lost."""
         delay = 0.1
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._channel)
+                await pubsub.subscribe(channel)
                 delay = 0.1
-                # Frames published while we were away are lost: the hub rereads what it needs.
-                yield RESYNC
+                yield None
                 while True:
                     message = await pubsub.get_message(timeout=30.0)
                     if message is None or message["type"] != "message":
                         continue
-                    for frame in decode_bus_message(message["data"].decode()):
-                        yield frame
+                    yield message["data"].decode()
             except (OSError, ConnectionError) as exc:
                 log.warning("redis subscription lost (%s); retrying in %.1fs", exc, delay)
             except Exception as exc:  # redis-py raises its own ConnectionError subclasses

@@ -23,6 +23,7 @@ from app.live.bus import Bus, Deposed
 from app.live.changes import ChangeNotice
 from app.live.design_keys import DesignKeys
 from app.live.engine_state import EngineState
+from app.live.interest import WatchedTopics
 from app.live.publisher import Publisher
 from app.live.schedule import Launch, RecomputeSchedule
 from app.live.shapes import DoctorQueue, Layout, LayoutDepartment
@@ -76,6 +77,8 @@ class QueueEngine:
         self.shard = shard
         self._shards = shards
         self.publisher = Publisher(bus, shard)      # a new engine rebuilds everything: a new epoch
+        self._bus = bus
+        self.watching = WatchedTopics(settings.watch_refresh_s, time.monotonic())  # patients' views watched
         self.schedule = RecomputeSchedule()
         self.state = EngineState()
         self._everything = REBUILD
@@ -415,6 +418,8 @@ class QueueEngine:
         if known is None:
             self.state.forget_views(doctor_id)  # every open view comes back from the database
         read = set()
+        closed = []
+        now = time.monotonic()
         for token in result["tokens"]:
             owner = token["view"]["doctor_id"]
             if owner != doctor_id:
@@ -424,15 +429,46 @@ class QueueEngine:
                 self._mark(owner, changed_at)
                 self._launch_soon()
                 continue
-            self.publisher.stage(f"token:{token['code']}", token["view"], changed_at)
+            self._publish_token_view(token["code"], token["view"], changed_at, now)
             read.add(self.state.hold_view(token["code"], token["view"]))
+            if token["view"]["status"] not in views.OPEN_STATUSES:
+                closed.append(f"token:{token['code']}")
         for code, view in self.state.patched_views(doctor_id, queue, read):
-            self.publisher.stage(f"token:{code}", view, changed_at)
+            self._publish_token_view(code, view, changed_at, now)
         self._publish_doctor_boards(doctor_id, queue, changed_at)
         await self._flush()
+        for topic in closed:  # its last view is stored (or withdrawn): nothing to compare again
+            self.publisher.forget(topic)
         self.write_back.note(doctor_id)
         if self._design_keys is not None:
             self._design_keys.queue_doctor(queue)
+
+    def _publish_token_view(self, code: str, view: Any, changed_at: float | None, now: float) -> None:
+        """A patient's view goes out if someone watches it; otherwise its stored snapshot is
+        withdrawn, not left outdated (interest.py)."""
+        topic = f"token:{code}"
+        if self.watching.watched(topic, now):
+            self.publisher.stage(topic, view, changed_at)
+        else:
+            self.publisher.withdraw(topic)
+
+    async def follow_watching(self) -> None:
+        """The web processes' announcements of the patients' views they have subscribers for. A
+        view that becomes watched while its snapshot is withdrawn goes out at once."""
+        async for topics in self._bus.listen_watching():
+            now = time.monotonic()
+            if topics is None:
+                self.watching.reopen(now)
+                continue
+            self.watching.note(topics, now)
+            for topic in topics:
+                if self.publisher.is_published(topic) or not topic.startswith("token:"):
+                    continue
+                view = self.state.held_view(topic[len("token:"):])
+                if view is not None:
+                    self.publisher.stage(topic, view, None)
+            if self.publisher.pending:
+                await self._flush()
 
     async def _publish_boards(self, hospital_id: str, everything: bool,
                               changed_at: float | None) -> None:

@@ -1,8 +1,9 @@
 """What the queue engine holds between recomputes (engine.py): every doctor's latest queue, the
 hospitals' layouts with their indexes, the department boards as last built, and the open
-patient views as last published. As a queue moves, the held views are brought up to date from
-it (patched_views) instead of being read again: a call-next reads two views, not one per waiting
-patient. Pure: no I/O; the engine decides what to read and what to publish."""
+patient views as last computed (published while watched: interest.py). As a queue moves, the
+held views are brought up to date from it (patched_views) instead of being read again: a
+call-next reads two views, not one per waiting patient. Pure: no I/O; the engine decides what
+to read and what to publish."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ class EngineState:
         self.department_views: dict[str, dict[str, Any]] = {}  # dept_id -> its board, as last built
         self._doctor_departments: dict[str, list[LayoutDepartment]] = {}  # doctor_id -> departments
         self._cabin_department: dict[str, LayoutDepartment] = {}  # cabin_id -> its department
-        # The open patient views as last published, by doctor, and where each token's is held.
+        # The open patient views as last computed, by doctor, and where each token's is held.
         self._views: dict[str, dict[str, tuple[str, TokenView]]] = {}  # doctor -> token -> (code, view)
         self._view_doctor: dict[str, str] = {}
+        self._code_token: dict[str, str] = {}  # tracking code -> token, of the views held
 
     # Layouts ------------------------------------------------------------------------------
     def set_layouts(self, layouts: list[Layout]) -> set[str]:
@@ -92,9 +94,17 @@ class EngineState:
         held = self._views.get(doctor_id)
         return None if held is None else list(held)
 
+    def held_view(self, code: str) -> TokenView | None:
+        """The open view of the token with this tracking code, as last brought up to date."""
+        token_id = self._code_token.get(code)
+        doctor_id = self._view_doctor.get(token_id or "")
+        held = self._views.get(doctor_id or "", {}).get(token_id or "")
+        return held[1] if held is not None else None
+
     def forget_views(self, doctor_id: str) -> None:
-        for token_id in self._views.pop(doctor_id, {}):
+        for token_id, (code, _view) in self._views.pop(doctor_id, {}).items():
             self._view_doctor.pop(token_id, None)
+            self._code_token.pop(code, None)
 
     def hold_view(self, code: str, view: TokenView) -> str:
         """Keep a view read from the database while its visit is open (a closed one no longer
@@ -103,9 +113,11 @@ class EngineState:
         previous = self._view_doctor.pop(token_id, None)
         if previous is not None:
             self._views.get(previous, {}).pop(token_id, None)
+        self._code_token.pop(code, None)
         if view["status"] in views.OPEN_STATUSES:
             self._views.setdefault(view["doctor_id"], {})[token_id] = (code, view)
             self._view_doctor[token_id] = view["doctor_id"]
+            self._code_token[code] = token_id
         return token_id
 
     def patched_views(self, doctor_id: str, queue: DoctorQueue,
@@ -127,6 +139,7 @@ class EngineState:
             if view["visit_date"] != queue["visit_date"]:  # a visit left open at the day's end
                 del held[token_id]
                 self._view_doctor.pop(token_id, None)
+                self._code_token.pop(code, None)
                 continue
             patched = view.copy()
             patched["now_serving"] = serving

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from app import metrics
 from app.live.bus import Bus
 from app.live.frames import Frame
+from app.live.interest import is_announced
 from app.live.mailbox import LatestByKey
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,16 @@ class Hub:
         self._bus = bus
         self._subscribers: dict[str, set[Client]] = {}
         self._frames: dict[str, Frame] = {}    # latest frame of each topic someone here watches
+        self._frame_waiters: dict[str, set[asyncio.Future[Frame]]] = {}  # topic -> first_frame()s
         self.frames_in = 0
         self.frames_out = 0
         self.connections = 0                   # open WebSockets of this process (metrics)
         self.trouble: str | None = None        # why this hub cannot deliver now (for /healthz)
+        # What the engines must hear this process watches (interest.py): new topics soon, all of
+        # them every refresh and after the bus came back.
+        self._unannounced: set[str] = set()
+        self._announce_all = True
+        self._announce_due = asyncio.Event()
 
     @property
     def client_count(self) -> int:
@@ -104,6 +111,8 @@ class Hub:
     async def run(self) -> None:
         async for frame in self._bus.listen():
             if frame is None:
+                self._announce_all = True
+                self._announce_due.set()
                 await self._resync_until_done()
                 continue
             self.frames_in += 1
@@ -133,6 +142,9 @@ class Hub:
         if current is not None and current.version >= frame.version:
             return
         self._frames[frame.topic] = frame
+        for waiter in self._frame_waiters.pop(frame.topic, ()):
+            if not waiter.done():
+                waiter.set_result(frame)
         for client in subscribers:
             client.offer(frame.topic, frame.text)
         self.frames_out += len(subscribers)
@@ -146,8 +158,42 @@ class Hub:
             for frame in latest.values():
                 self._deliver(frame)
 
+    ANNOUNCE_CHUNK = 2000          # topics per announcement message
+    ANNOUNCE_GATHER_S = 0.005      # new topics gathered into one announcement this long
+
+    async def announce_watching(self, refresh_s: float) -> None:
+        """Tell the engines which patient views this process has subscribers for: each new one
+        within a few milliseconds, and all of them every refresh_s (interest.py). An
+        announcement that fails is made again, whole, once the bus is back."""
+        loop = asyncio.get_running_loop()
+        next_full = loop.time()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_full - loop.time())):
+                    await self._announce_due.wait()
+            await asyncio.sleep(self.ANNOUNCE_GATHER_S)
+            self._announce_due.clear()
+            if self._announce_all or loop.time() >= next_full:
+                self._announce_all = False
+                self._unannounced.clear()
+                next_full = loop.time() + refresh_s
+                topics = [t for t in self._subscribers if is_announced(t)]
+            else:
+                topics, self._unannounced = list(self._unannounced), set()
+            try:
+                for start in range(0, len(topics), self.ANNOUNCE_CHUNK):
+                    await self._bus.announce_watching(topics[start:start + self.ANNOUNCE_CHUNK])
+            except Exception as exc:
+                log.warning("could not announce the watched topics (%r); retrying", exc)
+                self._announce_all = True
+                await asyncio.sleep(min(1.0, refresh_s))
+                self._announce_due.set()
+
     async def subscribe(self, client: Client, topic: str) -> Frame | None:
         """Register first, then read the cache, so no frame falls in between."""
+        if topic not in self._subscribers and is_announced(topic):
+            self._unannounced.add(topic)
+            self._announce_due.set()
         self._subscribers.setdefault(topic, set()).add(client)
         client.topics.add(topic)
         frame = self._frames.get(topic)
@@ -165,6 +211,26 @@ class Hub:
                     self._frames[topic] = frame
                 frame = self._frames[topic]
         return frame
+
+    async def first_frame(self, topic: str, timeout_s: float) -> Frame | None:
+        """The topic's frame here as soon as there is one (offered to its subscribers as every
+        frame is), or None after timeout_s."""
+        frame = self._frames.get(topic)
+        if frame is not None:
+            return frame
+        waiter: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self._frame_waiters.setdefault(topic, set()).add(waiter)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await waiter
+        except TimeoutError:
+            return None
+        finally:
+            waiters = self._frame_waiters.get(topic)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._frame_waiters[topic]
 
     def subscriptions(self) -> list[tuple[str, set[Client]]]:
         """Each watched topic with its clients here (for the metrics)."""

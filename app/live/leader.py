@@ -140,6 +140,7 @@ class LeaderLoop:
             tasks = [asyncio.create_task(engine.run(), name="queue-engine"),
                      asyncio.create_task(self._timers(engine), name="engine-timers"),
                      asyncio.create_task(self._watch_bus(engine), name="engine-bus-watch"),
+                     asyncio.create_task(engine.follow_watching(), name="engine-watching"),
                      asyncio.create_task(self._renew(conn, term, renewed_at), name="lease-renewal"),
                      asyncio.create_task(self._watch(conn, lost), name="leader-watch")]
             if self._share is not None:

@@ -47,7 +47,8 @@ class LiveRuntime:
             await prepare_dispatcher(self.pool, self.settings)
         # Each long-lived task is supervised: a failure is logged and the task started again,
         # and /healthz says 503 while one is down (app/live/supervise.py).
-        self._tasks = [Supervised("hub", self.hub.run)]
+        self._tasks = [Supervised("hub", self.hub.run),
+                       Supervised("hub-watching", lambda: self.hub.announce_watching(self.settings.watch_refresh_s))]
         if self.settings.dispatcher != "off":
             self._tasks.append(Supervised("notify-dispatcher", lambda: run_dispatcher(self.pool, self.settings)))
         if self.settings.engine != "off":  # off: a `python -m app engine` process leads instead

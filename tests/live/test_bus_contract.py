@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as redis
 
-from app.live.bus import RESYNC, Bus, MemoryBus, RedisBus
+from app.live.bus import RESYNC, Bus, Deposed, MemoryBus, RedisBus
 from app.live.design_keys import DesignKeys, department_count_key
 from app.live.frames import Frame
 from tests.support.redis_cleanup import NAMESPACES_USED
@@ -155,6 +155,43 @@ async def test_publish_many_delivers_each_frame_in_order_and_stores_the_latest(b
     assert listener.frames == [*sent, frame("doctor:after", 99)]
     assert await bus.latest([f"token:t{n}" for n in range(4)]) == {
         f"token:t{n % 4}": f for n, f in zip(range(37, 41), sent[36:], strict=True)}
+
+
+async def test_withdrawn_topics_lose_their_stored_snapshot_and_send_nothing(bus):
+    await bus.publish_many([frame("token:a", 1), frame("token:b", 2)])
+    async with listening(bus) as listener:
+        await bus.publish_many([frame("doctor:d", 3)], withdrawn=["token:a"])
+        await bus.publish_many([], withdrawn=["token:gone"])  # nothing stored: nothing to do
+        await bus.publish(frame("doctor:after", 4))
+        await listener.until(lambda li: len(li.frames) >= 2, "the frames")
+    assert [f.topic for f in listener.frames] == ["doctor:d", "doctor:after"]
+    assert set(await bus.latest(["token:a", "token:b", "doctor:d"])) == {"token:b", "doctor:d"}
+    # A deposed engine withdraws nothing.
+    await bus.publish(frame("token:c", 5), term=2)
+    with pytest.raises(Deposed):
+        await bus.publish_many([], term=1, withdrawn=["token:b", "token:c"])
+    assert set(await bus.latest(["token:b", "token:c"])) == {"token:b", "token:c"}
+
+
+async def test_announcements_of_watched_topics_reach_every_listener(bus):
+    heard: list[list[str] | None] = []
+
+    async def listen() -> None:
+        async for topics in bus.listen_watching():
+            heard.append(topics)
+
+    listeners = [asyncio.create_task(listen()) for _ in range(2)]
+    try:
+        # Each listener says RESYNC once subscribed: what came before it may be lost.
+        async def until(condition) -> None:  # type: ignore[no-untyped-def]
+            while not condition():
+                await asyncio.sleep(0.01)
+        await asyncio.wait_for(until(lambda: heard.count(None) == 2), WAIT_S)
+        await bus.announce_watching(["token:x", "token:y"])
+        await asyncio.wait_for(until(lambda: heard.count(["token:x", "token:y"]) == 2), WAIT_S)
+    finally:
+        for task in listeners:
+            task.cancel()
 
 
 async def test_health_says_ok(bus):
