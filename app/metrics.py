@@ -151,9 +151,11 @@ def record_local_state(runtime: LiveRuntime, pool: Any) -> None:
     """This process's gauges: sockets, subscriptions, pool, leadership, recomputes waiting."""
     hub = runtime.hub
     WS_CONNECTIONS.set(hub.connections)
+    # Counted by the hub as clients come and go: walking ten thousand topics here held the
+    # process's loop for milliseconds every few seconds.
     kinds = dict.fromkeys(("doctor", "department", "hospital", "cabin", "operations", "token", "other"), 0)
-    for topic, subscribers in hub.subscriptions():
-        kinds[topic_kind(topic)] += len(subscribers)
+    for kind, count in hub.subscriptions_by_kind.items():
+        kinds[topic_kind(kind + ":")] += count
     for kind, count in kinds.items():
         WS_SUBSCRIPTIONS.labels(kind).set(count)
     DB_POOL.labels("size").set(pool.get_size())

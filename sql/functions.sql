@@ -1873,7 +1873,7 @@ BEGIN
         SELECT q.token_id, q.token_number, q.status, q.priority, q.booking_type,
                q.queue_position, q.eta_minutes, q.eta_low_minutes, q.eta_high_minutes, q.eta_beyond_shift,
                t.called_time, t.call_count,
-               t.consultation_start_time, t.visit_reason, t.tracking_code,
+               t.consultation_start_time, t.visit_reason,
                p.name AS patient_name, p.date_of_birth, p.gender
         FROM doctor_queue(p_doctor_id, p_day) q
         JOIN tokens t ON t.token_id = q.token_id AND t.visit_date = p_day AND t.doctor_id = p_doctor_id
@@ -1899,16 +1899,14 @@ BEGIN
             SELECT to_json(x) FROM (
                 SELECT q.token_id, q.token_number, q.status, q.priority, q.booking_type,
                        q.called_time, q.call_count, q.consultation_start_time, q.visit_reason,
-                       q.patient_name, q.date_of_birth, q.gender,
-                       q.tracking_code AS _tracking_code
+                       q.patient_name, q.date_of_birth, q.gender
                 FROM q WHERE q.queue_position = 0 LIMIT 1) x),
         'waiting', COALESCE((
             SELECT json_agg(x ORDER BY x.position) FROM (
                 SELECT q.token_id, q.token_number, q.queue_position AS position,
                        q.eta_minutes, q.eta_low_minutes, q.eta_high_minutes, q.eta_beyond_shift,
                        q.priority, q.status, q.booking_type,
-                       q.patient_name, q.visit_reason,
-                       q.tracking_code AS _tracking_code
+                       q.patient_name, q.visit_reason
                 FROM q WHERE q.queue_position > 0) x), '[]'::json),
         -- Calls of the last minutes other than the one now serving: a screen that was cut off
         -- (a Redis restart, a dropped Wi-Fi) still shows a patient called meanwhile.

@@ -92,6 +92,7 @@ class Hub:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
         self._subscribers: dict[str, set[Client]] = {}
+        self.subscriptions_by_kind: dict[str, int] = {}  # topic kind -> subscriptions (metrics)
         self._frames: dict[str, Frame] = {}    # latest frame of each topic someone here watches
         self._frame_waiters: dict[str, set[asyncio.Future[Frame]]] = {}  # topic -> first_frame()s
         self.frames_in = 0
@@ -194,7 +195,11 @@ class Hub:
         if topic not in self._subscribers and is_announced(topic):
             self._unannounced.add(topic)
             self._announce_due.set()
-        self._subscribers.setdefault(topic, set()).add(client)
+        subscribers = self._subscribers.setdefault(topic, set())
+        if client not in subscribers:
+            subscribers.add(client)
+            kind = _kind(topic)
+            self.subscriptions_by_kind[kind] = self.subscriptions_by_kind.get(kind, 0) + 1
         client.topics.add(topic)
         frame = self._frames.get(topic)
         if frame is None:
@@ -232,10 +237,6 @@ class Hub:
                 if not waiters:
                     del self._frame_waiters[topic]
 
-    def subscriptions(self) -> list[tuple[str, set[Client]]]:
-        """Each watched topic with its clients here (for the metrics)."""
-        return list(self._subscribers.items())
-
     def cached(self, topic: str) -> Frame | None:
         """The latest frame of a topic this process holds, if any."""
         return self._frames.get(topic)
@@ -245,7 +246,9 @@ class Hub:
         subscribers = self._subscribers.get(topic)
         if subscribers is None:
             return
-        subscribers.discard(client)
+        if client in subscribers:
+            subscribers.discard(client)
+            self.subscriptions_by_kind[_kind(topic)] -= 1
         if not subscribers:
             del self._subscribers[topic]
             self._frames.pop(topic, None)
@@ -253,3 +256,7 @@ class Hub:
     def remove(self, client: Client) -> None:
         for topic in list(client.topics):
             self.unsubscribe(client, topic)
+
+
+def _kind(topic: str) -> str:
+    return topic.partition(":")[0]

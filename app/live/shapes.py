@@ -50,7 +50,6 @@ class Waiting(TypedDict):
     booking_type: str
     patient_name: str
     visit_reason: str | None
-    _tracking_code: str
 
 
 class Serving(TypedDict):
@@ -66,7 +65,6 @@ class Serving(TypedDict):
     patient_name: str
     date_of_birth: str | None
     gender: str | None
-    _tracking_code: str
 
 
 class Shift(TypedDict):

@@ -116,11 +116,3 @@ def operations_view(layout: Layout, departments: list[dict[str, Any]],
     # beside the doctor when issuing a token (issue 13).
     doctors = [{**d, "last_in_line_eta": last_in_line_eta(d["doctor_id"])} for d in operations.get("doctors", [])]
     return {"hospital_id": layout["hospital_id"], "departments": loads, **operations, "doctors": doctors}
-
-
-def doctor_topic_view(queue: DoctorQueue) -> dict[str, Any]:
-    """The staff view of a doctor's queue: the API's shape, without engine-only fields."""
-    from app.jsonutil import strip_private
-
-    result: dict[str, Any] = strip_private(queue)
-    return result
