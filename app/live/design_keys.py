@@ -114,19 +114,17 @@ class DesignKeys:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending(), name="design-keys")
 
-    # The doctors changed meanwhile go out together, at most this often: one Redis call per
-    # doctor, at a hundred changes a second, cost the engine process as many socket writes as
-    # its publishing did (a profile put a fifth of its time in socket writes).
-    GATHER_S = 0.05
-
+    # One doctor per call. Writing the doctors changed in the last 50 ms together saved the
+    # engine a few points of a core but made each script hold Redis for milliseconds, and the
+    # screens' frames waited behind it: p99 up by 25-30 ms in three A/B pairs
+    # (docs/performance.md, "Patient views only while watched").
     async def _write_pending(self) -> None:
         while True:
-            queues = [queue for _, queue in await self._pending.take_all()]
+            _, queue = await self._pending.take()
             try:
-                await self.write_doctors(queues)
+                await self.write_doctors([queue])
             except Exception as exc:  # Redis away: the next recompute writes them again
                 log.warning("could not write the design's Redis keys: %r", exc)
-            await asyncio.sleep(self.GATHER_S)
 
     @classmethod
     def connect(cls, redis_url: str) -> DesignKeys:

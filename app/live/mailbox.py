@@ -31,11 +31,3 @@ class LatestByKey(Generic[T]):
             await self._ready.wait()
         key = next(iter(self._items))
         return key, self._items.pop(key)
-
-    async def take_all(self) -> list[tuple[str, T]]:
-        """Every key held and its newest value, oldest key first; waits while there is none."""
-        while not self._items:
-            self._ready.clear()
-            await self._ready.wait()
-        items, self._items = list(self._items.items()), {}
-        return items
