@@ -154,8 +154,7 @@ def record_local_state(runtime: LiveRuntime, pool: Any) -> None:
     # Counted by the hub as clients come and go: walking ten thousand topics here held the
     # process's loop for milliseconds every few seconds.
     kinds = dict.fromkeys(("doctor", "department", "hospital", "cabin", "operations", "token", "other"), 0)
-    for kind, count in hub.subscriptions_by_kind.items():
-        kinds[topic_kind(kind + ":")] += count
+    kinds.update(hub.subscriptions_by_kind)
     for kind, count in kinds.items():
         WS_SUBSCRIPTIONS.labels(kind).set(count)
     DB_POOL.labels("size").set(pool.get_size())

@@ -62,27 +62,23 @@ async def keys_of_database(conn: asyncpg.Connection) -> list[str]:
             + [geofence_key(r[0]) for r in hospitals])
 
 
-# KEYS: per doctor, its active sorted set and its status key. ARGV: JSON [{members: [score,
-# member, ...], tokens: [{key, fields: [field, value, ...]}], status}] in KEYS' order, status
-# TTL, details TTL.
-WRITE_DOCTORS_LUA = """
-local doctors = cjson.decode(ARGV[1])
-local written = 0
-for d, data in ipairs(doctors) do
-    local queue_key, status_key = KEYS[2 * d - 1], KEYS[2 * d]
-    redis.call('DEL', queue_key)
-    if #data.members > 0 then
-        redis.call('ZADD', queue_key, unpack(data.members))
-        redis.call('EXPIRE', queue_key, ARGV[3])
-    end
-    for _, token in ipairs(data.tokens) do
-        redis.call('HSET', token.key, unpack(token.fields))
-        redis.call('EXPIRE', token.key, ARGV[3])
-    end
-    redis.call('SET', status_key, data.status, 'EX', ARGV[2])
-    written = written + #data.tokens
+# KEYS: the doctor's active sorted set, the doctor's status key. ARGV: JSON {members: [score,
+# member, ...], tokens: [{key, fields: [field, value, ...]}]}, status, status TTL, details TTL.
+WRITE_DOCTOR_LUA = """
+local data = cjson.decode(ARGV[1])
+redis.call('DEL', KEYS[1])
+for i = 1, #data.members, 2 do
+    redis.call('ZADD', KEYS[1], data.members[i], data.members[i + 1])
 end
-return written
+if #data.members > 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
+for _, token in ipairs(data.tokens) do
+    redis.call('HSET', token.key, unpack(token.fields))
+    redis.call('EXPIRE', token.key, ARGV[4])
+end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return #data.tokens
 """
 
 # KEYS: department count keys; ARGV: TTL, then the counts in KEYS' order. Every key expires, so
@@ -101,7 +97,7 @@ class DesignKeys:
 
     def __init__(self, redis: Any) -> None:
         self._redis = redis
-        self._write_doctors_script = redis.register_script(WRITE_DOCTORS_LUA)
+        self._write_doctor_script = redis.register_script(WRITE_DOCTOR_LUA)
         self._write_counts_script = redis.register_script(WRITE_COUNTS_LUA)
         self._pending: LatestByKey[DoctorQueue] = LatestByKey()  # doctor_id -> latest queue
         self._writer: asyncio.Task[None] | None = None
@@ -122,7 +118,7 @@ class DesignKeys:
         while True:
             _, queue = await self._pending.take()
             try:
-                await self.write_doctors([queue])
+                await self.write_doctor(queue)
             except Exception as exc:  # Redis away: the next recompute writes them again
                 log.warning("could not write the design's Redis keys: %r", exc)
 
@@ -145,16 +141,33 @@ class DesignKeys:
         except ResponseError as exc:
             log.warning("could not write the design's Redis keys: %s", exc)
 
-    async def write_doctors(self, queues: list[DoctorQueue]) -> None:
-        """Each doctor's active set, status and token details, all in one script call."""
-        if not queues:
-            return
-        keys = [key for queue in queues
-                for key in (doctor_queue_key(queue["doctor_id"]), doctor_status_key(queue["doctor_id"]))]
+    async def write_doctor(self, queue: DoctorQueue) -> None:
+        doctor_id = queue["doctor_id"]
+        serving = queue.get("now_serving")
+        waiting = queue.get("waiting", [])
+        if queue.get("shift") is None:
+            status = "OFFLINE"
+        elif serving is not None:
+            status = "BUSY"
+        elif queue.get("paused"):
+            status = "ON_BREAK"
+        else:
+            status = "AVAILABLE"
+        tokens = [{"key": token_details_key(entry["token_id"]), "fields": [
+                       "token_number", entry["token_number"], "status", entry["status"],
+                       "position", entry.get("position") or 0, "eta", entry.get("eta_minutes") or 0,
+                       "doctor_id", doctor_id, "cabin_number", queue.get("cabin_number") or ""]}
+                  for entry in ([serving] if serving else []) + waiting]
+        members = [x for w in waiting for x in (w["position"], w["token_id"])]
+        if serving is not None:
+            members += [0, serving["token_id"]]
+        # One script call, not two commands per token: redis-py's per-command cost was most of
+        # the engine's CPU when every call moves 60 patients up.
         try:
-            await self._write_doctors_script(
-                keys=keys, args=[jsonutil.dumps([_doctor_keys(queue) for queue in queues]),
-                                 DOCTOR_STATUS_TTL_S, TOKEN_DETAILS_TTL_S])
+            await self._write_doctor_script(
+                keys=[doctor_queue_key(doctor_id), doctor_status_key(doctor_id)],
+                args=[jsonutil.dumps({"members": members, "tokens": tokens}), status,
+                      DOCTOR_STATUS_TTL_S, TOKEN_DETAILS_TTL_S])
         except ResponseError as exc:  # these keys serve outside readers only: never stop the engine
             log.warning("could not write the design's Redis keys: %s", exc)
 
@@ -176,28 +189,3 @@ class DesignKeys:
                 pipe.geoadd(geofence_key(layout["hospital_id"]),
                             (longitude, latitude, layout["hospital_id"]))
             await self._execute(pipe)
-
-
-def _doctor_keys(queue: DoctorQueue) -> dict[str, Any]:
-    """What WRITE_DOCTORS_LUA writes for one doctor: its queue's members, the details of each
-    token in it, and its status."""
-    doctor_id = queue["doctor_id"]
-    serving = queue.get("now_serving")
-    waiting = queue.get("waiting", [])
-    if queue.get("shift") is None:
-        status = "OFFLINE"
-    elif serving is not None:
-        status = "BUSY"
-    elif queue.get("paused"):
-        status = "ON_BREAK"
-    else:
-        status = "AVAILABLE"
-    tokens = [{"key": token_details_key(entry["token_id"]), "fields": [
-                   "token_number", entry["token_number"], "status", entry["status"],
-                   "position", entry.get("position") or 0, "eta", entry.get("eta_minutes") or 0,
-                   "doctor_id", doctor_id, "cabin_number", queue.get("cabin_number") or ""]}
-              for entry in ([serving] if serving else []) + waiting]
-    members = [x for w in waiting for x in (w["position"], w["token_id"])]
-    if serving is not None:
-        members += [0, serving["token_id"]]
-    return {"members": members, "tokens": tokens, "status": status}

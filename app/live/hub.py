@@ -198,7 +198,7 @@ class Hub:
         subscribers = self._subscribers.setdefault(topic, set())
         if client not in subscribers:
             subscribers.add(client)
-            kind = _kind(topic)
+            kind = metrics.topic_kind(topic)
             self.subscriptions_by_kind[kind] = self.subscriptions_by_kind.get(kind, 0) + 1
         client.topics.add(topic)
         frame = self._frames.get(topic)
@@ -248,7 +248,7 @@ class Hub:
             return
         if client in subscribers:
             subscribers.discard(client)
-            self.subscriptions_by_kind[_kind(topic)] -= 1
+            self.subscriptions_by_kind[metrics.topic_kind(topic)] -= 1
         if not subscribers:
             del self._subscribers[topic]
             self._frames.pop(topic, None)
@@ -257,6 +257,3 @@ class Hub:
         for topic in list(client.topics):
             self.unsubscribe(client, topic)
 
-
-def _kind(topic: str) -> str:
-    return topic.partition(":")[0]
