@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,8 @@ import asyncpg
 from bench import replay, report, statements
 from bench.cpu_probe import CpuProbe
 from bench.driver import Driver
+from bench.gc_pauses import GcPauses
+from bench.gc_pauses import summary as gc_summary
 from bench.hospital import BenchHospital
 from bench.monitor import Monitor, by_pids
 from bench.servers import AppProcess, NodeProcess
@@ -161,6 +164,7 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
     deflate = not args.no_deflate
     capture = replay.Capture(args.redis_url, ctx.namespace)
     await capture.start()
+    bench_gc = GcPauses().install()  # the driver's and the capture's process
     swarm = Swarm(app.ws_url, h.key, specs, workers=args.workers, deflate=deflate,
                   nofile=65536, address_block=1)
     ctx.monitor.watch("swarm", by_pids(lambda: swarm.pids))
@@ -186,6 +190,13 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
             print(f"WARNING: the staggered doctors reach the full rate only after {ramp:.1f}s; "
                   f"--warmup-seconds {warmup:g} leaves part of the ramp in the measured window",
                   flush=True)
+        # The driver stamps every click and the capture every frame: a collection of this
+        # process's garbage would read as server latency (one of 48 ms, with 143 small ones, in a
+        # run before this). Nothing here collects while it measures; the swarm's workers made no
+        # collection in that run (bench/gc_pauses.py says so in every run).
+        gc.collect()
+        gc.freeze()
+        gc.disable()
         t_drive = time.monotonic()
         drive_all = await Driver(app.base_url, h.key, h.doctor_ids, args.rate,
                                  warmup + args.seconds, lockstep=args.lockstep).run()
@@ -201,6 +212,8 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
             await statements.mark(h.dsn, "drive-end")
         await asyncio.sleep(DRAIN_S)
         stats_all = await swarm.stop()
+        gc.enable()
+        gc.unfreeze()
         stats = stats_all.changed_between(cutoff)
         t1 = time.monotonic()
         capture.recording = False
@@ -244,6 +257,11 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         data["e2e"]["to_bus_ms"] = to_bus_latency(frames, cutoff)
         data["e2e"]["by_second"] = by_second(frames, cutoff)
         data["e2e"]["cpu_probe"] = ctx.probe.figures(cutoff, drive_end) if ctx.probe else {}
+        data["e2e"]["bench_gc"] = {
+            "bench": gc_summary(bench_gc.pauses, cutoff, drive_end),
+            **{f"swarm {n + 1}": gc_summary(pauses, cutoff, drive_end)
+               for n, pauses in enumerate(stats_all.gc_pauses)}}
+        bench_gc.uninstall()
         await capture.close()
         target = replay.AppTarget(args.redis_url, ctx.namespace,
                                   max((f.version for f in frames), default=0) + 10**9)
@@ -394,6 +412,7 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
         ("swarm", _usage_text(usage.get("swarm"))),
         ("bench (driver, capture)", _usage_text(usage.get("bench"))),
         ("machine speed (probe)", _probe_text(e2e.get("cpu_probe") or {})),
+        ("bench's own GC pauses", _gc_text(e2e.get("bench_gc") or {})),
         *([("contention (hog)", _usage_text(usage["contention"], rss=False))] if "contention" in usage else []),
         ("app idle, clients on", _usage_text(data["idle_with_clients"].get("app"))),
         ("DB per change", f"{db['transactions_per_change']} transactions "
@@ -427,6 +446,17 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
             lines.append(("ratio app/node", f"{_ratio(app_r, node_r, 'flat_out')} (flat out: "
                                              "fan-out capacity)"))
     return lines
+
+
+def _gc_text(pauses: dict[str, dict[str, Any]]) -> str:
+    """The measuring processes' own stops, which read as latency (bench/gc_pauses.py)."""
+    if not pauses:
+        return "n/a"
+    return "; ".join(
+        f"{name} {p['collections']} collections, {p['total_ms']} ms in all, longest {p['longest_ms']} ms "
+        f"({p['full']} full, longest {p['full_longest_ms']} ms"
+        + (f", at t+{', '.join(f'{t:g}' for t in p['full_at_s'])} s" if p["full_at_s"] else "") + ")"
+        for name, p in pauses.items())
 
 
 def _probe_text(probe: dict[str, Any]) -> str:

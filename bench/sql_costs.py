@@ -63,6 +63,11 @@ async def _issue(conn: asyncpg.Connection, s: dict[str, Any]) -> Any:
         s["hospital"], s["patient"], s["doctor"])
 
 
+async def _operations(conn: asyncpg.Connection, s: dict[str, Any]) -> Any:
+    # The operations dashboard's read of every doctor's status and the open alerts.
+    return await conn.fetchval("SELECT hospital_operations($1)", s["hospital"])
+
+
 STEPS: dict[str, Step] = {
     "doctor_live_views (engine, after a call)": _live_views,
     "doctor_live_views (refresh, every view)": _live_views_every_view,
@@ -71,6 +76,7 @@ STEPS: dict[str, Step] = {
     "call_next_token (the click)": _call_next,
     "issue_token (the click)": _issue,
     "call_next_token + write_back_queues": _write_back,
+    "hospital_operations (the dashboard, per hospital)": _operations,
 }
 
 

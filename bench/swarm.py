@@ -17,6 +17,8 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.gc_pauses import GcPauses
+
 CONNECT_CONCURRENCY = 200   # handshakes in flight per worker
 CONNECT_TIMEOUT_S = 120.0   # all of a worker's clients, including the first message
 MAX_FRAME_BYTES = 8 * 1024 * 1024  # a big hospital board is one large frame
@@ -45,6 +47,7 @@ class WindowStats:
     stamps: array = field(default_factory=lambda: array("d"))  # each latency's changed_at
     first_at: float = 0.0
     last_at: float = 0.0
+    gc_pauses: list[list[tuple[float, int, float]]] = field(default_factory=list)  # per worker
 
     def merge(self, other: dict[str, Any]) -> None:
         self.frames += other["frames"]
@@ -60,13 +63,14 @@ class WindowStats:
         if other["first_at"]:
             self.first_at = min(self.first_at or other["first_at"], other["first_at"])
         self.last_at = max(self.last_at, other["last_at"])
+        self.gc_pauses.append(other["gc_pauses"])
 
     def changed_between(self, start: float, end: float = float("inf")) -> WindowStats:
         """The frames of the changes committed in [start, end) (epoch seconds): the warm-up
         and the measured part of one continuous drive. Frames without a commit time are left
         out of both."""
         part = WindowStats(errors=self.errors, closed=self.closed, other=self.other,
-                           first_at=self.first_at, last_at=self.last_at)
+                           first_at=self.first_at, last_at=self.last_at, gc_pauses=self.gc_pauses)
         for stamp, latency in zip(self.stamps, self.latencies, strict=True):
             if start <= stamp < end:
                 part.stamps.append(stamp)
@@ -83,6 +87,7 @@ class _Worker:
         self.tasks: list[asyncio.Task[None]] = []
         self.ready = 0
         self.failed = 0
+        self.gc = GcPauses().install()
         self.reset()
 
     def reset(self) -> None:
@@ -91,6 +96,7 @@ class _Worker:
         self.latencies = array("d")
         self.stamps = array("d")
         self.first_at = self.last_at = 0.0
+        self.gc.pauses = []
 
     async def _client(self, spec: ClientSpec, limit: asyncio.Semaphore,
                       first: asyncio.Event) -> None:
@@ -160,7 +166,7 @@ class _Worker:
         return {"frames": self.frames, "other": self.other, "errors": self.errors,
                 "closed": self.closed, "latencies": self.latencies.tobytes(),
                 "stamps": self.stamps.tobytes(),
-                "first_at": self.first_at, "last_at": self.last_at}
+                "first_at": self.first_at, "last_at": self.last_at, "gc_pauses": self.gc.pauses}
 
     async def close_all(self) -> None:
         await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
