@@ -126,9 +126,10 @@ class Settings:
         "OPD_WS_PING_S", 20.0,
         "WebSocket ping interval and timeout")
     gc_freeze_s: float = setting(
-        "OPD_GC_FREEZE_S", 10.0,
-        "every this many seconds, long-lived objects are frozen out of Python's garbage collector "
-        "so its automatic collections stay short")
+        "OPD_GC_FREEZE_S", 1.0,
+        "every this many seconds, the objects of the last interval are frozen out of Python's "
+        "garbage collector, so that no collection walks more than that interval's (0: Python's "
+        "default collector)")
     engine: str = setting(
         "OPD_ENGINE", "auto",
         "`auto` (default): this process may become the queue engine (the lease holder); `off`: it "
