@@ -52,6 +52,9 @@ RECOMPUTE = Histogram("opd_recompute_seconds", "One doctor's queue recompute: SQ
 RECOMPUTE_WAITING = Gauge("opd_recompute_waiting_doctors",
                           "Doctors whose queue waits for a recompute (changed, or in a sweep)",
                           multiprocess_mode="livesum")
+GC_PAUSE = Histogram("opd_gc_pause_seconds",
+                     "One garbage collection of a server process (the process stands still meanwhile)",
+                     ["generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 CHANGES = Counter("opd_changes_total", "Change notifications (NOTIFY) received by the engine")
 COALESCED = Counter("opd_changes_coalesced_total",
                     "Changes folded into a recompute already due for the same doctor")

@@ -6,7 +6,8 @@ import asyncio
 import gc
 import weakref
 
-from app.gc_policy import run_gc_policy
+from app import metrics
+from app.gc_policy import PauseMeter, run_gc_policy
 
 
 async def test_policy_freezes_long_lived_objects_and_leaves_the_collector_as_found() -> None:
@@ -51,3 +52,23 @@ async def test_policy_runs_full_collections_that_free_frozen_cycles() -> None:
 async def test_zero_interval_leaves_python_default() -> None:
     await run_gc_policy(0, 3600)  # returns at once
     assert gc.get_freeze_count() == 0
+
+
+async def test_policy_measures_every_collection_as_a_pause() -> None:
+    def pauses() -> float:
+        return sum(s.value for m in metrics.GC_PAUSE.collect() for s in m.samples
+            if s.name == "opd_gc_pause_seconds_count" and s.labels.get("generation") == "0")
+
+    before = pauses()
+    task = asyncio.create_task(run_gc_policy(0.05, 3600))
+    try:
+        for _ in range(100):
+            gc.collect(0)
+            await asyncio.sleep(0.02)
+            if pauses() > before:
+                break
+        assert pauses() > before
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert all(not isinstance(cb, PauseMeter) for cb in gc.callbacks)  # removed with the policy
