@@ -36,39 +36,49 @@ log = logging.getLogger(__name__)
 
 
 class PauseMeter:
-    """Every collection's pause, for opd_gc_pause_seconds{generation}: a process that stands
-    still for 100 ms every few seconds shows there before it shows in the screens' p99 (it
-    took a probe in the processes to find, docs/performance.md). The callback only notes the
-    pause; flush() hands them to the metric outside the collection, because the metric takes a
-    lock that the interrupted code may hold."""
+    """Every collection's pause, as (epoch seconds at its start, generation, seconds). The
+    policy hands them to opd_gc_pause_seconds{generation}: a process that stands still for
+    100 ms every few seconds shows there before it shows in the screens' p99 (it took a probe
+    in the processes to find, docs/performance.md); the benchmark uses it on its own processes
+    (bench/gc_pauses.py). The callback only notes the pause: the metric takes a lock that the
+    code a collection interrupted may hold, so it is fed outside, from take()."""
 
     def __init__(self) -> None:
         self._started = 0.0
-        self._pauses: list[tuple[int, float]] = []
+        self._started_wall = 0.0
+        self._pauses: list[tuple[float, int, float]] = []
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            self._started = time.perf_counter()
+            self._started, self._started_wall = time.perf_counter(), time.time()
         else:
-            self._pauses.append((info["generation"], time.perf_counter() - self._started))
+            self._pauses.append((self._started_wall, info["generation"], time.perf_counter() - self._started))
 
-    def flush(self) -> None:
+    def install(self) -> PauseMeter:
+        gc.callbacks.append(self)
+        return self
+
+    def uninstall(self) -> None:
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
+
+    def take(self) -> list[tuple[float, int, float]]:
+        """The pauses noted since the last take."""
         pauses, self._pauses = self._pauses, []
-        for generation, seconds in pauses:
-            metrics.GC_PAUSE.labels(str(generation)).observe(seconds)
+        return pauses
 
 
 async def run_gc_policy(freeze_every_s: float, full_every_s: float) -> None:
     """Until cancelled. freeze_every_s <= 0 leaves CPython's default behaviour."""
     if freeze_every_s <= 0:
         return
-    meter = PauseMeter()
-    gc.callbacks.append(meter)
+    meter = PauseMeter().install()
     last_full = time.monotonic()
     try:
         while True:
             await asyncio.sleep(freeze_every_s)
-            meter.flush()
+            for _, generation, seconds in meter.take():
+                metrics.GC_PAUSE.labels(str(generation)).observe(seconds)
             if time.monotonic() - last_full >= full_every_s:
                 started = time.perf_counter()
                 gc.unfreeze()
@@ -78,5 +88,5 @@ async def run_gc_policy(freeze_every_s: float, full_every_s: float) -> None:
                          freed, (time.perf_counter() - started) * 1000)
             gc.freeze()
     finally:
-        gc.callbacks.remove(meter)
+        meter.uninstall()
         gc.unfreeze()  # leave the collector as we found it (tests run many apps in one process)

@@ -12,10 +12,10 @@ from typing import Any
 
 import asyncpg
 
+from app.gc_policy import PauseMeter
 from bench import replay, report, statements
 from bench.cpu_probe import CpuProbe
 from bench.driver import Driver
-from bench.gc_pauses import GcPauses
 from bench.gc_pauses import summary as gc_summary
 from bench.hospital import BenchHospital
 from bench.monitor import Monitor, by_pids
@@ -164,7 +164,7 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
     deflate = not args.no_deflate
     capture = replay.Capture(args.redis_url, ctx.namespace)
     await capture.start()
-    bench_gc = GcPauses().install()  # the driver's and the capture's process
+    bench_gc = PauseMeter().install()  # the driver's and the capture's process
     swarm = Swarm(app.ws_url, h.key, specs, workers=args.workers, deflate=deflate,
                   nofile=65536, address_block=1)
     ctx.monitor.watch("swarm", by_pids(lambda: swarm.pids))
@@ -258,7 +258,7 @@ async def load_mode(ctx: Context) -> tuple[list[tuple[str, str]], dict[str, Any]
         data["e2e"]["by_second"] = by_second(frames, cutoff)
         data["e2e"]["cpu_probe"] = ctx.probe.figures(cutoff, drive_end) if ctx.probe else {}
         data["e2e"]["bench_gc"] = {
-            "bench": gc_summary(bench_gc.pauses, cutoff, drive_end),
+            "bench": gc_summary(bench_gc.take(), cutoff, drive_end),
             **{f"swarm {n + 1}": gc_summary(pauses, cutoff, drive_end)
                for n, pauses in enumerate(stats_all.gc_pauses)}}
         bench_gc.uninstall()

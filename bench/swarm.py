@@ -17,7 +17,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.gc_pauses import GcPauses
+from app.gc_policy import PauseMeter
 
 CONNECT_CONCURRENCY = 200   # handshakes in flight per worker
 CONNECT_TIMEOUT_S = 120.0   # all of a worker's clients, including the first message
@@ -87,7 +87,7 @@ class _Worker:
         self.tasks: list[asyncio.Task[None]] = []
         self.ready = 0
         self.failed = 0
-        self.gc = GcPauses().install()
+        self.gc = PauseMeter().install()
         self.reset()
 
     def reset(self) -> None:
@@ -96,7 +96,7 @@ class _Worker:
         self.latencies = array("d")
         self.stamps = array("d")
         self.first_at = self.last_at = 0.0
-        self.gc.pauses = []
+        self.gc.take()  # the window starts now
 
     async def _client(self, spec: ClientSpec, limit: asyncio.Semaphore,
                       first: asyncio.Event) -> None:
@@ -166,7 +166,7 @@ class _Worker:
         return {"frames": self.frames, "other": self.other, "errors": self.errors,
                 "closed": self.closed, "latencies": self.latencies.tobytes(),
                 "stamps": self.stamps.tobytes(),
-                "first_at": self.first_at, "last_at": self.last_at, "gc_pauses": self.gc.pauses}
+                "first_at": self.first_at, "last_at": self.last_at, "gc_pauses": self.gc.take()}
 
     async def close_all(self) -> None:
         await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)

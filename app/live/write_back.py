@@ -10,8 +10,9 @@ Each doctor has a fixed slot in the DELAY_S cycle (a hash of its id), and each r
 doctors of the slots that came up, if they were recomputed since they were last written. Slots
 spread the work evenly whatever the clicks do: writing a doctor DELAY_S after its first
 recompute, as before, kept the doctors recomputed together (every doctor at a start, a morning
-rush) written together, a fresh burst of a few hundred milliseconds of database work every
-10-12 s that the screens' p99 showed (docs/performance.md, "Write-back in slots").
+rush) written together, a burst of database work every 10-12 s. The bench could not tell the
+two apart within its spread (docs/performance.md, "The web process's 100 ms pauses, write-back
+in slots"); the slots remove the burst by construction.
 """
 
 from __future__ import annotations
