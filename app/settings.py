@@ -119,8 +119,9 @@ class Settings:
         "a WebSocket client whose send blocks this long is disconnected")
     watch_refresh_s: float = setting(
         "OPD_WATCH_REFRESH_S", 10.0,
-        "how often each process tells the engines every patient view it has subscribers for "
-        "(the engines publish only watched views; the same value in every process)",
+        "how often each process tells the engines every patient view and whole-hospital topic "
+        "it has subscribers for (the engines publish only watched ones; the same value in every "
+        "process)",
         parse=_at_least_a_tenth)
     ws_ping_s: float = setting(
         "OPD_WS_PING_S", 20.0,

@@ -86,7 +86,7 @@ def plan(args: argparse.Namespace) -> dict[str, int]:
                 "tail": 100, "queue_length": 100}
     doctors = args.doctors or max(2, round(args.clients / (args.phones_per_doctor + 1)))
     departments = args.departments or max(1, round(doctors / 4))
-    boards = (1 + departments) * BOARD_CLIENTS_PER_TOPIC
+    boards = (1 + departments) * BOARD_CLIENTS_PER_TOPIC + load.RECEPTION_DESKS
     phones = max(doctors, args.clients - doctors - boards)
     tail = math.ceil(phones / doctors)
     # Every third change is a call: the subscribed tail must still be waiting at the end.
@@ -95,15 +95,17 @@ def plan(args: argparse.Namespace) -> dict[str, int]:
             "queue_length": tail + math.ceil(calls * 1.2) + 5}
 
 
-async def wait_for_engine(redis_url: str, namespace: str, hospital_id: str) -> float:
-    """Until the engine has published the hospital board (it does so after every queue)."""
+async def wait_for_engine(redis_url: str, namespace: str, dept_ids: list[str]) -> float:
+    """Until the engine has published every department's board (it does so once every doctor
+    of the department is computed). Not the hospital topic: the engine publishes that only
+    while someone watches it."""
     import redis.asyncio as redis
 
     client = redis.Redis.from_url(redis_url)
     started = time.monotonic()
     try:
         while time.monotonic() - started < 300:
-            if await client.exists(f"{namespace}:frame:hospital:{hospital_id}"):
+            if await client.exists(*[f"{namespace}:frame:department:{d}" for d in dept_ids]) == len(dept_ids):
                 return time.monotonic() - started
             await asyncio.sleep(0.2)
     finally:
@@ -187,7 +189,7 @@ async def run(args: argparse.Namespace, command: str) -> int:
         monitor.watch("redis", lambda: processes_named("redis-server"))
         monitor.watch("bench", by_pids(lambda: [os.getpid()]))  # driver, capture, replayer
         monitor.start()
-        waited = await wait_for_engine(args.redis_url, namespace, hospital.hospital_id)
+        waited = await wait_for_engine(args.redis_url, namespace, hospital.dept_ids)
         print(f"app pid {app.pid} on {app.base_url}; first full publish took {waited:.1f}s", flush=True)
         context = load.Context(args, hospital, app, monitor, namespace, layout, probe)
         if args.idle:

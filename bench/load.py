@@ -22,6 +22,8 @@ from bench.monitor import Monitor, by_pids
 from bench.servers import AppProcess, NodeProcess
 from bench.swarm import ClientSpec, Swarm, WindowStats
 
+RECEPTION_DESKS = 2  # staff screens on the operations topic (the desk's doctor list)
+
 DRAIN_S = 3.0          # after the last change, frames still on their way are counted
 STATS_FLUSH_S = 11.0   # PostgreSQL 15 backends flush their counters within 10 s of going idle
 SETTLE_S = 3.0
@@ -43,8 +45,10 @@ class Context:
 
 
 def client_specs(ctx: Context) -> list[ClientSpec]:
-    """Phones on the tail tokens, a console per doctor, two TVs per department board and two
-    whole-hospital boards (each, like the board page, on every department's topic)."""
+    """Phones on the tail tokens, a console per doctor, two TVs per department board, two
+    whole-hospital boards (each, like the board page, on every department's topic) and two
+    reception desks (their doctor list is the operations topic, which the engine publishes only
+    while watched). Nobody watches the hospital topic, as in a hospital without integrations."""
     h = ctx.hospital
     specs = []
     if ctx.args.idle:
@@ -63,6 +67,7 @@ def client_specs(ctx: Context) -> list[ClientSpec]:
     departments = [f"department:{d}" for d in h.dept_ids]
     specs += [ClientSpec(t, staff=True) for t in departments for _ in range(2)]
     specs += [ClientSpec(departments[0], staff=True, more_topics=tuple(departments[1:])) for _ in range(2)]
+    specs += [ClientSpec(f"operations:{h.hospital_id}", staff=True) for _ in range(RECEPTION_DESKS)]
     return specs
 
 

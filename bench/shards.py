@@ -129,8 +129,11 @@ async def run(args: argparse.Namespace) -> None:
                         and max(counts) - min(counts) <= 1)
             return check
 
+        # Every department's board: the TVs' topic (the hospital topic goes out only while watched).
+        departments = [r["dept_id"] for r in await conn.fetch("SELECT dept_id FROM departments")]
+
         async def boards_out() -> bool:
-            keys = [f"{namespace}:frame:hospital:{h}" for h in built]
+            keys = [f"{namespace}:frame:department:{d}" for d in departments]
             return all(await client.mget(keys))
 
         for _ in range(args.engines):

@@ -78,7 +78,7 @@ class QueueEngine:
         self._shards = shards
         self.publisher = Publisher(bus, shard)      # a new engine rebuilds everything: a new epoch
         self._bus = bus
-        self.watching = WatchedTopics(settings.watch_refresh_s, time.monotonic())  # patients' views watched
+        self.watching = WatchedTopics(settings.watch_refresh_s, time.monotonic())  # topics watched (interest.py)
         self.schedule = RecomputeSchedule()
         self.state = EngineState()
         self._everything = REBUILD
@@ -100,6 +100,8 @@ class QueueEngine:
         self._operations_pace = PerKeyInterval(OPERATIONS_INTERVAL_S)
         self._operations_late: dict[str, float | None] = {}  # hospitals whose dashboard update waits
         self._operations_read: dict[str, tuple[float, Any]] = {}  # hospital_id -> (when, hospital_operations)
+        self._operations_reread: dict[str, float] = {}  # hospital_id -> when its statuses are read again
+        self._boards_wanted: set[str] = set()  # hospitals with a new watcher of an unpublished topic
         self.stats = {"recomputes": 0, "queries": 0, "changes": 0, "batches": 0}
 
     # The publisher's identity, as the leader and the tests know it.
@@ -323,6 +325,15 @@ class QueueEngine:
             self._wake.set()  # boards, and anything the loop must look at
 
     async def _publish_due_boards(self) -> None:
+        # A new watcher of a whole-hospital topic that is not stored (nobody watched it) gets it
+        # now, not at the hospital's next turn.
+        for hospital_id in list(self._boards_wanted):
+            layout = self.state.layouts.get(hospital_id)
+            if layout is None:
+                self._boards_wanted.discard(hospital_id)  # not this shard's any more
+            elif self._department_views(layout) is not None:  # else: once its boards are built
+                self._boards_wanted.discard(hospital_id)
+                await self._publish_boards(hospital_id, False, self._boards_due.pop(hospital_id, None))
         for hospital_id in list(self._boards_due):
             wait = self._boards_pace.wait_s(hospital_id)
             if wait > 0:
@@ -333,11 +344,19 @@ class QueueEngine:
                 await self._publish_boards(hospital_id, False, changed_at)
         # A dashboard update held back by its own pace goes out at its time, not at the hospital
         # topic's next turn as well (two one-second paces out of step made it wait up to 2 s).
+        now = time.monotonic()
+        for hospital_id, due in list(self._operations_reread.items()):
+            if due <= now:
+                del self._operations_reread[hospital_id]
+                self._operations_late.setdefault(hospital_id, None)
         for hospital_id in list(self._operations_late):
             if self._operations_pace.due_in_s(hospital_id) > 0:
                 continue  # the loop is woken when it is due (_publish_operations)
             layout = self.state.layouts.get(hospital_id)
-            departments = self._department_views(layout) if layout is not None else None
+            if layout is None:  # not this shard's any more
+                del self._operations_late[hospital_id]
+                continue
+            departments = self._department_views(layout)
             if departments is not None:
                 await self._publish_operations(hospital_id, departments, None, False)
                 await self._flush()
@@ -456,8 +475,10 @@ class QueueEngine:
             self.publisher.withdraw(topic)
 
     async def follow_watching(self) -> None:
-        """The web processes' announcements of the patients' views they have subscribers for. A
-        view that becomes watched while its snapshot is withdrawn goes out at once."""
+        """The web processes' announcements of the patients' views and whole-hospital topics
+        they have subscribers for (interest.py). A topic that becomes watched while its snapshot
+        is withdrawn goes out at once: a patient's view from the one held, a hospital's topics
+        at the loop's next turn."""
         async for topics in self._bus.listen_watching():
             now = time.monotonic()
             if topics is None:
@@ -465,11 +486,16 @@ class QueueEngine:
                 continue
             self.watching.note(topics, now)
             for topic in topics:
-                if self.publisher.is_published(topic) or not topic.startswith("token:"):
+                if self.publisher.is_published(topic):
                     continue
-                view = self.state.held_view(topic[len("token:"):])
-                if view is not None:
-                    self.publisher.stage(topic, view, None)
+                kind, _, ident = topic.partition(":")
+                if kind == "token":
+                    view = self.state.held_view(ident)
+                    if view is not None:
+                        self.publisher.stage(topic, view, None)
+                elif ident in self.state.layouts:  # a whole-hospital topic of this engine's shard
+                    self._boards_wanted.add(ident)
+                    self._wake.set()
             if self.publisher.pending:
                 await self._flush()
 
@@ -487,7 +513,11 @@ class QueueEngine:
         if departments is None:
             await self._flush()  # a new engine still loading: the hospital board waits for it
             return
-        self.publisher.stage(f"hospital:{hospital_id}", views.hospital_view(layout, departments), changed_at)
+        hospital_topic = f"hospital:{hospital_id}"
+        if self.watching.watched(hospital_topic, time.monotonic()):
+            self.publisher.stage(hospital_topic, views.hospital_view(layout, departments), changed_at)
+        else:
+            self.publisher.withdraw(hospital_topic)
         if self._design_keys is not None:
             await self._design_keys.write_department_counts(
                 {d["dept_id"]: d["waiting_count"] for d in departments})
@@ -528,8 +558,19 @@ class QueueEngine:
         skipped update is made when the interval is over (the loop is woken for it). Department
         loads come from the engine's queues; the doctors' statuses and open alerts from a query
         that reads every doctor of the hospital (tens of milliseconds for a large one), at most
-        every OPERATIONS_QUERY_INTERVAL_S, and in every sweep (which has just checked alerts)."""
-        wait = self._operations_pace.wait_s(hospital_id)
+        every OPERATIONS_QUERY_INTERVAL_S, and in every sweep (which has just checked alerts).
+        Only while someone watches it (interest.py): no query for a dashboard nobody has open."""
+        topic = f"operations:{hospital_id}"
+        if not self.watching.watched(topic, time.monotonic()):
+            self._operations_late.pop(hospital_id, None)
+            self._operations_reread.pop(hospital_id, None)
+            self.publisher.withdraw(topic)
+            return
+        if not self.publisher.is_published(topic):
+            fresh = True  # not stored (a new watcher): now, read afresh
+            wait = 0.0
+        else:
+            wait = self._operations_pace.wait_s(hospital_id)
         if wait > 0:
             self._operations_late.setdefault(hospital_id, changed_at)
             self._wake_in(wait)
@@ -537,13 +578,19 @@ class QueueEngine:
         changed_at = self._operations_late.pop(hospital_id, changed_at) or changed_at
         layout = self.state.layouts[hospital_id]
         read = self._operations_read.get(hospital_id)
-        if fresh or read is None or time.monotonic() - read[0] >= OPERATIONS_QUERY_INTERVAL_S:
-            read = (time.monotonic(),
-                    await self._pool.fetchval("SELECT hospital_operations($1)", hospital_id))
+        now = time.monotonic()
+        if fresh or read is None or now - read[0] >= OPERATIONS_QUERY_INTERVAL_S:
+            read = (now, await self._pool.fetchval("SELECT hospital_operations($1)", hospital_id))
             self._operations_read[hospital_id] = read
+            self._operations_reread.pop(hospital_id, None)
             self.stats["queries"] += 1
+        elif hospital_id not in self._operations_reread:
+            # Statuses read before this change: read again once the interval is over, even if
+            # nothing changes by then (they stayed behind until the next sweep, up to 30 s).
+            self._operations_reread[hospital_id] = read[0] + OPERATIONS_QUERY_INTERVAL_S
+            self._wake_in(read[0] + OPERATIONS_QUERY_INTERVAL_S - now)
         operations = read[1]
-        self.publisher.stage(f"operations:{hospital_id}",
+        self.publisher.stage(topic,
                              views.operations_view(layout, departments, self.state.queues, operations), changed_at)
 
     async def _check_alerts(self, hospitals: set[str]) -> None:

@@ -163,9 +163,9 @@ class Hub:
     ANNOUNCE_GATHER_S = 0.005      # new topics gathered into one announcement this long
 
     async def announce_watching(self, refresh_s: float) -> None:
-        """Tell the engines which patient views this process has subscribers for: each new one
-        within a few milliseconds, and all of them every refresh_s (interest.py). An
-        announcement that fails is made again, whole, once the bus is back."""
+        """Tell the engines which patient views and whole-hospital topics this process has
+        subscribers for: each new one within a few milliseconds, and all of them every refresh_s
+        (interest.py). An announcement that fails is made again, whole, once the bus is back."""
         loop = asyncio.get_running_loop()
         next_full = loop.time()
         while True:

@@ -1,14 +1,23 @@
-"""Which patients' views anyone is watching, so that the engine publishes only those.
+"""Which patients' views and whole-hospital topics anyone is watching, so that the engine
+publishes only those.
 
 Most patients of a day never open their tracking link, or close it; yet every call moves the
 position of everyone behind, and publishing each of their views cost a frame on the bus, a
-stored snapshot and a look in every web process. So the web processes announce the `token:`
-topics they have subscribers for (hub.py): a topic at its first subscriber, and all of them
-every refresh_s. The engine keeps each announced topic watched for WATCHED_FOR_REFRESHES
-refreshes (so one lost announcement changes nothing), publishes the views of watched tokens,
-and withdraws the stored snapshot of the others rather than leave it outdated (publisher.py).
-An announced topic whose snapshot is not stored has its view published at once (engine.py); a
-subscriber who finds no stored snapshot reads the database meanwhile (ws.py).
+stored snapshot and a look in every web process. The same holds for a hospital's two
+whole-hospital topics: `hospital:` (every department's board in one frame, 187 KB for 49
+departments, once a second) is read by integrations and boards of very large hospitals only,
+and `operations:` (the dashboard and reception's doctor list, which costs a query of every
+doctor's status) by staff screens that are closed at night. With hundreds of hospitals on one
+deployment, building and sending them for every hospital, watched or not, cost engine CPU,
+database time and bus bytes for nobody.
+
+So the web processes announce the topics of these kinds they have subscribers for (hub.py): a
+topic at its first subscriber, and all of them every refresh_s. The engine keeps each announced
+topic watched for WATCHED_FOR_REFRESHES refreshes (so one lost announcement changes nothing),
+publishes the watched ones, and withdraws the stored snapshot of the others rather than leave
+it outdated (publisher.py). An announced topic whose snapshot is not stored is published at
+once (engine.py); a subscriber who finds no stored snapshot waits for it (ws.py), and a
+patient's view the engine does not hold is read from the database.
 
 It fails open: until a full refresh has passed since the engine started listening, or since
 its subscription to the announcements came back after a gap, every topic counts as watched,
@@ -19,7 +28,7 @@ Pure: the engine feeds it announcements and the time.
 
 from __future__ import annotations
 
-WATCHED_KINDS = ("token:",)          # the topics announced; others are always published
+WATCHED_KINDS = ("token:", "hospital:", "operations:")  # announced; the others always go out
 WATCHED_FOR_REFRESHES = 3            # an announced topic stays watched this many refreshes
 OPEN_FOR_REFRESHES = 1.5             # every topic counts as watched this long after a gap
 

@@ -5,8 +5,9 @@ microseconds, so they keep growing across engines) and the term that fences the 
 refused for an older term marks the publisher deposed. Pure but for the bus it is given.
 
 A topic may also be withdrawn: its stored snapshot deleted rather than replaced (a patient view
-nobody watches, engine.py). What the bus stores for a topic is then either its current snapshot
-or nothing, never an outdated one: a subscriber who finds nothing reads the database."""
+or a whole-hospital topic nobody watches, interest.py). What the bus stores for a topic is then
+either its current snapshot or nothing, never an outdated one: a subscriber who finds nothing
+waits for the engine to publish it (or reads a patient's view from the database: ws.py)."""
 
 from __future__ import annotations
 
@@ -89,8 +90,9 @@ class Publisher:
             self._absent.add(topic)
         self.frames += len(staged)
         self.withdrawn += len(withdrawing)
-        if withdrawing:
-            metrics.PATIENT_VIEWS_WITHDRAWN.inc(len(withdrawing))
+        patient_views = sum(1 for topic in withdrawing if topic.startswith("token:"))
+        if patient_views:
+            metrics.PATIENT_VIEWS_WITHDRAWN.inc(patient_views)
 
     @property
     def pending(self) -> int:

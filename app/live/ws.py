@@ -16,14 +16,16 @@ from app.errors import ApiError
 from app.live.access import TopicDenied
 from app.live.frames import Frame
 from app.live.hub import Client
+from app.live.interest import is_announced
 from app.security.identity import Principal, optional_principal
 from app.ws_limits import MAX_TOPICS_PER_CONNECTION
 
 log = logging.getLogger(__name__)
 
-# How long a subscriber to a patient view with no stored snapshot waits for the engine to
-# publish it before the database is read (see _subscribe).
-TOKEN_FRAME_WAIT_S = 1.0
+# How long a subscriber to a topic the engine publishes only while watched (app/live/interest.py)
+# waits for it when no snapshot is stored, before a patient's view is read from the database
+# (see _subscribe).
+WATCHED_FRAME_WAIT_S = 1.0
 
 
 def _error(message: str, topic: str | None = None) -> str:
@@ -183,14 +185,16 @@ async def _subscribe(runtime: Any, client: Client, principal: Principal | None,
         client.reply(_error(str(exc), topic))
         return
     frame = await runtime.hub.subscribe(client, topic)
-    if frame is None and kind == "token":
-        # No stored snapshot: the view of a token nobody watched is withdrawn, and the engine
-        # publishes it as soon as it hears of this subscriber (app/live/interest.py); the hub
-        # then offers it here like any frame. Only a view the engine does not hold (a closed
-        # visit, a later day's booking) is read from the database, after that wait: a thousand
-        # phones reconnecting at once must not become a thousand queries.
-        if await runtime.hub.first_frame(topic, TOKEN_FRAME_WAIT_S) is not None:
+    if frame is None and is_announced(topic):
+        # No stored snapshot: a patient's view or a whole-hospital topic nobody watched is
+        # withdrawn, and the engine publishes it as soon as it hears of this subscriber
+        # (app/live/interest.py); the hub then offers it here like any frame.
+        if await runtime.hub.first_frame(topic, WATCHED_FRAME_WAIT_S) is not None:
             return
+    if frame is None and kind == "token":
+        # Only a view the engine does not hold (a closed visit, a later day's booking) is read
+        # from the database, after that wait: a thousand phones reconnecting at once must not
+        # become a thousand queries.
         frame = await _token_frame_from_database(runtime, topic, ident)
         if runtime.hub.cached(topic) is not None:
             # An engine frame arrived (and was offered) during the read: it is newer than the

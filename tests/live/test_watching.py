@@ -1,6 +1,7 @@
-"""Patient views go out only while someone watches them (app/live/interest.py): the stored
-snapshot of a view nobody watches is withdrawn rather than left outdated, a phone that opens
-its tracker later gets the current view, and a watched view gets every change."""
+"""Patient views and whole-hospital topics go out only while someone watches them
+(app/live/interest.py): the stored snapshot of a topic nobody watches is withdrawn rather than
+left outdated, a screen that opens it later gets it current, and a watched topic gets every
+change."""
 
 from __future__ import annotations
 
@@ -80,6 +81,51 @@ async def test_only_watched_views_go_out_and_a_new_watcher_gets_the_current_one(
                                              lambda d: d["now_serving"] == unwatched["token_number"])
             assert called["called_time"] is not None
             await watcher.data_where(topic[watched["token_number"]], lambda d: d["position"] == 1)
+    await store.aclose()
+
+
+def _serving(board: dict) -> list[int]:
+    """The token numbers a hospital board shows being served, in every department."""
+    return [desk["now_serving"]["token_number"] for dept in board["departments"]
+            for desk in dept["desks"] if desk["now_serving"] is not None]
+
+
+async def test_whole_hospital_topics_go_out_only_while_watched(start_server, lock_key, hospital, redis_url):
+    """The hospital board and the operations dashboard of a hospital nobody watches are withdrawn
+    (no 187 KB frame a second, no dashboard query); the first screen that opens one gets it
+    current at once, and from then on every change."""
+    namespace = f"opdwatch{secrets.token_hex(4)}"
+    server = await start_server(namespace=namespace, lock_key=lock_key,
+                                extra_env={"OPD_WATCH_REFRESH_S": str(REFRESH_S)})
+    await wait_for_role(server, "leader")
+    doctor = hospital.doctor.doctor_id
+    board, operations = f"hospital:{hospital.hospital_id}", f"operations:{hospital.hospital_id}"
+    store = redis.Redis.from_url(redis_url)
+    async with staff_http(server, hospital.keys["admin"]) as http:
+        first, second = [await issue_token(http, doctor) for _ in range(2)]
+        await asyncio.sleep(2.0)  # past the engine's open start, as above
+        await call_next(http, doctor)  # the hospital's boards are rebuilt: nobody watches them
+        await _until_stored(store, namespace, board, False)
+        await _until_stored(store, namespace, operations, False)
+
+        async with live_client(server.ws_url, hospital.keys["admin"]) as staff:
+            reply = await staff.subscribed(board)
+            assert reply["type"] == "snapshot" and _serving(reply["data"]) == [first["token_number"]], reply
+            reply = await staff.subscribed(operations)
+            assert reply["type"] == "snapshot", reply
+            statuses = {d["doctor_id"]: d for d in reply["data"]["doctors"]}
+            assert statuses[str(doctor)]["current_status"] == "BUSY", statuses
+            assert statuses[str(doctor)]["pending_tokens"] == 1, statuses
+            await _until_stored(store, namespace, board, True)
+            await _until_stored(store, namespace, operations, True)
+
+            await token_action(http, first["token_id"], "start")
+            await call_next(http, doctor, complete_current=True)
+            await staff.data_where(board, lambda d: _serving(d) == [second["token_number"]])
+            # The doctors' statuses are read at most every 5 s: the read after the call comes
+            # when that interval is over, with no further change to bring it.
+            await staff.data_where(operations, lambda d: [x["pending_tokens"] for x in d["doctors"]
+                                                          if x["doctor_id"] == str(doctor)] == [0])
     await store.aclose()
 
 

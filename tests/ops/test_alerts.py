@@ -180,9 +180,27 @@ async def test_late_alert_resolves_even_when_the_same_doctor_is_now_idle(
 
 
 async def doctor_status(db: helpers.Db, doctor: factory.Doctor) -> str:
+    """The doctor's status in the design's view, checked against the operations dashboard's read
+    of the doctor's hospital: both follow one rule (sql: hospital_doctor_statuses)."""
     status: str = await db.fetchval("SELECT current_status FROM vw_doctor_status WHERE doctor_id = $1",
                                     doctor.doctor_id)
+    operations = await db.fetchval(
+        "SELECT hospital_operations(hospital_id) FROM doctors WHERE doctor_id = $1", doctor.doctor_id)
+    on_dashboard = [d["current_status"] for d in operations["doctors"] if d["doctor_id"] == str(doctor.doctor_id)]
+    assert on_dashboard == [status], "the dashboard and vw_doctor_status disagree"
     return status
+
+
+async def test_available_on_break_and_offline(pool: asyncpg.Pool, clock_conn: asyncpg.Connection) -> None:
+    """The statuses without patients: on shift and free, paused, and with no active shift."""
+    hospital, _ = await one_doctor_on_shift(pool, clock_conn, "09:00")
+    doctor = hospital.doctor
+    assert await doctor_status(clock_conn, doctor) == "AVAILABLE"
+    await pool.execute("UPDATE doctors SET paused_at = now() WHERE doctor_id = $1", doctor.doctor_id)
+    assert await doctor_status(clock_conn, doctor) == "ON_BREAK"
+    await pool.execute("UPDATE doctors SET paused_at = NULL WHERE doctor_id = $1", doctor.doctor_id)
+    await helpers.set_today_shift(pool, doctor, "08:00", "14:00", "CANCELLED")
+    assert await doctor_status(clock_conn, doctor) == "OFFLINE"
 
 
 async def test_called_and_not_seen_alerts_and_the_doctor_is_not_shown_busy(
