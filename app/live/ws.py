@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from typing import Any
 
 from starlette.routing import WebSocketRoute
@@ -128,8 +129,13 @@ class CredentialCheck:
             await self._websocket.close(code=4401, reason="credential revoked")
 
     async def watch(self, client: Client) -> None:
+        # The first check at a random point of the interval, then every WATCH_S: screens that
+        # connected together (every screen of a hospital after a restart) were otherwise checked
+        # together, a burst of hundreds of queries every 30 s (docs/performance.md).
+        delay = random.uniform(0.0, self.WATCH_S)  # noqa: S311 -- spreading load, not a secret
         while True:
-            await asyncio.sleep(self.WATCH_S)
+            await asyncio.sleep(delay)
+            delay = self.WATCH_S
             if not await self.still_valid():
                 await self.refuse(client)
                 return
