@@ -67,7 +67,7 @@ def client_specs(ctx: Context) -> list[ClientSpec]:
     departments = [f"department:{d}" for d in h.dept_ids]
     specs += [ClientSpec(t, staff=True) for t in departments for _ in range(2)]
     specs += [ClientSpec(departments[0], staff=True, more_topics=tuple(departments[1:])) for _ in range(2)]
-    specs += [ClientSpec(f"operations:{h.hospital_id}", staff=True) for _ in range(RECEPTION_DESKS)]
+    specs += [ClientSpec(f"operations:{h.hospital_id}", staff=True, paced=True) for _ in range(RECEPTION_DESKS)]
     return specs
 
 
@@ -124,7 +124,7 @@ async def sample_backends(dsn: str, database: str, stop: asyncio.Event) -> dict[
 def window_figures(stats: WindowStats, seconds: float) -> dict[str, Any]:
     return {"frames": stats.frames, "frames_per_s": round(stats.frames / seconds, 1) if seconds else 0,
             "latency_ms": report.percentiles(stats.latencies), "errors": stats.errors,
-            "closed": stats.closed, "other_messages": stats.other}
+            "closed": stats.closed, "other_messages": stats.other, "paced_frames": stats.paced_frames}
 
 
 async def _connect(swarm: Swarm, label: str) -> dict[str, Any]:
@@ -409,7 +409,9 @@ def _load_lines(ctx: Context, data: dict[str, Any]) -> list[tuple[str, str]]:
         ("frames delivered", f"{e2e['frames']} = {e2e['frames_per_s']}/s "
                              f"(engine published {e2e['published']}; last frame "
                              f"{e2e['tail_after_last_change_s']}s after the last change"
-                             f"{'' if e2e['engine_caught_up'] else ', engine still busy: stopped waiting'})"),
+                             f"{'' if e2e['engine_caught_up'] else ', engine still busy: stopped waiting'}); "
+                             f"and {e2e['paced_frames']} of the operations topic to the reception desks "
+                             "(one a second by design: not in the latencies; its lag is in 'to bus')"),
         ("app server", _usage_text(usage.get("app"))),
         *([("engine process", _usage_text(usage["engine"]))] if "engine" in usage else []),
         ("postgres (all)", _usage_text(usage.get("postgres"), rss=False)),

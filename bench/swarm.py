@@ -30,6 +30,10 @@ class ClientSpec:
     topic: str
     staff: bool = False     # sends the API key (every topic but token: needs one)
     more_topics: tuple[str, ...] = ()  # subscribed too, on the same connection
+    # A topic published at a fixed pace by design (the operations dashboard: at most one frame a
+    # second): its frames are counted apart, not in the commit-to-client figures or the tail,
+    # where up to a second of pacing would read as latency or a backlog.
+    paced: bool = False
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -41,6 +45,7 @@ class WindowStats:
     """What the clients received between start and stop, summed over workers."""
     frames: int = 0
     other: int = 0          # acks, errors, pongs
+    paced_frames: int = 0   # snapshots of paced topics (ClientSpec.paced), not in the latencies
     errors: int = 0
     closed: int = 0
     latencies: array = field(default_factory=lambda: array("d"))
@@ -52,6 +57,7 @@ class WindowStats:
     def merge(self, other: dict[str, Any]) -> None:
         self.frames += other["frames"]
         self.other += other["other"]
+        self.paced_frames += other["paced_frames"]
         self.errors += other["errors"]
         self.closed += other["closed"]
         lat = array("d")
@@ -70,6 +76,7 @@ class WindowStats:
         and the measured part of one continuous drive. Frames without a commit time are left
         out of both."""
         part = WindowStats(errors=self.errors, closed=self.closed, other=self.other,
+                           paced_frames=self.paced_frames,
                            first_at=self.first_at, last_at=self.last_at, gc_pauses=self.gc_pauses)
         for stamp, latency in zip(self.stamps, self.latencies, strict=True):
             if start <= stamp < end:
@@ -92,7 +99,7 @@ class _Worker:
 
     def reset(self) -> None:
         self.measuring = False
-        self.frames = self.other = self.errors = self.closed = 0
+        self.frames = self.other = self.errors = self.closed = self.paced_frames = 0
         self.latencies = array("d")
         self.stamps = array("d")
         self.first_at = self.last_at = 0.0
@@ -123,11 +130,22 @@ class _Worker:
         try:
             async for message in ws:
                 if self.measuring:
-                    self._count(message)
+                    if spec.paced:
+                        self._count_paced(message)
+                    else:
+                        self._count(message)
         except Exception:
             pass
         if self.measuring:
             self.closed += 1
+
+    def _count_paced(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            message = message.decode()
+        if message.startswith('{"type":"snapshot"'):
+            self.paced_frames += 1
+        else:
+            self.other += 1
 
     def _count(self, message: str | bytes) -> None:
         now = time.time()
@@ -163,7 +181,8 @@ class _Worker:
                 "seconds": time.monotonic() - started}
 
     def window(self) -> dict[str, Any]:
-        return {"frames": self.frames, "other": self.other, "errors": self.errors,
+        return {"frames": self.frames, "other": self.other, "paced_frames": self.paced_frames,
+                "errors": self.errors,
                 "closed": self.closed, "latencies": self.latencies.tobytes(),
                 "stamps": self.stamps.tobytes(),
                 "first_at": self.first_at, "last_at": self.last_at, "gc_pauses": self.gc.take()}
